@@ -28,6 +28,8 @@ import jsonschema
 import numpy as np
 import yaml
 
+from .spectra import SpectrumError, read_eigenvalues
+
 __all__ = [
     "SCHEMA_PATH",
     "ConfigError",
@@ -319,51 +321,10 @@ def read_eigenvalues_file(path: str | Path) -> np.ndarray:
         infinite or negative values, values not in decreasing order. The message starts with
         ``spectrum.eigenvalues_file``.
     """
-    key = "spectrum.eigenvalues_file"
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{key}: {path} does not exist (relative to {Path.cwd()})")
-    if not path.is_file():
-        raise ConfigError(f"{key}: {path} is not a regular file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{key}: {path} cannot be read ({error})") from error
-    values = []
-    for line_number, line in enumerate(text.splitlines(), start=1):
-        for token in line.split():
-            try:
-                values.append(float(token))
-            except ValueError:
-                raise ConfigError(
-                    f"{key}: {path} line {line_number}: {token!r} is not a number"
-                ) from None
-    eigenvalues = np.array(values, dtype=np.float64)
-    if eigenvalues.size == 0:
-        raise ConfigError(f"{key}: {path} holds no eigenvalues")
-    _check_eigenvalues(eigenvalues, f"{key}: {path}")
-    return eigenvalues
-
-
-def _check_eigenvalues(eigenvalues: np.ndarray, where: str) -> None:
-    bad = np.flatnonzero(~np.isfinite(eigenvalues))
-    if bad.size:
-        raise ConfigError(
-            f"{where}: eigenvalue {bad[0] + 1} is {eigenvalues[bad[0]]}; all must be finite"
-        )
-    negative = np.flatnonzero(eigenvalues < 0)
-    if negative.size:
-        raise ConfigError(
-            f"{where}: eigenvalue {negative[0] + 1} is {eigenvalues[negative[0]]:g}; "
-            "all must be >= 0"
-        )
-    rising = np.flatnonzero(np.diff(eigenvalues) > 0)
-    if rising.size:
-        k = rising[0] + 1
-        raise ConfigError(
-            f"{where}: eigenvalues must be in decreasing order, but lambda_{k} = "
-            f"{eigenvalues[k - 1]:g} < lambda_{k + 1} = {eigenvalues[k]:g}"
-        )
+        return read_eigenvalues(path)
+    except SpectrumError as error:
+        raise ConfigError(f"spectrum.eigenvalues_file: {error}") from error
 
 
 # --------------------------------------------------------------------------------------------

@@ -216,10 +216,7 @@ def _custom(d=None, r=1, kappa=None, eigenvalues=None, path=None) -> Spectrum:
     lam = np.asarray(eigenvalues, dtype=np.float64).ravel()
     if d is not None and d != lam.size:
         raise SpectrumError(f"d = {d} but the custom list has {lam.size} eigenvalues")
-    if not np.all(np.isfinite(lam)):
-        raise SpectrumError("custom eigenvalues must be finite (no NaN or inf)")
-    if np.any(np.diff(lam) > 0):
-        raise SpectrumError("custom eigenvalues must be given in decreasing order")
+    check_eigenvalues(lam)
     # Compress runs of equal values into groups (the reduced engine uses them).
     segments, start = [], 0
     for i in range(1, lam.size + 1):
@@ -230,17 +227,59 @@ def _custom(d=None, r=1, kappa=None, eigenvalues=None, path=None) -> Spectrum:
 
 
 def read_eigenvalues(path) -> np.ndarray:
-    """Read eigenvalues from a text file (whitespace or newline separated)."""
+    """Read eigenvalues from a text file (whitespace or newline separated) and check them.
+
+    Raises
+    ------
+    SpectrumError
+        Missing file, a directory, unreadable or non-UTF-8 file, a non-numeric token (with its
+        line), no values, NaN/inf, negative values, values not in decreasing order.
+    """
     path = Path(path)
+    if not path.exists():
+        raise SpectrumError(f"{path} does not exist (relative to {Path.cwd()})")
     if not path.is_file():
-        raise SpectrumError(f"eigenvalue file {str(path)!r} does not exist or is not a file")
+        raise SpectrumError(f"{path} is not a regular file")
     try:
-        text = path.read_text()
-        return np.array([float(tok) for tok in text.split()], dtype=np.float64)
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpectrumError(f"eigenvalue file {str(path)!r} is unreadable: {err}") from err
-    except ValueError as err:
-        raise SpectrumError(f"eigenvalue file {str(path)!r} is not numeric: {err}") from err
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpectrumError(f"{path} cannot be read ({error})") from error
+    values = []
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        for token in line.split():
+            try:
+                values.append(float(token))
+            except ValueError:
+                raise SpectrumError(
+                    f"{path} line {line_number}: {token!r} is not a number"
+                ) from None
+    eigenvalues = np.array(values, dtype=np.float64)
+    if eigenvalues.size == 0:
+        raise SpectrumError(f"{path} holds no eigenvalues")
+    check_eigenvalues(eigenvalues, str(path))
+    return eigenvalues
+
+
+def check_eigenvalues(eigenvalues: np.ndarray, where: str = "custom eigenvalues") -> None:
+    """Finite, non-negative, decreasing; the message names the first offending index."""
+    bad = np.flatnonzero(~np.isfinite(eigenvalues))
+    if bad.size:
+        raise SpectrumError(
+            f"{where}: eigenvalue {bad[0] + 1} is {eigenvalues[bad[0]]}; all must be finite"
+        )
+    negative = np.flatnonzero(eigenvalues < 0)
+    if negative.size:
+        raise SpectrumError(
+            f"{where}: eigenvalue {negative[0] + 1} is {eigenvalues[negative[0]]:g}; "
+            "all must be >= 0"
+        )
+    rising = np.flatnonzero(np.diff(eigenvalues) > 0)
+    if rising.size:
+        k = rising[0] + 1
+        raise SpectrumError(
+            f"{where}: eigenvalues must be in decreasing order, but lambda_{k} = "
+            f"{eigenvalues[k - 1]:g} < lambda_{k + 1} = {eigenvalues[k]:g}"
+        )
 
 
 _FAMILY_FUNCS = {"figure1": _figure1, "linear": _linear, "flat": _flat, "custom": _custom}

@@ -71,5 +71,5 @@ def test_bad_eigenvalue_files(tmp_path):
         mfsim.spectrum("custom", r=1, path=tmp_path / "missing.txt")
     bad = tmp_path / "bad.txt"
     bad.write_text("1.0 two 0.1")
-    with pytest.raises(SpectrumError, match="not numeric"):
+    with pytest.raises(SpectrumError, match="line 1: .two. is not a number"):
         mfsim.spectrum("custom", r=1, path=bad)
