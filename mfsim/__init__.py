@@ -5,14 +5,40 @@ The public API is flat: ``mfsim.spectrum``, ``mfsim.simulate``, ``mfsim.sweep``,
 
 __version__ = "0.1.0"
 
+from . import accessor  # noqa: E402, F401  (registers ds.mfsim)
+from .config import SCHEMA_PATH, ConfigError, load_config  # noqa: E402
 from .engine import simulate, simulate_dense  # noqa: E402
+from .grid import (  # noqa: E402
+    Batch,
+    Chunk,
+    GridPoint,
+    estimate_resources,
+    estimate_store_bytes,
+    expand_grid,
+    make_chunks,
+)
 from .init import initial_state, run_seed_sequence  # noqa: E402
 from .recording import recorded_steps  # noqa: E402
+from .scaling import fit_all, fit_scaling, fits_for, stage_table  # noqa: E402
 from .spectra import Spectrum, SpectrumError, spectrum  # noqa: E402
 from .stages import StageTracker, analyze_stages  # noqa: E402
 
 __all__ = [
     "__version__",
+    "SCHEMA_PATH",
+    "Batch",
+    "Chunk",
+    "ConfigError",
+    "GridPoint",
+    "estimate_resources",
+    "estimate_store_bytes",
+    "expand_grid",
+    "fit_all",
+    "fit_scaling",
+    "fits_for",
+    "load_config",
+    "make_chunks",
+    "stage_table",
     "Spectrum",
     "SpectrumError",
     "StageTracker",
