@@ -47,7 +47,27 @@ def recorded_steps(steps: int, policy="auto", stride: int | None = None,
         num = int(num or AUTO_LOG_POINTS)
         if num < 2:
             raise ValueError(f"record policy 'log' needs num >= 2, got {num}")
-        grid = np.unique(np.round(np.geomspace(1, steps, num - 1)).astype(np.int64))
+        grid = _log_grid(steps, num - 1)
     else:
         raise ValueError(f"unknown record policy {policy!r}; allowed: auto, all, stride, log")
     return np.unique(np.concatenate([[0, steps], grid])).astype(np.int64)
+
+
+def _log_grid(steps: int, num: int) -> np.ndarray:
+    """``num`` distinct log-spaced integers in [1, steps] (all of them if steps <= num).
+
+    Rounding a geometric sequence repeats small integers, so the sequence is lengthened until
+    ``num`` distinct values remain: every early step is kept, later ones are log-spaced.
+    """
+    if steps <= num:
+        return np.arange(1, steps + 1, dtype=np.int64)
+    lo, hi = num, 4 * num
+    while np.unique(np.round(np.geomspace(1, steps, hi))).size < num:
+        hi *= 2
+    while lo < hi:  # smallest length giving at least num distinct steps
+        mid = (lo + hi) // 2
+        if np.unique(np.round(np.geomspace(1, steps, mid))).size >= num:
+            hi = mid
+        else:
+            lo = mid + 1
+    return np.unique(np.round(np.geomspace(1, steps, lo))).astype(np.int64)

@@ -1,0 +1,29 @@
+# Simulation: one job per chunk of batches, then one job assembling the sweep store.
+
+
+rule simulate:
+    output:
+        store=directory("results/{sweep}/chunks/{chunk}.zarr"),
+    log:
+        "results/{sweep}/logs/simulate/{chunk}.log",
+    conda:
+        "../../environment.yml"
+    threads: simulate_threads
+    resources:
+        mem_mb=simulate_mem_mb,
+        runtime=simulate_runtime,
+    script:
+        "../scripts/simulate.py"
+
+
+rule assemble:
+    input:
+        chunks=chunk_stores,
+    output:
+        store=directory("results/{sweep}/sweep.zarr"),
+    log:
+        "results/{sweep}/logs/assemble.log",
+    conda:
+        "../../environment.yml"
+    script:
+        "../scripts/assemble.py"
