@@ -624,3 +624,31 @@ def plot_figure1(ds_single_run: xr.Dataset, path_stem) -> list[Path]:
         Files written.
     """
     return _save(figure1_figure(ds_single_run), Path(path_stem))
+
+
+def plot_sweep(ds: xr.Dataset, fits: xr.Dataset, out_dir) -> list[Path]:
+    """Every figure of a sweep: scaling per fitted quantity, error curves, heat maps.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The sweep store.
+    fits : xarray.Dataset
+        Output of :func:`mfsim.scaling.fit_all`.
+    out_dir : str or pathlib.Path
+        Directory for the PNG and PDF files (created).
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    from .scaling import fit_quantities
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = []
+    for quantity in fit_quantities(fits):
+        files += plot_scaling(ds, fits, quantity, out_dir / f"scaling_{quantity}")
+    files += plot_error_curves(ds, out_dir / "error_curves")
+    files += plot_heatmaps(ds, out_dir / "heatmaps")
+    return files

@@ -248,6 +248,21 @@ def _attrs_table(attrs: dict) -> str:
     return f"<table>{''.join(rows)}</table>"
 
 
+def _audit_section(audit) -> str:
+    """The Theorem 6 audit totals as an HTML table (empty without an audit)."""
+    if audit is None:
+        return ""
+    from .audit import audit_table
+
+    table = audit_table(audit).to_html(index=False, escape=True, border=0)
+    return (
+        '<h2 id="audit">Theorem 6 audit</h2>\n<p class="note">Bounds of Theorem 6 checked on '
+        "the recorded steps of the runs that meet its conditions (eta &le; Delta/(100 "
+        "lambda_1^2), sigma_1(X_0) &le; 1/sqrt(3 eta)). A violation is a finding, not an "
+        f"error.</p>\n{table}"
+    )
+
+
 def write_report(
     sweep_ds: xr.Dataset,
     fits: xr.Dataset,
@@ -255,6 +270,7 @@ def write_report(
     out_html,
     *,
     title: str = "mfsim: stage times versus d",
+    audit: xr.Dataset | None = None,
 ) -> Path:
     """Write a self-contained HTML report (figures embedded as base64 PNG).
 
@@ -270,6 +286,8 @@ def write_report(
         Output file; parent directories are created.
     title : str, optional
         Page title.
+    audit : xarray.Dataset, optional
+        Output of :func:`mfsim.audit.audit_theorem6`; its totals follow the verdict table.
 
     Returns
     -------
@@ -309,6 +327,7 @@ intervals over seeds. The verdicts describe the sampled range of d only.
 Same in all rows: {html.escape(fixed) or "&ndash;"}.</p>
 {_verdict_table(rows, n_omitted)}
 {_summary(rows)}
+{_audit_section(audit)}
 <h2 id="method">Method</h2>
 {method}
 <ol>{rule}</ol>

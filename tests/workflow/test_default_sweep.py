@@ -1,0 +1,47 @@
+"""`snakemake --cores 2` on the default config ends with the fits, figures, audit and report."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from mfsim.scaling import fit_quantities, fits_for
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def test_default_sweep_produces_every_output(tmp_path):
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "workflow" / "Snakefile"),
+         "--directory", str(tmp_path), "--cores", "2"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "results" / "default"
+    ds = xr.open_zarr(out / "sweep.zarr")
+    assert ds.sizes["d"] >= 3 and np.log10(ds.d.max() / ds.d.min()) >= 2  # two decades of d
+    fits = xr.open_dataset(out / "scaling.nc")
+    quantities = fit_quantities(fits)
+    assert {"escape", "rise", "learned", "plateau", "t_eps", "t_k_star"} <= set(quantities)
+    escape = fits_for(fits, "escape").sel(k=1).squeeze()
+    assert str(escape["verdict"].values) != "not enough data"
+    figures = out / "figures"
+    for quantity in quantities:
+        for suffix in (".png", ".pdf"):
+            assert (figures / f"scaling_{quantity}{suffix}").stat().st_size > 1000
+    for name in ("error_curves", "heatmaps"):
+        assert (figures / f"{name}.png").stat().st_size > 1000
+    audit = xr.open_dataset(out / "audit.nc")
+    assert "violations_noise_decay" in audit
+    html = (out / "report.html").read_text()
+    assert html.index('id="verdicts"') < html.index("<img")
+    assert html.count("<img") >= len(quantities) + 2
+    assert "Theorem 6 audit" in html and str(escape["verdict"].values) in html

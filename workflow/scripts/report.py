@@ -1,0 +1,12 @@
+"""Snakemake script of rule `report` (mfsim.jobs.report_job)."""
+
+from mfsim.jobs import report_job
+
+report_job(
+    snakemake.input.store,  # noqa: F821
+    snakemake.input.fits,  # noqa: F821
+    snakemake.input.audit,  # noqa: F821
+    snakemake.input.figures,  # noqa: F821
+    snakemake.output.report,  # noqa: F821
+    snakemake.log[0],  # noqa: F821
+)
