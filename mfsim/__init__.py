@@ -18,6 +18,7 @@ from .grid import (  # noqa: E402
     make_chunks,
 )
 from .init import initial_state, run_seed_sequence  # noqa: E402
+from .pipeline import assemble, cluster_client, run_chunk, sweep  # noqa: E402
 from .recording import recorded_steps  # noqa: E402
 from .scaling import fit_all, fit_scaling, fits_for, stage_table  # noqa: E402
 from .spectra import Spectrum, SpectrumError, spectrum  # noqa: E402
@@ -25,6 +26,10 @@ from .stages import StageTracker, analyze_stages  # noqa: E402
 
 __all__ = [
     "__version__",
+    "assemble",
+    "cluster_client",
+    "run_chunk",
+    "sweep",
     "SCHEMA_PATH",
     "Batch",
     "Chunk",

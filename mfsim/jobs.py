@@ -12,7 +12,8 @@ from pathlib import Path
 
 import xarray as xr
 
-__all__ = ["job_log", "fit_job", "audit_job", "figures_job", "report_job"]
+__all__ = ["job_log", "simulate_job", "assemble_job", "fit_job", "audit_job", "figures_job",
+           "report_job"]
 
 
 @contextlib.contextmanager
@@ -35,6 +36,34 @@ def job_log(path, name: str):
         log.info("%s took %.2f s", name, time.perf_counter() - started)
         root.removeHandler(handler)
         handler.close()
+
+
+def simulate_job(chunk_id: str, config: dict, out, threads: int, log_path) -> None:
+    """Rule ``simulate``: run one chunk and write its store atomically.
+
+    With the local cluster and one thread the batches run in this process (a LocalCluster of one
+    worker would only add its start-up); otherwise on the configured Dask cluster (a LocalCluster
+    of ``threads`` workers, an existing scheduler, or SLURM workers).
+    """
+    from .pipeline import cluster_client, run_chunk
+
+    with job_log(log_path, "mfsim.simulate") as log:
+        if config["dask"]["cluster"] == "local" and threads <= 1:
+            log.info("chunk %s: in-process, 1 thread", chunk_id)
+            run_chunk(chunk_id, config, out, client=None, log=log, threads=1)
+        else:
+            with cluster_client(config["dask"], threads) as client:
+                log.info("chunk %s: Dask client %s", chunk_id, client)
+                run_chunk(chunk_id, config, out, client=client, log=log)
+
+
+def assemble_job(chunk_stores, config: dict, out, log_path) -> None:
+    """Rule ``assemble``: combine the chunk stores into ``sweep.zarr`` (refuses incomplete ones)."""
+    from .pipeline import assemble
+
+    with job_log(log_path, "mfsim.assemble") as log:
+        assemble(list(chunk_stores), config, out)
+        log.info("assembled %d chunk stores into %s", len(chunk_stores), out)
 
 
 def fit_job(store, out, log_path) -> None:

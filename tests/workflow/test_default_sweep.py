@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 def test_default_sweep_produces_every_output(tmp_path):
     shutil.copytree(ROOT / "config", tmp_path / "config")
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "workflow" / "Snakefile"),
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"),
          "--directory", str(tmp_path), "--cores", "2"],
         cwd=tmp_path, capture_output=True, text=True, timeout=900,
     )  # fmt: skip

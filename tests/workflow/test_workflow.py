@@ -15,13 +15,13 @@ import yaml
 
 from mfsim.config import load_config
 from mfsim.grid import AXES, make_chunks
-from mfsim.sweep import MARKER, assemble, chunk_store_path, is_complete, run_chunk
+from mfsim.pipeline import MARKER, assemble, chunk_store_path, is_complete, run_chunk
 
 ROOT = Path(__file__).resolve().parents[2]
-SNAKEFILE = ROOT / "workflow" / "Snakefile"
+SNAKEFILE = ROOT / "Snakefile"
 
 sys.path.insert(0, str(ROOT / "tests" / "mfsim"))
-from test_sweep import assert_same_data  # noqa: E402
+from test_pipeline import assert_same_data  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -1,15 +1,4 @@
 # Analysis of the sweep store: scaling fits, Theorem 6 audit, figures, HTML report.
-# all_targets() lists what the default rule `all` (in the Snakefile) requires.
-
-
-def all_targets():
-    """Final outputs of the workflow: the sweep store and the analysis outputs."""
-    return [
-        sweep_store(),
-        f"{sweep_dir()}/scaling.nc",
-        f"{sweep_dir()}/audit.nc",
-        f"{sweep_dir()}/report.html",
-    ]
 
 
 rule fit_scaling:

@@ -58,3 +58,13 @@ def simulate_mem_mb(wildcards):
 def simulate_runtime(wildcards):
     """Runtime estimate of a chunk job in minutes (mfsim.grid.estimate_resources)."""
     return estimate_resources(CHUNKS[wildcards.chunk], config)["runtime"]
+
+
+def all_targets():
+    """Final outputs of the workflow: the sweep store and the analysis outputs."""
+    return [
+        sweep_store(),
+        f"{sweep_dir()}/scaling.nc",
+        f"{sweep_dir()}/audit.nc",
+        f"{sweep_dir()}/report.html",
+    ]

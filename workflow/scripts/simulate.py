@@ -1,33 +1,12 @@
-"""Snakemake script of rule `simulate`: run one chunk and write its store (mfsim.sweep)."""
+"""Snakemake script of rule `simulate` (mfsim.jobs.simulate_job)."""
 
-import logging
+from mfsim.jobs import simulate_job
 
-
-def main(smk) -> None:
-    # imports inside main: Dask's spawned worker processes re-import this module
-    from mfsim.sweep import cluster_client, run_chunk
-
-    logging.basicConfig(
-        filename=smk.log[0],
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+if __name__ == "__main__":  # Dask's spawned worker processes re-import this module
+    simulate_job(
+        snakemake.wildcards.chunk,  # noqa: F821
+        snakemake.config,  # noqa: F821
+        snakemake.output.store,  # noqa: F821
+        int(snakemake.threads),  # noqa: F821
+        snakemake.log[0],  # noqa: F821
     )
-    logging.captureWarnings(True)
-    log = logging.getLogger("mfsim.simulate")
-    config, chunk_id, out = smk.config, smk.wildcards.chunk, smk.output.store
-    threads = int(smk.threads)
-    try:
-        if config["dask"]["cluster"] == "local" and threads <= 1:
-            log.info("chunk %s: in-process, 1 thread", chunk_id)
-            run_chunk(chunk_id, config, out, client=None, log=log, threads=1)
-        else:
-            with cluster_client(config["dask"], threads) as client:
-                log.info("chunk %s: Dask client %s", chunk_id, client)
-                run_chunk(chunk_id, config, out, client=client, log=log)
-    except Exception:
-        log.exception("chunk %s failed", chunk_id)
-        raise
-
-
-if __name__ == "__main__":
-    main(snakemake)  # noqa: F821 - defined by Snakemake

@@ -9,17 +9,21 @@ from snakemake.utils import min_version
 min_version("8.0")
 
 
-configfile: "config/config.yaml"
+# The default sweep, unless --configfile names another: a named sweep replaces it whole
+# (merging the two would mix their grids).
+if not config:
+
+    configfile: "config/config.yaml"
 
 
-include: "rules/common.smk"
-include: "rules/simulate.smk"
-include: "rules/analysis.smk"
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/analysis.smk"
 
 
 # The default target. Snakemake only honours a default target defined in the main Snakefile
 # (rules of included files never become the default), so `all` lives here and its inputs come
-# from all_targets() in rules/analysis.smk.
+# from all_targets() in workflow/rules/common.smk.
 rule all:
     default_target: True
     input:

@@ -1,4 +1,4 @@
-"""mfsim.sweep: chunk stores, atomic writes, assembly, determinism across chunkings and workers."""
+"""mfsim.pipeline: chunk stores, atomic writes, assembly, determinism across chunkings."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import yaml
 
 from mfsim.config import load_config
 from mfsim.grid import AXES, make_chunks
-from mfsim.sweep import (
+from mfsim.pipeline import (
     MARKER,
     NONDETERMINISTIC_VARIABLES,
     IncompleteStoreError,
@@ -119,7 +119,7 @@ def test_chunk_store_has_marker_and_runs(many_chunks):
 
 def test_interrupted_chunk_write_leaves_no_store(tmp_path, monkeypatch):
     # the module, not the function that mfsim/__init__.py may export under the same name
-    sweep_module = importlib.import_module("mfsim.sweep")
+    sweep_module = importlib.import_module("mfsim.pipeline")
 
     config = tiny(target_seconds=1e-9)
     chunk = make_chunks(config)[0]
@@ -311,7 +311,7 @@ def test_sweep_equals_pipeline(many_chunks, tmp_path, local_client):
 
 
 def test_local_workers_are_pinned_to_one_thread(local_client):
-    from mfsim.sweep import _pin_numba_threads
+    from mfsim.pipeline import _pin_numba_threads
 
     def threads():
         import numba
