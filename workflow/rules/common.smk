@@ -50,9 +50,13 @@ def simulate_threads(wildcards):
     return 1
 
 
-def simulate_mem_mb(wildcards):
-    """Memory estimate of a chunk job (mfsim.grid.estimate_resources)."""
-    return estimate_resources(CHUNKS[wildcards.chunk], config)["mem_mb"]
+def simulate_mem_mb(wildcards, threads):
+    """Memory of a chunk job: the chunk's estimate (mfsim.grid.estimate_resources) per worker.
+
+    With threads > 1 the job runs a LocalCluster of `threads` worker processes, and Dask gives
+    each worker mem_mb / threads (SLURM sets RLIMIT_RSS to --mem, which Dask reads).
+    """
+    return estimate_resources(CHUNKS[wildcards.chunk], config)["mem_mb"] * max(1, int(threads))
 
 
 def simulate_runtime(wildcards):
