@@ -13,6 +13,7 @@ import pytest
 from mfsim import grid
 from mfsim.config import ConfigError, load_config
 from mfsim.grid import (
+    MIN_RUNTIME_MINUTES,
     Batch,
     Chunk,
     GridPoint,
@@ -476,7 +477,7 @@ def test_resources_grow_with_d():
     mem = [entry["mem_mb"] for entry in resources]
     runtime = [entry["runtime"] for entry in resources]
     assert 500 < mem[0] < mem[1] < mem[2]
-    assert 5 == runtime[0] < runtime[1] < runtime[2]
+    assert MIN_RUNTIME_MINUTES == runtime[0] < runtime[1] < runtime[2]
 
 
 def test_memory_includes_iterates_and_diagnostics():
@@ -489,8 +490,9 @@ def test_memory_includes_iterates_and_diagnostics():
 
 
 def test_runtime_is_three_times_the_cost():
-    config = sweep_config(d=[300000], r=[3], kappa=[5], eta=[0.1])
+    config = sweep_config(d=[3000000], r=[3], kappa=[5], eta=[0.1])
     chunk = max(make_chunks(config), key=attrgetter("cost"))
+    assert chunk.cost * 3 / 60 > MIN_RUNTIME_MINUTES
     assert estimate_resources(chunk, config)["runtime"] == math.ceil(chunk.cost * 3 / 60)
 
 
