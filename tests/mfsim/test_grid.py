@@ -470,7 +470,7 @@ def single_batch_chunk(d: int, config: dict) -> Chunk:
 def test_resources_grow_with_d():
     config = sweep_config()
     resources = [
-        estimate_resources(single_batch_chunk(d, config), config) for d in (10**3, 10**6, 10**7)
+        estimate_resources(single_batch_chunk(d, config), config) for d in (10**3, 10**7, 10**8)
     ]
     assert all(set(entry) == {"mem_mb", "runtime"} for entry in resources)
     assert all(isinstance(value, int) for entry in resources for value in entry.values())
