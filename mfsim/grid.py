@@ -44,6 +44,7 @@ __all__ = [
     "Chunk",
     "GridPoint",
     "batch_cost",
+    "check_free_space",
     "check_limits",
     "content_hash",
     "count_runs",
@@ -757,7 +758,30 @@ def check_limits(config: dict, results_root: str | Path | None = "results") -> N
         )
     if results_root is None:
         return
-    target = Path(results_root) / config["sweep"]
+    check_free_space(config, Path(results_root) / config["sweep"], store_bytes)
+
+
+def check_free_space(config: dict, target: str | Path, store_bytes: int | None = None) -> None:
+    """Refuse a sweep whose estimated store is larger than the free space for `target`.
+
+    Parameters
+    ----------
+    config : dict
+        Validated config.
+    target : str or Path
+        The sweep directory (``results/<sweep>``); the free space of its file system (or of its
+        nearest existing parent) is compared with the estimate.
+    store_bytes : int, optional
+        The estimate, if already known (default :func:`estimate_store_bytes`).
+
+    Raises
+    ------
+    mfsim.config.ConfigError
+        ``limits.max_bytes: ...`` stating the estimate and the free space.
+    """
+    if store_bytes is None:
+        store_bytes = estimate_store_bytes(config)
+    target = Path(target)
     free = shutil.disk_usage(_existing_ancestor(target)).free
     if store_bytes > free:
         raise ConfigError(

@@ -57,6 +57,7 @@ from .grid import (
     Batch,
     Chunk,
     GridPoint,
+    check_free_space,
     content_hash,
     grid_axes,
     make_chunks,
@@ -1078,6 +1079,12 @@ def sweep(config, client=None, out: str | os.PathLike | None = None, *, log=None
     xarray.Dataset
         The same data model (and, for data variables, the same values) as the Snakemake
         pipeline's ``sweep.zarr``: it runs the same :func:`run_chunk` steps and :func:`assemble`.
+
+    Raises
+    ------
+    mfsim.config.ConfigError
+        An invalid config, a sweep above ``limits``, or an estimated store larger than the
+        free space of the output directory (checked before anything is written).
     """
     config = _validated(config)
     if out is None:
@@ -1097,6 +1104,8 @@ def sweep_to(config, out: str | os.PathLike, client=None, log=None):
     """Run the sweep into directory `out`; yield the path of its ``sweep.zarr``."""
     config = _validated(config)
     out = Path(out)
+    # before writing anything (load_config only checks the disk of results/ for Snakemake)
+    check_free_space(config, out)
     chunks = make_chunks(config)
     todo = [chunk for chunk in chunks if not is_complete(chunk_store_path(out, chunk))]
     with contextlib.ExitStack() as stack:

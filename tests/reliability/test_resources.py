@@ -1,0 +1,84 @@
+"""Issue 8.7: disk and memory. The estimated size of ``sweep.zarr`` is checked against the free
+disk space before anything is written; each chunk job asks the scheduler for the memory that
+:func:`mfsim.grid.estimate_resources` estimates (``mem_mb``).
+
+The size limits (``limits.max_runs``, ``limits.max_bytes``) are in ``test_bad_input.py``
+(workflow level), ``tests/mfsim/test_config.py`` and ``tests/mfsim/test_grid.py``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections import namedtuple
+
+import pytest
+
+import mfsim
+from mfsim.config import ConfigError, load_config
+from mfsim.grid import estimate_resources, estimate_store_bytes, make_chunks
+
+from .helpers import run_snakemake, tiny, write_config
+
+DiskUsage = namedtuple("DiskUsage", "total used free")
+FREE = 4096
+
+
+@pytest.fixture
+def little_free_space(monkeypatch):
+    """Every file system reports FREE bytes free."""
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: DiskUsage(10**12, 10**12 - FREE, FREE))
+
+
+def expected_message(config) -> str:
+    estimate = estimate_store_bytes(load_config(config, results_root=None))
+    assert estimate > FREE
+    return rf"limits.max_bytes: .*estimated {estimate:,} bytes .* only {FREE:,} bytes .* free"
+
+
+def test_load_config_refuses_a_store_larger_than_the_free_space(tmp_path, little_free_space):
+    # what the Snakefile does first (workflow/rules/common.smk), before any job
+    results = tmp_path / "results"
+    with pytest.raises(ConfigError, match=expected_message(tiny())):
+        load_config(tiny(), results_root=results)
+    assert not results.exists()
+
+
+def test_sweep_refuses_a_store_larger_than_the_free_space(tmp_path, little_free_space):
+    # mfsim.sweep writes without Snakemake: it checks the space of its output directory
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError, match=expected_message(tiny())):
+        mfsim.sweep(tiny(), out=out)
+    assert not out.exists()
+
+
+#: Chunks of very different sizes: d = 1000 and d = 100000 (iterates of 100000 x 2 x 8 seeds).
+BIG = tiny(
+    sweep="memory",
+    grid={"d": [1000, 100000], "seeds": {"start": 0, "count": 8}},
+    run={"steps": 100},
+    chunking={"target_seconds": 1.0e-9, "seeds_per_batch": 4},
+)
+
+
+@pytest.mark.slow
+def test_chunk_jobs_request_the_estimated_memory(tmp_path):
+    config = load_config(BIG, results_root=None)
+    expected = {chunk.chunk_id: estimate_resources(chunk, config) for chunk in make_chunks(config)}
+    assert len(expected) == 4
+    assert len({resources["mem_mb"] for resources in expected.values()}) == 2
+    assert max(resources["mem_mb"] for resources in expected.values()) > 500 + 20
+    configfile = write_config(tmp_path, BIG)
+    result = run_snakemake(tmp_path, configfile, "--dry-run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = re.findall(
+        r"rule simulate:\n(?:    .*\n)*?    wildcards: sweep=memory, chunk=([0-9a-f]{16})\n"
+        r"    resources: (.*)\n",
+        result.stdout,
+    )
+    assert {chunk_id for chunk_id, _ in jobs} == set(expected)
+    for chunk_id, resources in jobs:
+        requested = dict(item.split("=", 1) for item in resources.split(", "))
+        assert int(requested["mem_mb"]) == expected[chunk_id]["mem_mb"], chunk_id
+        assert int(requested["runtime"]) == expected[chunk_id]["runtime"], chunk_id
+    assert not (tmp_path / "results").exists()  # a dry run writes nothing

@@ -1,0 +1,102 @@
+"""Issue 8.3: Ctrl-C (SIGINT) on the whole workflow, then a rerun.
+
+The SIGTERM case is ``tests/workflow/test_workflow.py::test_interrupted_run_resumes``
+(``--cores 1``, stopped once the second job has started); this is the SIGINT case, with two
+jobs running at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import xarray as xr
+
+from mfsim.config import load_config
+from mfsim.grid import make_chunks
+from mfsim.pipeline import MARKER, chunk_store_path, is_complete
+
+from .helpers import (
+    assert_same_data,
+    in_process_sweep,
+    run_snakemake,
+    snakemake_cmd,
+    tiny,
+    write_config,
+)
+
+pytestmark = pytest.mark.slow
+
+#: 4 chunks (one per eta), each about a second of compute.
+CONFIG = tiny(
+    sweep="sigint",
+    grid={"d": [300], "eta": [0.05, 0.1, 0.15, 0.2]},
+    run={"steps": 1000},
+    chunking={"target_seconds": 1.0e-9},
+)
+
+
+def finished_for_snakemake(workdir, store) -> bool:
+    """Whether Snakemake has registered the job of `store` as finished: the store is complete
+    and Snakemake's incomplete-output flag (``.snakemake/incomplete/<base64 path>``) is gone."""
+    relative = str(store.relative_to(workdir)).encode()
+    flag = workdir / ".snakemake" / "incomplete" / base64.b64encode(relative).decode()
+    return is_complete(store) and not flag.exists()
+
+
+def test_sigint_then_rerun_gives_the_uninterrupted_store(tmp_path):
+    chunks = make_chunks(load_config(CONFIG, results_root=None))
+    assert len(chunks) == 4
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    configfile = write_config(workdir, CONFIG)
+    sweep_dir = workdir / "results" / "sigint"
+    stores = [chunk_store_path(sweep_dir, chunk) for chunk in chunks]
+
+    proc = subprocess.Popen(
+        snakemake_cmd(workdir, configfile, 2),
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not any(finished_for_snakemake(workdir, store) for store in stores):
+            assert proc.poll() is None, "snakemake ended before the first chunk store"
+            assert time.monotonic() < deadline, "no chunk store after 240 s"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole process group
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode != 0, "snakemake reported success after SIGINT"
+    assert not (sweep_dir / "sweep.zarr").exists()
+    # nothing half-written is left where a store is expected: a chunk path holds a complete
+    # store or nothing (Snakemake removes the outputs of jobs it did not see finish)
+    for store in stores:
+        assert not store.exists() or is_complete(store), store
+    finished = [store for store in stores if finished_for_snakemake(workdir, store)]
+    assert 1 <= len(finished) < len(stores), "the interrupt came too late to test anything"
+    kept = {store: (store / MARKER).stat().st_mtime_ns for store in finished}
+
+    # A job running when Ctrl-C came may have completed its store (the marker and the rename
+    # are its last steps) without Snakemake seeing it finish: Snakemake flags such an output
+    # incomplete and refuses to use it without --rerun-incomplete (set in the local profile
+    # workflow/profiles/default), which recomputes it.
+    target = str((sweep_dir / "sweep.zarr").relative_to(workdir))  # the analysis is not at stake
+    rerun = run_snakemake(workdir, configfile, "--rerun-incomplete", target)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    # stores of jobs Snakemake saw finish are reused, not recomputed
+    assert {store: (store / MARKER).stat().st_mtime_ns for store in kept} == kept
+    assert all(is_complete(store) for store in stores)
+    assert not [p for p in (sweep_dir / "chunks").iterdir() if ".tmp-" in p.name]
+    resumed = xr.open_zarr(sweep_dir / "sweep.zarr").load()
+    assert_same_data(in_process_sweep(CONFIG, tmp_path / "reference"), resumed)
