@@ -84,6 +84,14 @@ def _save(fig: Figure, stem: Path) -> list[Path]:
     return paths
 
 
+def _save_all(figures, path_stem, sizes: dict) -> list[Path]:
+    """Save (selection, figure) pairs, one stem per selection; return the files written."""
+    paths = []
+    for selection, fig in figures:
+        paths += _save(fig, _stem(path_stem, selection, sizes))
+    return paths
+
+
 def _existing_seeds(ds: xr.Dataset, selection: dict) -> xr.DataArray | None:
     """Boolean over seed (and remaining dims) of existing runs (status != -1), if known."""
     if "status" not in ds.data_vars:
@@ -306,11 +314,7 @@ def plot_scaling(ds: xr.Dataset, fits: xr.Dataset, quantity: str, path_stem) -> 
     list of pathlib.Path
         Files written (PNG then PDF for each figure).
     """
-    sizes = dict(ds.sizes)
-    paths = []
-    for selection, fig in scaling_figures(ds, fits, quantity):
-        paths += _save(fig, _stem(path_stem, selection, sizes))
-    return paths
+    return _save_all(scaling_figures(ds, fits, quantity), path_stem, dict(ds.sizes))
 
 
 # --------------------------------------------------------------------------------------------
@@ -399,11 +403,7 @@ def plot_error_curves(ds: xr.Dataset, path_stem) -> list[Path]:
     list of pathlib.Path
         Files written.
     """
-    sizes = dict(ds.sizes)
-    paths = []
-    for selection, fig in error_curves_figures(ds):
-        paths += _save(fig, _stem(path_stem, selection, sizes))
-    return paths
+    return _save_all(error_curves_figures(ds), path_stem, dict(ds.sizes))
 
 
 # --------------------------------------------------------------------------------------------
@@ -525,11 +525,7 @@ def plot_heatmaps(ds: xr.Dataset, path_stem) -> list[Path]:
     list of pathlib.Path
         Files written.
     """
-    sizes = dict(ds.sizes)
-    paths = []
-    for selection, fig in heatmap_figures(ds):
-        paths += _save(fig, _stem(path_stem, selection, sizes))
-    return paths
+    return _save_all(heatmap_figures(ds), path_stem, dict(ds.sizes))
 
 
 # --------------------------------------------------------------------------------------------

@@ -28,8 +28,7 @@ import pytest
 
 from mfsim.config import load_config
 from mfsim.grid import count_runs, estimate_store_bytes
-
-from .helpers import snakemake_cmd, tiny, write_config
+from tests.helpers import snakemake_cmd, tiny, write_config
 
 pytestmark = pytest.mark.slow
 

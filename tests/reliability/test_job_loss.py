@@ -20,8 +20,7 @@ import xarray as xr
 from mfsim.config import load_config
 from mfsim.grid import make_chunks
 from mfsim.pipeline import MARKER, IncompleteStoreError, assemble, chunk_store_path, is_complete
-
-from .helpers import assert_same_data, in_process_sweep, run_snakemake, tiny, write_config
+from tests.helpers import assert_same_data, in_process_sweep, run_snakemake, tiny, write_config
 
 pytestmark = pytest.mark.slow
 

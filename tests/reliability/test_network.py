@@ -17,8 +17,7 @@ import pytest
 
 from mfsim.config import load_config
 from mfsim.pipeline import _security, cluster_client
-
-from .helpers import tiny
+from tests.helpers import tiny
 
 LOOPBACK = {"127.0.0.1", "::1"}
 

@@ -10,8 +10,7 @@ import xarray as xr
 
 from mfsim.audit import audit_theorem6
 from mfsim.scaling import classify_runs, fit_all, fit_scaling
-
-from .helpers import in_process_sweep, tiny
+from tests.helpers import in_process_sweep, tiny
 
 CONVERGED, MAX_STEPS, DIVERGED, NONFINITE = 0, 1, 2, 3
 STEPS = 300

@@ -17,8 +17,7 @@ import pytest
 import mfsim
 from mfsim.config import ConfigError, load_config
 from mfsim.grid import estimate_resources, estimate_store_bytes, make_chunks
-
-from .helpers import run_snakemake, tiny, write_config
+from tests.helpers import run_snakemake, tiny, write_config
 
 DiskUsage = namedtuple("DiskUsage", "total used free")
 FREE = 4096

@@ -19,8 +19,7 @@ import xarray as xr
 from mfsim.config import load_config
 from mfsim.grid import make_chunks
 from mfsim.pipeline import MARKER, chunk_store_path, is_complete
-
-from .helpers import (
+from tests.helpers import (
     assert_same_data,
     in_process_sweep,
     run_snakemake,

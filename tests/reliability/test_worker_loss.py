@@ -16,8 +16,7 @@ import xarray as xr
 from mfsim.config import load_config
 from mfsim.grid import make_chunks
 from mfsim.pipeline import cluster_client, is_complete, run_chunk
-
-from .helpers import assert_same_data, tiny
+from tests.helpers import assert_same_data, tiny
 
 pytestmark = pytest.mark.slow
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import xarray as xr
@@ -15,30 +13,11 @@ import yaml
 
 from mfsim.config import load_config
 from mfsim.grid import AXES, make_chunks
-from mfsim.pipeline import MARKER, assemble, chunk_store_path, is_complete, run_chunk
-
-ROOT = Path(__file__).resolve().parents[2]
-SNAKEFILE = ROOT / "Snakefile"
-
-sys.path.insert(0, str(ROOT / "tests" / "mfsim"))
-from test_pipeline import assert_same_data  # noqa: E402
+from mfsim.pipeline import MARKER, chunk_store_path, is_complete
+from tests.helpers import TINY, assert_same_data, run_snakemake, snakemake_cmd, write_config
+from tests.helpers import in_process_sweep as reference
 
 pytestmark = pytest.mark.slow
-
-TINY = {
-    "sweep": "tiny",
-    "spectrum": {"family": "linear"},
-    "grid": {
-        "d": [50, 200],
-        "r": [2],
-        "kappa": [5.0],
-        "varpi": [0.5],
-        "eta": [0.1],
-        "seeds": {"start": 0, "count": 3},
-    },
-    "run": {"steps": 200},
-}
-
 
 @pytest.fixture(scope="module", autouse=True)
 def warm_numba_cache():
@@ -47,42 +26,6 @@ def warm_numba_cache():
     import mfsim
 
     mfsim.simulate(mfsim.spectrum("linear", 50, r=2, kappa=5.0), steps=5, seeds=range(2))
-
-
-def write_config(directory: Path, config: dict, name: str = "sweep.yaml") -> Path:
-    path = directory / name
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def snakemake_cmd(workdir: Path, configfile: Path, cores: int = 2) -> list[str]:
-    return [
-        sys.executable, "-m", "snakemake",
-        "-s", str(SNAKEFILE),
-        "--directory", str(workdir),
-        "--configfile", str(configfile),
-        "--cores", str(cores),
-    ]  # fmt: skip
-
-
-def run_snakemake(workdir: Path, configfile: Path, cores: int = 2, timeout: float = 300):
-    return subprocess.run(
-        snakemake_cmd(workdir, configfile, cores),
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def reference(config: dict, directory: Path) -> xr.Dataset:
-    """The same sweep computed in-process (run_chunk + assemble, no Snakemake)."""
-    config = load_config(config, results_root=None)
-    paths = []
-    for chunk in make_chunks(config):
-        paths.append(chunk_store_path(directory, chunk))
-        run_chunk(chunk, config, paths[-1], threads=1)
-    return xr.open_zarr(assemble(paths, config, directory / "sweep.zarr")).load()
 
 
 def test_end_to_end(tmp_path):

@@ -1,4 +1,4 @@
-"""Helpers of the reliability tests (docs/reliability.md)."""
+"""Helpers shared by the workflow and reliability tests (tiny sweeps, snakemake runs)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ __all__ = [
     "write_config",
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SNAKEFILE = ROOT / "Snakefile"
 
 #: A small sweep: 2 values of d, one (r, kappa, varpi, eta), 3 seeds; a fraction of a second.
