@@ -1,9 +1,11 @@
 """The GD engine: ``simulate`` runs a batch of seeds of GD (paper, eq. 9) on a diagonal Sigma.
 
 Precision: float64 by default. float32 storage (``dtype='float32'``) is offered for experiments
-only: near a saddle the signal u_k is tiny, and float32 rounding of the iterate re-seeds it with
-O(1e-8 |x|) noise, shortening escape times; underflow can even make a saddle exact. See
-``tests/mfsim/test_engine.py::test_float32_changes_escape`` and ``docs/engine.md``.
+only: near a saddle the signal u_k is tiny; in any frame other than Sigma's eigenbasis float32
+rounding of the iterate re-seeds it with O(1e-8 |x|) noise, shortening escape times, and
+underflow can make a saddle exact. Both are shown in ``tests/mfsim/test_engine.py``
+(``test_float32_rounding_reseeds_a_saddle_and_shortens_the_escape``,
+``test_float32_underflow_makes_the_saddle_exact``).
 """
 
 from __future__ import annotations
