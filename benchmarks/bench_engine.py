@@ -1,0 +1,258 @@
+"""Side-by-side benchmark of the fused GD step (issue 7): engine vs NumPy vs the bandwidth floor.
+
+Run from the repository root::
+
+    python benchmarks/bench_engine.py            # full run (< 3 minutes with a warm numba cache)
+    python benchmarks/bench_engine.py --quick    # CI smoke: fewer steps and repeats
+
+For each configuration (d, r, batch), all in one process and one run:
+
+engine
+    The compiled kernels ``kernels.run_seed_parallel`` / ``kernels.run_row_parallel`` (the layout
+    ``mfsim.simulate(kernel='auto')`` picks), called exactly as ``mfsim.simulate`` calls them, with
+    full per-step diagnostics (every step's error, signal, noise, sigma_1^2(X), sigma_1^2(K_k),
+    sigma_r^2(U), sigma_1^2(J), heat map block: what ``record='all'`` keeps), stop_error = 0.
+    Wall time of one call advancing ``steps`` steps, divided by ``steps``; nothing subtracted.
+simulate
+    End-to-end ``mfsim.simulate(..., stop_error=0, record='all')`` wall time / steps, nothing
+    subtracted (includes drawing X_0, the stage tracker and building the Dataset). For reference.
+numpy
+    ``G = Y.T @ Y; Y = a * Y - eta * (Y @ G)`` per step, no diagnostics, seed after seed.
+floor
+    Bytes that must move per step (read X once + write X once: 2 d r 8 batch) divided by the copy
+    bandwidth measured in this run (median of ``np.copyto`` of a 200 MB array, read + write bytes).
+
+Times are medians of the repeats, after a warm-up (which also compiles or loads the kernels).
+Targets (issue 7): (4000, 2, 64) >= 10x NumPy; (1e6, 2, 1) >= 8x NumPy and <= 1.25x the floor;
+(1e6, 10, 1) >= 2x NumPy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+import numba
+import numpy as np
+
+try:
+    import mfsim
+except ImportError:  # not installed: use the checkout this script lives in
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+    import mfsim
+from mfsim import kernels  # noqa: E402
+from mfsim.engine import _BlockOutputs  # noqa: E402
+from mfsim.init import effective_system, initial_state  # noqa: E402
+
+ETA = 0.1
+# every timed repeat starts from X_0; this many steps keep every entry far from subnormal numbers
+MAX_STEPS = 2000
+
+# (d, r, batch, spectrum kwargs, targets); targets: min NumPy speedup, max engine / floor
+CONFIGS = [
+    (4000, 2, 64, {"kappa": 4}, {"speedup": 10.0}),
+    (100_000, 2, 1, {"kappa": 4}, {}),
+    (1_000_000, 2, 1, {"kappa": 4}, {"speedup": 8.0, "floor": 1.25}),
+    (1_000_000, 10, 1, {"kappa": 20}, {"speedup": 2.0}),
+]
+
+
+def _settle():
+    """Let the worker threads of the previous phase (OpenBLAS spins ~0.1 s after a call, OpenMP a
+    little) go idle, so that one phase does not compete with the other for the 2 cores."""
+    time.sleep(0.3)
+
+
+def _median_time(fn, repeats, setup=None):
+    times = []
+    for _ in range(repeats):
+        if setup is not None:
+            setup()
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def copy_bandwidth(repeats, nbytes=200 * 2**20):
+    """Copy bandwidth in bytes/s (read + write), median of ``repeats`` np.copyto."""
+    src = np.ones(nbytes // 8)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)
+    t = _median_time(lambda: np.copyto(dst, src), repeats)
+    return 2 * src.nbytes / t
+
+
+class EngineState:
+    """The arguments ``mfsim.simulate`` passes to the kernels, for one batch (same code path)."""
+
+    def __init__(self, spec, batch):
+        r = spec.r
+        system = effective_system(spec, "auto")
+        self.xs = np.ascontiguousarray(
+            np.stack([initial_state(system, 0.5, s, "float64") for s in range(batch)]))
+        n_rows = self.xs.shape[1]
+        self.seg_first = np.array([s.first for s in system.segments], dtype=np.float64)
+        self.seg_inc = np.array([s.increment for s in system.segments], dtype=np.float64)
+        self.seg_count = np.array([s.count for s in system.segments], dtype=np.int64)
+        self.seg_start = np.concatenate([[0], np.cumsum(self.seg_count)[:-1]]).astype(np.int64)
+        self.top_lam = spec.top(r)
+        self.lam1 = float(spec.lambda_1)
+        n_blocks = -(-n_rows // kernels.BLOCK_ROWS)
+        self.partials = np.zeros((batch, n_blocks, r, r))
+        self.hs = np.empty((batch, r, r))
+        for b in range(batch):
+            kernels.rest_gram_blocks(self.xs[b], r, self.partials[b])
+            kernels._sum_partials(self.partials[b], self.hs[b])
+        self.status = np.full(batch, kernels.RUNNING, dtype=np.int64)
+        self.stop_step = np.full(batch, -1, dtype=np.int64)
+        row = batch < numba.get_num_threads() and n_rows > kernels.BLOCK_ROWS
+        self.layout = "row" if row else "seed"
+        self.run_block = kernels.run_row_parallel if row else kernels.run_seed_parallel
+        self.batch, self.r, self.t0 = batch, r, 0
+        self._initial = (self.xs.copy(), self.hs.copy(), self.partials.copy())
+
+    def reset(self):
+        """Back to X_0 (long runs would reach subnormal numbers, which are slow everywhere)."""
+        for dst, src in zip((self.xs, self.hs, self.partials), self._initial, strict=True):
+            np.copyto(dst, src)
+        self.status[:] = kernels.RUNNING
+        self.t0 = 0
+
+    def advance(self, nsteps):
+        out = _BlockOutputs(self.batch, nsteps, self.r)
+        self.run_block(self.xs, self.hs, self.seg_first, self.seg_inc, self.seg_start,
+                       self.seg_count, self.top_lam, ETA, self.lam1, 0.0, self.t0, nsteps,
+                       2**62, self.status, self.stop_step, self.partials, *out.arrays())
+        self.t0 += nsteps
+        if np.any(self.status != kernels.RUNNING):
+            raise RuntimeError(f"a run stopped (status {self.status}); benchmark invalid")
+
+
+def numpy_loop(spec, batch, steps):
+    """The plain NumPy GD loop, seed after seed; returns a callable timing ``steps`` steps."""
+    lam = np.concatenate([s.values() for s in spec.segments])
+    a = (1.0 + ETA * lam)[:, None]
+    rng = np.random.default_rng(0)
+    ys0 = [rng.standard_normal((spec.d, spec.r)) * (0.5 / np.sqrt(spec.d)) for _ in range(batch)]
+
+    def run():
+        for y0 in ys0:
+            y = y0
+            for _ in range(steps):
+                g = y.T @ y
+                y = a * y - ETA * (y @ g)
+
+    return run
+
+
+def _calibrated_steps(fn_steps, target, lo, hi):
+    """Steps so that one timed repeat of ``fn_steps(steps)`` takes about ``target`` seconds."""
+    t = time.perf_counter()
+    fn_steps(lo)
+    per_step = (time.perf_counter() - t) / lo
+    return int(np.clip(target / per_step, lo, hi))
+
+
+def bench_config(d, r, batch, spec_kw, quick, bandwidth):
+    spec = mfsim.spectrum("linear", d, r=r, **spec_kw)
+    repeats = 3 if quick else 5
+    target = 0.05 if quick else 0.25
+
+    state = EngineState(spec, batch)
+    state.advance(2)  # warm-up (compiles or loads the kernels)
+    _settle()
+    state.reset()
+    eng_steps = _calibrated_steps(state.advance, target, 4, MAX_STEPS)
+    t_engine = _median_time(lambda: state.advance(eng_steps), repeats, state.reset) / eng_steps
+
+    sim_steps = max(eng_steps, 8)
+
+    def sim():
+        mfsim.simulate(spec, eta=ETA, steps=sim_steps, seeds=range(batch), stop_error=0.0,
+                       record="all")
+
+    mfsim.simulate(spec, eta=ETA, steps=2, seeds=range(batch), stop_error=0.0, record="all")
+    _settle()
+    t_sim = _median_time(sim, 1 if quick else 3) / sim_steps
+
+    _settle()
+    np_steps = _calibrated_steps(lambda s: numpy_loop(spec, batch, s)(), target, 2, MAX_STEPS)
+    run_np = numpy_loop(spec, batch, np_steps)
+    t_numpy = _median_time(run_np, repeats) / np_steps
+
+    _settle()
+    t_floor = 2 * d * r * 8 * batch / bandwidth
+    return {
+        "d": d, "r": r, "batch": batch, "layout": state.layout, "engine": t_engine,
+        "simulate": t_sim, "numpy": t_numpy, "floor": t_floor,
+        "speedup": t_numpy / t_engine, "vs_floor": t_engine / t_floor,
+        "steps": (eng_steps, sim_steps, np_steps),
+    }
+
+
+def verdicts(res, targets):
+    out = []
+    if "speedup" in targets:
+        ok = res["speedup"] >= targets["speedup"]
+        out.append(f"speedup >= {targets['speedup']:g}x {'PASS' if ok else 'MISS'}")
+    if "floor" in targets:
+        ok = res["vs_floor"] <= targets["floor"]
+        out.append(f"engine/floor <= {targets['floor']:g} {'PASS' if ok else 'MISS'}")
+    return "; ".join(out) if out else "(no target)"
+
+
+def _fmt_load(load):
+    return "/".join(f"{v:.2f}" for v in load)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer steps and repeats (CI smoke)")
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    load_before = os.getloadavg()
+    print(f"mfsim {mfsim.__version__}, numpy {np.__version__}, numba {numba.__version__}, "
+          f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} cpus")
+    print(f"numba threads: {numba.get_num_threads()} (default; layer "
+          f"{numba.config.THREADING_LAYER}), OPENBLAS_CORETYPE="
+          f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, quick={args.quick}")
+    bandwidth = copy_bandwidth(3 if args.quick else 7)
+    print(f"copy bandwidth (np.copyto 200 MB, read+write bytes): {bandwidth / 1e9:.2f} GB/s")
+    print()
+
+    rows = []
+    for d, r, batch, spec_kw, targets in CONFIGS:
+        res = bench_config(d, r, batch, spec_kw, args.quick, bandwidth)
+        res["verdict"] = verdicts(res, targets)
+        rows.append(res)
+        print(f"  done d={d:.0e} r={r} batch={batch} ({time.perf_counter() - started:.0f} s)",
+              flush=True)
+
+    print()
+    header = (f"| {'d':>9} | {'r':>2} | {'batch':>5} | {'layout':>6} | {'engine ms':>9} | "
+              f"{'simulate ms':>11} | {'NumPy ms':>9} | {'floor ms':>8} | {'speedup':>7} | "
+              f"{'eng/floor':>9} | targets |")
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    for res in rows:
+        print(f"| {res['d']:>9} | {res['r']:>2} | {res['batch']:>5} | {res['layout']:>6} | "
+              f"{res['engine'] * 1e3:>9.3f} | {res['simulate'] * 1e3:>11.3f} | "
+              f"{res['numpy'] * 1e3:>9.3f} | {res['floor'] * 1e3:>8.3f} | "
+              f"{res['speedup']:>6.1f}x | {res['vs_floor']:>9.2f} | {res['verdict']} |")
+    print()
+    print("ms per step (for the whole batch). engine: kernels with full per-step diagnostics; "
+          "simulate: end to end, nothing subtracted; speedup = NumPy / engine; "
+          "eng/floor = engine / floor.")
+    print(f"total time {time.perf_counter() - started:.0f} s; load average (1, 5, 15 min) before "
+          f"{_fmt_load(load_before)}, after {_fmt_load(os.getloadavg())} (other processes "
+          "competing for the 2 cores distort every column)")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
