@@ -73,7 +73,7 @@ def test_embedded_cluster_listens_on_loopback_only(dashboard):
 
 def write_certificates(directory) -> dict:
     """A throwaway CA and a certificate for 127.0.0.1/localhost signed by it (PEM files)."""
-    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography import x509  # a test dependency (pyproject extra "test")
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
