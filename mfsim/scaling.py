@@ -125,6 +125,17 @@ _COUNT_DESCRIPTIONS = {
 # --------------------------------------------------------------------------------------------
 # Classification of runs
 # --------------------------------------------------------------------------------------------
+#: count variable -> per-run flag of :func:`classify_runs` (counted over seeds)
+_RUN_COUNTS = {
+    "n_runs": "exists",
+    "n_reached": "reached",
+    "n_not_reached": "not_reached",
+    "n_bound_dominated": "bound_dominated",
+    "n_undefined": "undefined",
+    "n_diverged": "diverged",
+}
+
+
 def _as_bool(da: xr.DataArray) -> xr.DataArray:
     """Boolean view of a flag variable; missing (NaN/None) entries become False."""
     if da.dtype == bool:
@@ -598,12 +609,7 @@ def fit_scaling(
 
     counts = xr.Dataset(
         {
-            "n_runs": runs["exists"].sum("seed"),
-            "n_reached": runs["reached"].sum("seed"),
-            "n_not_reached": runs["not_reached"].sum("seed"),
-            "n_bound_dominated": runs["bound_dominated"].sum("seed"),
-            "n_undefined": runs["undefined"].sum("seed"),
-            "n_diverged": runs["diverged"].sum("seed"),
+            name: runs[flag].sum("seed") for name, flag in _RUN_COUNTS.items()
         }
     ).astype(np.int64)
 
@@ -926,12 +932,7 @@ def stage_table(ds: xr.Dataset, quantities: Iterable[str] = STAGE_QUANTITIES) ->
                 "median": quartiles.sel(quantile=0.5, drop=True),
                 "q25": quartiles.sel(quantile=0.25, drop=True),
                 "q75": quartiles.sel(quantile=0.75, drop=True),
-                "n_runs": runs["exists"].sum("seed"),
-                "n_reached": runs["reached"].sum("seed"),
-                "n_not_reached": runs["not_reached"].sum("seed"),
-                "n_bound_dominated": runs["bound_dominated"].sum("seed"),
-                "n_undefined": runs["undefined"].sum("seed"),
-                "n_diverged": runs["diverged"].sum("seed"),
+                **{name: runs[flag].sum("seed") for name, flag in _RUN_COUNTS.items()},
             }
         )
         table["iqr"] = table["q75"] - table["q25"]

@@ -19,17 +19,8 @@ log() { printf '[down.sh %3ds] %s\n' "$((SECONDS - T0))" "$*"; }
 
 [[ $EUID -eq 0 ]] || { echo "down.sh: must run as root" >&2; exit 1; }
 
-# pid_if_alive NAME PIDFILE: print the PID if it is alive and its comm is NAME.
-pid_if_alive() {
-  local name=$1 file=$2 pid comm
-  [[ -r $file ]] || return 1
-  pid=$(<"$file")
-  pid=${pid//[!0-9]/}
-  [[ -n $pid && -r /proc/$pid/comm ]] || return 1
-  comm=$(<"/proc/$pid/comm") || return 1
-  [[ $comm == "$name" ]] || return 1
-  printf '%s' "$pid"
-}
+# shellcheck source-path=SCRIPTDIR source=pidfile.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pidfile.sh"
 
 # stop NAME PIDFILE TIMEOUT_SECONDS
 stop() {

@@ -63,16 +63,11 @@ trap 'die "command failed (line $LINENO): $BASH_COMMAND"' ERR
 
 [[ $EUID -eq 0 ]] || { echo "up.sh: must run as root" >&2; exit 1; }
 
+# shellcheck source-path=SCRIPTDIR source=pidfile.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pidfile.sh"
+
 # alive NAME PIDFILE: PIDFILE names a live process whose /proc/PID/comm is NAME.
-alive() {
-  local name=$1 file=$2 pid comm
-  [[ -r $file ]] || return 1
-  pid=$(<"$file")
-  pid=${pid//[!0-9]/}
-  [[ -n $pid && -r /proc/$pid/comm ]] || return 1
-  comm=$(<"/proc/$pid/comm") || return 1
-  [[ $comm == "$name" ]]
-}
+alive() { pid_if_alive "$@" >/dev/null; }
 
 # wait_until SECONDS WHAT CMD...: poll the (quiet) CMD every 0.5 s, die after SECONDS.
 wait_until() {
