@@ -44,8 +44,8 @@ except ImportError:  # not installed: use the checkout this script lives in
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
     import mfsim
 from mfsim import kernels  # noqa: E402
-from mfsim.engine import _BlockOutputs  # noqa: E402
-from mfsim.init import effective_system, initial_state  # noqa: E402
+from mfsim.engine.initialization import effective_system, initial_state  # noqa: E402
+from mfsim.engine.simulation import _BlockOutputs  # noqa: E402
 
 ETA = 0.1
 # every timed repeat starts from X_0; this many steps keep every entry far from subnormal numbers
@@ -93,7 +93,8 @@ class EngineState:
         r = spec.r
         system = effective_system(spec, "auto")
         self.xs = np.ascontiguousarray(
-            np.stack([initial_state(system, 0.5, s, "float64") for s in range(batch)]))
+            np.stack([initial_state(system, 0.5, s, "float64") for s in range(batch)])
+        )
         n_rows = self.xs.shape[1]
         self.seg_first = np.array([s.first for s in system.segments], dtype=np.float64)
         self.seg_inc = np.array([s.increment for s in system.segments], dtype=np.float64)
@@ -124,9 +125,25 @@ class EngineState:
 
     def advance(self, nsteps):
         out = _BlockOutputs(self.batch, nsteps, self.r)
-        self.run_block(self.xs, self.hs, self.seg_first, self.seg_inc, self.seg_start,
-                       self.seg_count, self.top_lam, ETA, self.lam1, 0.0, self.t0, nsteps,
-                       2**62, self.status, self.stop_step, self.partials, *out.arrays())
+        self.run_block(
+            self.xs,
+            self.hs,
+            self.seg_first,
+            self.seg_inc,
+            self.seg_start,
+            self.seg_count,
+            self.top_lam,
+            ETA,
+            self.lam1,
+            0.0,
+            self.t0,
+            nsteps,
+            2**62,
+            self.status,
+            self.stop_step,
+            self.partials,
+            *out.arrays(),
+        )
         self.t0 += nsteps
         if np.any(self.status != kernels.RUNNING):
             raise RuntimeError(f"a run stopped (status {self.status}); benchmark invalid")
@@ -172,8 +189,9 @@ def bench_config(d, r, batch, spec_kw, quick, bandwidth):
     sim_steps = max(eng_steps, 8)
 
     def sim():
-        mfsim.simulate(spec, eta=ETA, steps=sim_steps, seeds=range(batch), stop_error=0.0,
-                       record="all")
+        mfsim.simulate(
+            spec, eta=ETA, steps=sim_steps, seeds=range(batch), stop_error=0.0, record="all"
+        )
 
     mfsim.simulate(spec, eta=ETA, steps=2, seeds=range(batch), stop_error=0.0, record="all")
     _settle()
@@ -187,9 +205,16 @@ def bench_config(d, r, batch, spec_kw, quick, bandwidth):
     _settle()
     t_floor = 2 * d * r * 8 * batch / bandwidth
     return {
-        "d": d, "r": r, "batch": batch, "layout": state.layout, "engine": t_engine,
-        "simulate": t_sim, "numpy": t_numpy, "floor": t_floor,
-        "speedup": t_numpy / t_engine, "vs_floor": t_engine / t_floor,
+        "d": d,
+        "r": r,
+        "batch": batch,
+        "layout": state.layout,
+        "engine": t_engine,
+        "simulate": t_sim,
+        "numpy": t_numpy,
+        "floor": t_floor,
+        "speedup": t_numpy / t_engine,
+        "vs_floor": t_engine / t_floor,
         "steps": (eng_steps, sim_steps, np_steps),
     }
 
@@ -216,11 +241,15 @@ def main(argv=None):
 
     started = time.perf_counter()
     load_before = os.getloadavg()
-    print(f"mfsim {mfsim.__version__}, numpy {np.__version__}, numba {numba.__version__}, "
-          f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} cpus")
-    print(f"numba threads: {numba.get_num_threads()} (default; layer "
-          f"{numba.config.THREADING_LAYER}), OPENBLAS_CORETYPE="
-          f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, quick={args.quick}")
+    print(
+        f"mfsim {mfsim.__version__}, numpy {np.__version__}, numba {numba.__version__}, "
+        f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} cpus"
+    )
+    print(
+        f"numba threads: {numba.get_num_threads()} (default; layer "
+        f"{numba.config.THREADING_LAYER}), OPENBLAS_CORETYPE="
+        f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, quick={args.quick}"
+    )
     bandwidth = copy_bandwidth(3 if args.quick else 7)
     print(f"copy bandwidth (np.copyto 200 MB, read+write bytes): {bandwidth / 1e9:.2f} GB/s")
     print()
@@ -230,27 +259,37 @@ def main(argv=None):
         res = bench_config(d, r, batch, spec_kw, args.quick, bandwidth)
         res["verdict"] = verdicts(res, targets)
         rows.append(res)
-        print(f"  done d={d:.0e} r={r} batch={batch} ({time.perf_counter() - started:.0f} s)",
-              flush=True)
+        print(
+            f"  done d={d:.0e} r={r} batch={batch} ({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
 
     print()
-    header = (f"| {'d':>9} | {'r':>2} | {'batch':>5} | {'layout':>6} | {'engine ms':>9} | "
-              f"{'simulate ms':>11} | {'NumPy ms':>9} | {'floor ms':>8} | {'speedup':>7} | "
-              f"{'eng/floor':>9} | targets |")
+    header = (
+        f"| {'d':>9} | {'r':>2} | {'batch':>5} | {'layout':>6} | {'engine ms':>9} | "
+        f"{'simulate ms':>11} | {'NumPy ms':>9} | {'floor ms':>8} | {'speedup':>7} | "
+        f"{'eng/floor':>9} | targets |"
+    )
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for res in rows:
-        print(f"| {res['d']:>9} | {res['r']:>2} | {res['batch']:>5} | {res['layout']:>6} | "
-              f"{res['engine'] * 1e3:>9.3f} | {res['simulate'] * 1e3:>11.3f} | "
-              f"{res['numpy'] * 1e3:>9.3f} | {res['floor'] * 1e3:>8.3f} | "
-              f"{res['speedup']:>6.1f}x | {res['vs_floor']:>9.2f} | {res['verdict']} |")
+        print(
+            f"| {res['d']:>9} | {res['r']:>2} | {res['batch']:>5} | {res['layout']:>6} | "
+            f"{res['engine'] * 1e3:>9.3f} | {res['simulate'] * 1e3:>11.3f} | "
+            f"{res['numpy'] * 1e3:>9.3f} | {res['floor'] * 1e3:>8.3f} | "
+            f"{res['speedup']:>6.1f}x | {res['vs_floor']:>9.2f} | {res['verdict']} |"
+        )
     print()
-    print("ms per step (for the whole batch). engine: kernels with full per-step diagnostics; "
-          "simulate: end to end, nothing subtracted; speedup = NumPy / engine; "
-          "eng/floor = engine / floor.")
-    print(f"total time {time.perf_counter() - started:.0f} s; load average (1, 5, 15 min) before "
-          f"{_fmt_load(load_before)}, after {_fmt_load(os.getloadavg())} (other processes "
-          "competing for the 2 cores distort every column)")
+    print(
+        "ms per step (for the whole batch). engine: kernels with full per-step diagnostics; "
+        "simulate: end to end, nothing subtracted; speedup = NumPy / engine; "
+        "eng/floor = engine / floor."
+    )
+    print(
+        f"total time {time.perf_counter() - started:.0f} s; load average (1, 5, 15 min) before "
+        f"{_fmt_load(load_before)}, after {_fmt_load(os.getloadavg())} (other processes "
+        "competing for the 2 cores distort every column)"
+    )
     return rows
 
 

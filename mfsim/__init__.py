@@ -5,10 +5,15 @@ The public API is flat: ``mfsim.spectrum``, ``mfsim.simulate``, ``mfsim.sweep``,
 
 __version__ = "0.1.0"
 
-from . import accessor  # noqa: E402, F401  (registers ds.mfsim)
-from .config import SCHEMA_PATH, ConfigError, load_config  # noqa: E402
-from .engine import simulate, simulate_dense  # noqa: E402
-from .grid import (  # noqa: E402
+from mfsim.analysis import accessor  # noqa: E402, F401  (registers ds.mfsim)
+from mfsim.analysis.scaling import fit_all, fit_scaling, fits_for, stage_table  # noqa: E402
+from mfsim.config.validate import SCHEMA_PATH, ConfigError, load_config  # noqa: E402
+from mfsim.engine.initialization import initial_state, run_seed_sequence  # noqa: E402
+from mfsim.engine.recording import recorded_steps  # noqa: E402
+from mfsim.engine.simulation import simulate, simulate_dense  # noqa: E402
+from mfsim.engine.stages import StageTracker, analyze_stages  # noqa: E402
+from mfsim.pipeline import assemble, cluster_client, run_chunk, sweep  # noqa: E402
+from mfsim.plan.grid import (  # noqa: E402
     Batch,
     Chunk,
     GridPoint,
@@ -17,12 +22,7 @@ from .grid import (  # noqa: E402
     expand_grid,
     make_chunks,
 )
-from .init import initial_state, run_seed_sequence  # noqa: E402
-from .pipeline import assemble, cluster_client, run_chunk, sweep  # noqa: E402
-from .recording import recorded_steps  # noqa: E402
-from .scaling import fit_all, fit_scaling, fits_for, stage_table  # noqa: E402
-from .spectra import Spectrum, SpectrumError, spectrum  # noqa: E402
-from .stages import StageTracker, analyze_stages  # noqa: E402
+from mfsim.spectra import Spectrum, SpectrumError, spectrum  # noqa: E402
 
 __all__ = [
     "__version__",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .engine import simulate
-from .spectra import FAMILIES, SpectrumError, spectrum
+from mfsim.engine.simulation import simulate
+from mfsim.spectra import FAMILIES, SpectrumError, spectrum
 
 FIGURE1_STEPS = (0, 37, 80, 140, 300)
 
@@ -73,7 +73,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_figure1(args) -> int:
-    from .plots import plot_figure1
+    from mfsim.output.plots import plot_figure1
 
     spec = spectrum("figure1", args.d)
     ds = simulate(

@@ -12,8 +12,15 @@ from pathlib import Path
 
 import xarray as xr
 
-__all__ = ["job_log", "simulate_job", "assemble_job", "fit_job", "audit_job", "figures_job",
-           "report_job"]
+__all__ = [
+    "job_log",
+    "simulate_job",
+    "assemble_job",
+    "fit_job",
+    "audit_job",
+    "figures_job",
+    "report_job",
+]
 
 
 @contextlib.contextmanager
@@ -45,7 +52,7 @@ def simulate_job(chunk_id: str, config: dict, out, threads: int, log_path) -> No
     worker would only add its start-up); otherwise on the configured Dask cluster (a LocalCluster
     of ``threads`` workers, an existing scheduler, or SLURM workers).
     """
-    from .pipeline import cluster_client, run_chunk
+    from mfsim.pipeline import cluster_client, run_chunk
 
     with job_log(log_path, "mfsim.simulate") as log:
         if config["dask"]["cluster"] == "local" and threads <= 1:
@@ -59,7 +66,7 @@ def simulate_job(chunk_id: str, config: dict, out, threads: int, log_path) -> No
 
 def assemble_job(chunk_stores, config: dict, out, log_path) -> None:
     """Rule ``assemble``: combine the chunk stores into ``sweep.zarr`` (refuses incomplete ones)."""
-    from .pipeline import assemble
+    from mfsim.pipeline import assemble
 
     with job_log(log_path, "mfsim.assemble") as log:
         assemble(list(chunk_stores), config, out)
@@ -68,7 +75,7 @@ def assemble_job(chunk_stores, config: dict, out, log_path) -> None:
 
 def fit_job(store, out, log_path) -> None:
     """Rule ``fit_scaling``: fits of every stage quantity against d -> NetCDF."""
-    from .scaling import fit_all
+    from mfsim.analysis.scaling import fit_all
 
     with job_log(log_path, "mfsim.fit_scaling") as log:
         ds = xr.open_zarr(store).load()
@@ -79,7 +86,7 @@ def fit_job(store, out, log_path) -> None:
 
 def audit_job(store, out, log_path) -> None:
     """Rule ``audit``: Theorem 6 bounds checked on every run -> NetCDF."""
-    from .audit import audit_table, audit_theorem6
+    from mfsim.analysis.audit import audit_table, audit_theorem6
 
     with job_log(log_path, "mfsim.audit") as log:
         audit = audit_theorem6(xr.open_zarr(store))
@@ -89,7 +96,7 @@ def audit_job(store, out, log_path) -> None:
 
 def figures_job(store, fits, out_dir, log_path) -> None:
     """Rule ``figures``: PNG and PDF figures of the sweep."""
-    from .plots import plot_sweep
+    from mfsim.output.plots import plot_sweep
 
     with job_log(log_path, "mfsim.figures") as log:
         files = plot_sweep(xr.open_zarr(store).load(), xr.open_dataset(fits), out_dir)
@@ -98,10 +105,11 @@ def figures_job(store, fits, out_dir, log_path) -> None:
 
 def report_job(store, fits, audit, figures_dir, out, log_path) -> None:
     """Rule ``report``: the self-contained HTML report (verdict table first)."""
-    from .report import write_report
+    from mfsim.output.report import write_report
 
     with job_log(log_path, "mfsim.report") as log:
         figures = sorted(Path(figures_dir).glob("*.png"))
-        write_report(xr.open_zarr(store), xr.open_dataset(fits), figures, out,
-                     audit=xr.open_dataset(audit))
+        write_report(
+            xr.open_zarr(store), xr.open_dataset(fits), figures, out, audit=xr.open_dataset(audit)
+        )
         log.info("wrote %s with %d figures", out, len(figures))

@@ -13,8 +13,8 @@ Chunk store (``results/<sweep>/chunks/<chunk_id>.zarr``)
     ``varpi_effective, kappa_realized, lambda_1, Delta, lambda_k``.
 
 Sweep store (``results/<sweep>/sweep.zarr``)
-    Dense over the grid dims :data:`mfsim.grid.AXES` ``(d, kappa, varpi, varpi_exponent, eta, r,
-    seed)`` followed by the variable's own dims (``k``, ``step``, ``eps``, ``heatmap_step``,
+    Dense over the grid dims :data:`~mfsim.plan.grid.AXES` ``(d, kappa, varpi, varpi_exponent, eta,
+    r, seed)`` followed by the variable's own dims (``k``, ``step``, ``eps``, ``heatmap_step``,
     ``row``, ``col``). A cell without a run holds NaN (floats), -1 (``status``, ``in_S``,
     ``in_R``) or False (``t_k_star_bound_dominated``).
 
@@ -49,10 +49,10 @@ import numpy as np
 import xarray as xr
 import yaml
 
-from . import __version__
-from .config import ConfigError, load_config, read_eigenvalues_file
-from .dataset import VARIABLE_ATTRS
-from .grid import (
+from mfsim import __version__
+from mfsim.config.validate import ConfigError, load_config, read_eigenvalues_file
+from mfsim.engine.dataset import VARIABLE_ATTRS
+from mfsim.plan.grid import (
     AXES,
     Batch,
     Chunk,
@@ -238,8 +238,8 @@ def _run_batch(
     threads: int | None = None,
 ) -> dict:
     """Run one batch; return its runs as a dict of arrays in chunk-store layout."""
-    from .engine import simulate
-    from .spectra import spectrum
+    from mfsim.engine.simulation import simulate
+    from mfsim.spectra import spectrum
 
     _pin_numba_threads(threads)
     point = batch.point
@@ -514,7 +514,7 @@ def run_chunk(
 
     Parameters
     ----------
-    chunk : mfsim.grid.Chunk or str
+    chunk : mfsim.plan.grid.Chunk or str
         The chunk, or its ``chunk_id`` (looked up in ``make_chunks(config)``).
     config : dict or path
         Sweep config (validated here; defaults injected).
@@ -619,7 +619,7 @@ def _kappa_coordinate(config: dict, axes: dict) -> np.ndarray:
     """The kappa grid values; for families that fix kappa the common realized value (or NaN)."""
     if axes["kappa"] != [None]:
         return np.asarray(axes["kappa"], dtype=np.float64)
-    from .spectra import spectrum
+    from mfsim.spectra import spectrum
 
     family, params = _spectrum_args(config)
     realized = {spectrum(family, d, r=r, **params).kappa for d in axes["d"] for r in axes["r"]}
@@ -1082,7 +1082,7 @@ def sweep(config, client=None, out: str | os.PathLike | None = None, *, log=None
 
     Raises
     ------
-    mfsim.config.ConfigError
+    mfsim.config.validate.ConfigError
         An invalid config, a sweep above ``limits``, or an estimated store larger than the
         free space of the output directory (checked before anything is written).
     """

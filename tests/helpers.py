@@ -10,10 +10,10 @@ from pathlib import Path
 import xarray as xr
 import yaml
 
-from mfsim.config import load_config
-from mfsim.grid import make_chunks
+from mfsim.config.validate import load_config
 from mfsim.pipeline import assemble, chunk_store_path, run_chunk
-from tests.mfsim.test_pipeline import assert_same_data
+from mfsim.plan.grid import make_chunks
+from tests.test_pipeline import assert_same_data
 
 __all__ = [
     "ROOT",

@@ -5,7 +5,7 @@ Covered elsewhere, not repeated here:
 
 * at the workflow level, unknown key (``grid.bogus``) and d <= r:
   ``tests/workflow/test_workflow.py::test_invalid_config_stops_before_any_job``;
-* every class in-process (``load_config``) in ``tests/mfsim/test_config.py``:
+* every class in-process (``load_config``) in ``tests/config/test_validate.py``:
   ``test_unknown_top_level_key``, ``test_unknown_nested_key_lists_allowed_keys``,
   ``test_wrong_type``, ``test_out_of_range_values`` (eta <= 0, varpi <= 0, seed < 0, ...),
   ``test_d_must_exceed_r``, ``test_kappa_below_r_is_impossible``,
@@ -26,8 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from mfsim.config import load_config
-from mfsim.grid import count_runs, estimate_store_bytes
+from mfsim.config.validate import load_config
+from mfsim.plan.grid import count_runs, estimate_store_bytes
 from tests.helpers import snakemake_cmd, tiny, write_config
 
 pytestmark = pytest.mark.slow

@@ -17,9 +17,9 @@ import time
 import pytest
 import xarray as xr
 
-from mfsim.config import load_config
-from mfsim.grid import make_chunks
+from mfsim.config.validate import load_config
 from mfsim.pipeline import MARKER, IncompleteStoreError, assemble, chunk_store_path, is_complete
+from mfsim.plan.grid import make_chunks
 from tests.helpers import assert_same_data, in_process_sweep, run_snakemake, tiny, write_config
 
 pytestmark = pytest.mark.slow
@@ -39,7 +39,7 @@ KILLED_WRITER = textwrap.dedent(
     from pathlib import Path
 
     import mfsim.pipeline as pipeline
-    from mfsim.config import load_config
+    from mfsim.config.validate import load_config
 
     chunk_id, config_path, out, ready = sys.argv[1:5]
     original = pipeline._to_zarr

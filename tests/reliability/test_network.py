@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import psutil
 import pytest
 
-from mfsim.config import load_config
+from mfsim.config.validate import load_config
 from mfsim.pipeline import _security, cluster_client
 from tests.helpers import tiny
 
@@ -54,11 +54,7 @@ def test_embedded_cluster_listens_on_loopback_only(dashboard):
         worker_pids = set(client.run(os.getpid).values())
         pids = cluster_pids()
         assert worker_pids <= pids
-        sockets = [
-            conn
-            for conn in listening_sockets(pids)
-            if (conn.pid, conn.laddr) not in before
-        ]
+        sockets = [conn for conn in listening_sockets(pids) if (conn.pid, conn.laddr) not in before]
         # the scheduler (comm + HTTP), every nanny and every worker (comm + HTTP) listen
         assert {conn.pid for conn in sockets} >= worker_pids | {os.getpid()}
         exposed = [conn for conn in sockets if conn.laddr.ip not in LOOPBACK]

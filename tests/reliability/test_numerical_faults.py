@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from mfsim.audit import audit_theorem6
-from mfsim.scaling import classify_runs, fit_all, fit_scaling
+from mfsim.analysis.audit import audit_theorem6
+from mfsim.analysis.scaling import classify_runs, fit_all, fit_scaling
 from tests.helpers import in_process_sweep, tiny
 
 CONVERGED, MAX_STEPS, DIVERGED, NONFINITE = 0, 1, 2, 3

@@ -15,8 +15,8 @@ import pytest
 import xarray as xr
 
 import mfsim
-from mfsim.config import load_config
-from mfsim.grid import make_chunks
+from mfsim.config.validate import load_config
+from mfsim.plan.grid import make_chunks
 from tests.helpers import assert_same_data, in_process_sweep, run_snakemake, write_config
 
 #: 16 batches: 2 d x 2 r x 2 varpi exponents x 2 seed blocks ([0, 1], [2]).

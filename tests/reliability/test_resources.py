@@ -1,9 +1,9 @@
 """Issue 8.7: disk and memory. The estimated size of ``sweep.zarr`` is checked against the free
 disk space before anything is written; each chunk job asks the scheduler for the memory that
-:func:`mfsim.grid.estimate_resources` estimates (``mem_mb``).
+:func:`mfsim.plan.grid.estimate_resources` estimates (``mem_mb``).
 
 The size limits (``limits.max_runs``, ``limits.max_bytes``) are in ``test_bad_input.py``
-(workflow level), ``tests/mfsim/test_config.py`` and ``tests/mfsim/test_grid.py``.
+(workflow level), ``tests/config/test_validate.py`` and ``tests/plan/test_grid.py``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from collections import namedtuple
 import pytest
 
 import mfsim
-from mfsim.config import ConfigError, load_config
-from mfsim.grid import estimate_resources, estimate_store_bytes, make_chunks
+from mfsim.config.validate import ConfigError, load_config
+from mfsim.plan.grid import estimate_resources, estimate_store_bytes, make_chunks
 from tests.helpers import run_snakemake, tiny, write_config
 
 DiskUsage = namedtuple("DiskUsage", "total used free")

@@ -16,9 +16,9 @@ import time
 import pytest
 import xarray as xr
 
-from mfsim.config import load_config
-from mfsim.grid import make_chunks
+from mfsim.config.validate import load_config
 from mfsim.pipeline import MARKER, chunk_store_path, is_complete
+from mfsim.plan.grid import make_chunks
 from tests.helpers import (
     assert_same_data,
     in_process_sweep,

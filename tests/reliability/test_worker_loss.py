@@ -13,9 +13,9 @@ import psutil
 import pytest
 import xarray as xr
 
-from mfsim.config import load_config
-from mfsim.grid import make_chunks
+from mfsim.config.validate import load_config
 from mfsim.pipeline import cluster_client, is_complete, run_chunk
+from mfsim.plan.grid import make_chunks
 from tests.helpers import assert_same_data, tiny
 
 pytestmark = pytest.mark.slow

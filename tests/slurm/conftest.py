@@ -88,8 +88,10 @@ def slurm_cluster():
         yield {"started": False}
         return
     if os.geteuid() != 0:
-        _skip("not root: no usable SLURM node (sinfo) and tests/slurm/up.sh needs root "
-              "to start the test cluster")
+        _skip(
+            "not root: no usable SLURM node (sinfo) and tests/slurm/up.sh needs root "
+            "to start the test cluster"
+        )
     if shutil.which("apt-get") is None:
         _skip("apt cannot install slurm: apt-get not found (tests/slurm/up.sh needs Debian 12)")
     started = time.monotonic()
@@ -102,16 +104,20 @@ def slurm_cluster():
         if any(message in output for message in APT_ERRORS):
             _skip(f"apt cannot install slurm: {_tail(output, 10)}")
         pytest.fail(f"tests/slurm/up.sh failed (exit {result.returncode}):\n{_tail(output)}")
-    _status.append(f"SLURM tests: started the test cluster with tests/slurm/up.sh "
-                   f"({time.monotonic() - started:.1f} s); down.sh stops it at the end")
+    _status.append(
+        f"SLURM tests: started the test cluster with tests/slurm/up.sh "
+        f"({time.monotonic() - started:.1f} s); down.sh stops it at the end"
+    )
     try:
         _wait_for_sacct()
         yield {"started": True}
     finally:
         down = subprocess.run(["bash", str(DOWN)], capture_output=True, text=True, timeout=300)
         if down.returncode != 0:
-            _status.append(f"tests/slurm/down.sh failed (exit {down.returncode}):\n"
-                           f"{_tail(down.stdout + down.stderr)}")
+            _status.append(
+                f"tests/slurm/down.sh failed (exit {down.returncode}):\n"
+                f"{_tail(down.stdout + down.stderr)}"
+            )
 
 
 @pytest.fixture(autouse=True)

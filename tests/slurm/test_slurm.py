@@ -36,9 +36,9 @@ import pytest
 import xarray as xr
 import yaml
 
-from mfsim.config import load_config
-from mfsim.grid import estimate_resources, make_chunks
+from mfsim.config.validate import load_config
 from mfsim.pipeline import MARKER, NONDETERMINISTIC_VARIABLES
+from mfsim.plan.grid import estimate_resources, make_chunks
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -48,15 +48,24 @@ PROFILE = REPO / "workflow" / "profiles" / "slurm"
 TINY = Path(__file__).resolve().parent / "tiny.yaml"
 #: Limit of a snakemake invocation (seconds); each run takes 20-80 s here with a warm numba
 #: cache. The local reference run also compiles the kernels when the cache is cold (after an
-#: edit of mfsim/kernels.py: about 100-200 s on 2 cores), hence its longer limit.
+#: edit of mfsim/engine/kernels.py: about 100-200 s on 2 cores), hence its longer limit.
 RUN_TIMEOUT = 300
 REFERENCE_TIMEOUT = 600
 #: Overrides of the profile for every SLURM-executor run of these tests.
 FAST_STATUS = ["--slurm-init-seconds-before-status-checks", "5", "--slurm-keep-successful-logs"]
 #: The target of every run: the sweep store only (not the analysis rules that follow it).
 TARGET = "results/tiny/sweep.zarr"
-FINAL_STATES = ("COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
-                "BOOT_FAIL", "DEADLINE", "PREEMPTED")
+FINAL_STATES = (
+    "COMPLETED",
+    "CANCELLED",
+    "FAILED",
+    "TIMEOUT",
+    "OUT_OF_MEMORY",
+    "NODE_FAIL",
+    "BOOT_FAIL",
+    "DEADLINE",
+    "PREEMPTED",
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -80,16 +89,23 @@ def _snakemake_command() -> list[str]:
 
 
 def _env() -> dict:
-    env = {key: value for key, value in os.environ.items()
-           if key != "SNAKEMAKE_PROFILE" and not key.startswith("SLURM_")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key != "SNAKEMAKE_PROFILE" and not key.startswith("SLURM_")
+    }
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
 def _squeue_jobs(workdir: Path, states: str = "all") -> list[dict]:
     """Jobs that slurmctld still knows with working directory `workdir`."""
-    result = subprocess.run(["squeue", "-h", "-t", states, "-o", "%i|%T|%k|%Z"],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        ["squeue", "-h", "-t", states, "-o", "%i|%T|%k|%Z"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     jobs = []
     for line in result.stdout.splitlines():
         job_id, state, comment, job_workdir = line.split("|", 3)
@@ -111,13 +127,27 @@ class Snakemake:
         self.workdir = workdir
         self.out_path = workdir / "snakemake.out"
         # the target first: options such as --default-resources take any number of values
-        self.command = [*_snakemake_command(), TARGET, "-s", str(SNAKEFILE), "--directory",
-                        str(workdir), "--configfile", str(configfile), *args]
+        self.command = [
+            *_snakemake_command(),
+            TARGET,
+            "-s",
+            str(SNAKEFILE),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(configfile),
+            *args,
+        ]
         self.started = time.monotonic()
         with open(self.out_path, "w", encoding="utf-8") as out:
-            self.process = subprocess.Popen(self.command, cwd=workdir, stdout=out,
-                                            stderr=subprocess.STDOUT, env=_env(),
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=workdir,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=_env(),
+                start_new_session=True,
+            )
 
     @property
     def output(self) -> str:
@@ -137,7 +167,8 @@ class Snakemake:
         elapsed = time.monotonic() - self.started
         assert self.process.returncode == 0, (
             f"snakemake exited with {self.process.returncode} after {elapsed:.0f} s:\n"
-            f"{' '.join(self.command)}\n{self.tail()}")
+            f"{' '.join(self.command)}\n{self.tail()}"
+        )
         return elapsed
 
     def stop(self) -> None:
@@ -176,8 +207,12 @@ def sacct_jobs(workdir: Path, since: dt.datetime, settle: float = 30) -> dict[st
     fields = "JobIDRaw,JobName,State,WorkDir,ReqMem,Timelimit,Partition,Account"
     end = time.monotonic() + settle
     while True:
-        result = subprocess.run(["sacct", "-X", "-P", "-n", "-S", start, "-E", "now",
-                                 "-o", fields], capture_output=True, text=True, timeout=30)
+        result = subprocess.run(
+            ["sacct", "-X", "-P", "-n", "-S", start, "-E", "now", "-o", fields],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert result.returncode == 0, result.stderr
         jobs = {}
         for line in result.stdout.splitlines():
@@ -220,13 +255,16 @@ def store_path(workdir: Path) -> Path:
 
 def assert_same_store(path: Path, reference: Path) -> None:
     """Every data variable equal bit for bit (NaN == NaN), except the timings (wall_time)."""
-    with xr.open_zarr(path, consolidated=True) as ds, \
-            xr.open_zarr(reference, consolidated=True) as ref:
+    with (
+        xr.open_zarr(path, consolidated=True) as ds,
+        xr.open_zarr(reference, consolidated=True) as ref,
+    ):
         assert sorted(ds.data_vars) == sorted(ref.data_vars)
         assert dict(ds.sizes) == dict(ref.sizes)
         for name in ref.coords:
-            assert np.array_equal(ds[name].values, ref[name].values,
-                                  equal_nan=ref[name].dtype.kind == "f"), name
+            assert np.array_equal(
+                ds[name].values, ref[name].values, equal_nan=ref[name].dtype.kind == "f"
+            ), name
         different = []
         for name, var in ref.data_vars.items():
             if name in NONDETERMINISTIC_VARIABLES:
@@ -248,8 +286,9 @@ def assert_complete(workdir: Path, chunk_ids) -> None:
         path = chunks_dir / f"{chunk_id}.zarr"
         assert (path / MARKER).is_file(), path
         with xr.open_zarr(path, consolidated=True) as chunk:
-            runs += list(zip(chunk["d"].values.tolist(), chunk["seed"].values.tolist(),
-                             strict=True))
+            runs += list(
+                zip(chunk["d"].values.tolist(), chunk["seed"].values.tolist(), strict=True)
+            )
     config = tiny_config()
     expected = {(d, seed) for d in config["grid"]["d"] for seed in range(4)}
     assert len(runs) == len(set(runs)) and set(runs) == expected, runs
@@ -262,16 +301,21 @@ def assert_complete(workdir: Path, chunk_ids) -> None:
 
 
 def default_partition() -> str:
-    out = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True,
-                         timeout=30).stdout.split()
+    out = subprocess.run(
+        ["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=30
+    ).stdout.split()
     default = [name.rstrip("*") for name in out if name.endswith("*")]
     return (default or [name.rstrip("*") for name in out])[0]
 
 
 def default_account() -> str | None:
     user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
-    out = subprocess.run(["sacctmgr", "-n", "-P", "show", "user", user, "format=defaultaccount"],
-                         capture_output=True, text=True, timeout=30).stdout.split()
+    out = subprocess.run(
+        ["sacctmgr", "-n", "-P", "show", "user", user, "format=defaultaccount"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout.split()
     return out[0] if out else None
 
 
@@ -346,9 +390,16 @@ def test_each_chunk_is_a_slurm_job(tmp_path, reference, chunk_resources):
 def test_dask_workers_in_slurm_jobs(tmp_path, reference, chunk_resources):
     """(b) local executor, Dask workers from dask-jobqueue's SLURMCluster."""
     config = tiny_config()
-    config["dask"] = {"cluster": "slurm",
-                      "slurm": {"cores": 1, "memory": "1GB", "walltime": "00:10:00",
-                                "queue": default_partition(), "maximum_jobs": 1}}
+    config["dask"] = {
+        "cluster": "slurm",
+        "slurm": {
+            "cores": 1,
+            "memory": "1GB",
+            "walltime": "00:10:00",
+            "queue": default_partition(),
+            "maximum_jobs": 1,
+        },
+    }
     configfile = tmp_path / "tiny-dask.yaml"
     configfile.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     since = _now()
@@ -371,8 +422,14 @@ def test_dask_workers_in_slurm_jobs(tmp_path, reference, chunk_resources):
 def test_cancelled_job_is_retried(tmp_path, reference, chunk_resources):
     """(c) a simulate job cancelled while RUNNING is resubmitted; nothing lost or doubled."""
     since = _now()
-    args = ["--workflow-profile", str(PROFILE), *FAST_STATUS, "--slurm-status-command", "squeue",
-            *site_resources()]
+    args = [
+        "--workflow-profile",
+        str(PROFILE),
+        *FAST_STATUS,
+        "--slurm-status-command",
+        "squeue",
+        *site_resources(),
+    ]
     with snakemake(tmp_path, TINY, *args) as run:
         cancelled = None
         deadline = time.monotonic() + 90
@@ -398,8 +455,13 @@ def test_cancelled_job_is_retried(tmp_path, reference, chunk_resources):
     chunk_of_cancelled = logs[cancelled["id"]][1]
     assert cancelled["comment"] == f"rule_simulate_wildcards_{chunk_of_cancelled}"
     for chunk in chunk_resources:
-        attempts = sorted((int(i) for i, (rule, wc) in logs.items()
-                           if rule == "simulate" and wc == f"tiny_{chunk}"))
+        attempts = sorted(
+            (
+                int(i)
+                for i, (rule, wc) in logs.items()
+                if rule == "simulate" and wc == f"tiny_{chunk}"
+            )
+        )
         states = [jobs[str(i)]["State"] for i in attempts]
         if f"tiny_{chunk}" == chunk_of_cancelled:
             assert len(attempts) == 2 and states[1] == "COMPLETED", states

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from mfsim.scaling import fit_quantities, fits_for
+from mfsim.analysis.scaling import fit_quantities, fits_for
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

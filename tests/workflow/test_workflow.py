@@ -11,13 +11,14 @@ import pytest
 import xarray as xr
 import yaml
 
-from mfsim.config import load_config
-from mfsim.grid import AXES, make_chunks
+from mfsim.config.validate import load_config
 from mfsim.pipeline import MARKER, chunk_store_path, is_complete
+from mfsim.plan.grid import AXES, make_chunks
 from tests.helpers import TINY, assert_same_data, run_snakemake, snakemake_cmd, write_config
 from tests.helpers import in_process_sweep as reference
 
 pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module", autouse=True)
 def warm_numba_cache():

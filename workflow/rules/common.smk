@@ -6,8 +6,8 @@ import re
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from mfsim.config import ConfigError, load_config
-from mfsim.grid import estimate_resources, make_chunks
+from mfsim.config.validate import ConfigError, load_config
+from mfsim.plan.grid import estimate_resources, make_chunks
 
 try:
     # schema with defaults, semantic checks (d > r, kappa, ...), run-count/size/disk limits
@@ -51,7 +51,7 @@ def simulate_threads(wildcards):
 
 
 def simulate_mem_mb(wildcards, threads):
-    """Memory of a chunk job: the chunk's estimate (mfsim.grid.estimate_resources) per worker.
+    """Memory of a chunk job: the chunk's estimate (mfsim.plan.grid.estimate_resources) per worker.
 
     With threads > 1 the job runs a LocalCluster of `threads` worker processes, and Dask gives
     each worker mem_mb / threads (SLURM sets RLIMIT_RSS to --mem, which Dask reads).
@@ -60,7 +60,7 @@ def simulate_mem_mb(wildcards, threads):
 
 
 def simulate_runtime(wildcards):
-    """Runtime estimate of a chunk job in minutes (mfsim.grid.estimate_resources)."""
+    """Runtime estimate of a chunk job in minutes (mfsim.plan.grid.estimate_resources)."""
     return estimate_resources(CHUNKS[wildcards.chunk], config)["runtime"]
 
 

@@ -1,0 +1,518 @@
+"""Loading and validation of sweep configs.
+
+A config is checked in three steps, all before any work:
+
+1. the JSON schema ``workflow/schemas/config.schema.yaml``, with defaults injected exactly as
+   ``snakemake.utils.validate(config, schema)`` does in the Snakefile (same validator class,
+   same default rule);
+2. semantic checks that need computation (d > r, kappa against the spectrum family, the
+   eigenvalues file of the custom family, ...);
+3. resource limits (run count, store size, free disk space): :func:`mfsim.plan.grid.check_limits`.
+
+Every problem raises :class:`ConfigError` whose message starts with the key path
+(e.g. ``grid.d``) and states the allowed values.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+import yaml
+
+from mfsim.spectra import SpectrumError, read_eigenvalues
+
+__all__ = [
+    "SCHEMA_PATH",
+    "ConfigError",
+    "DefaultInjectingValidator",
+    "check_semantics",
+    "load_config",
+    "load_schema",
+    "read_config_file",
+    "read_eigenvalues_file",
+    "validate_schema",
+]
+
+#: The JSON schema of a config (a YAML file), shared with the Snakefile.
+SCHEMA_PATH = Path(__file__).parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+SWEEP_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+FIGURE1_RANK = 2
+FIGURE1_MIN_D = 4
+
+
+class ConfigError(ValueError):
+    """An invalid config; the message names the key path and the allowed values."""
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+
+
+def read_config_file(path: str | Path) -> dict:
+    """Read a config file (JSON or YAML) without validating it.
+
+    Parameters
+    ----------
+    path : str or Path
+        Config file.
+
+    Returns
+    -------
+    dict
+        The raw config.
+
+    Notes
+    -----
+    Like Snakemake, JSON is tried first, then YAML. YAML 1.1 reads ``1e-2`` and ``1.0e12`` as
+    *strings*: write ``1.0e-2`` and ``1.0e+12``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"config file {path}: cannot be read ({error.strerror})") from error
+    try:
+        config = json.loads(text)
+    except ValueError:
+        try:
+            config = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"config file {path}: not valid YAML or JSON: {error}") from error
+    if not isinstance(config, dict):
+        raise ConfigError(f"config file {path}: expected a mapping of keys at top level")
+    return config
+
+
+# --------------------------------------------------------------------------------------------
+# schema
+
+
+@cache
+def _cached_schema() -> dict:
+    with SCHEMA_PATH.open(encoding="utf-8") as stream:
+        return yaml.safe_load(stream)
+
+
+def load_schema() -> dict:
+    """Return the config schema of :data:`SCHEMA_PATH`.
+
+    Returns
+    -------
+    dict
+        A fresh copy of the parsed schema (callers may modify it).
+    """
+    return copy.deepcopy(_cached_schema())
+
+
+def _set_defaults(validator, properties, instance, schema) -> Iterator:
+    """``properties`` keyword that first injects each property's ``default``.
+
+    Same rule as ``snakemake.utils.validate`` (from the jsonschema FAQ), except that the
+    default is copied so that configs never share (and mutate) the schema's default objects.
+    """
+    if isinstance(instance, dict):
+        for name, subschema in properties.items():
+            if "default" in subschema and name not in instance:
+                instance[name] = copy.deepcopy(subschema["default"])
+    yield from _PROPERTIES(validator, properties, instance, schema)
+
+
+_PROPERTIES = jsonschema.Draft202012Validator.VALIDATORS["properties"]
+DefaultInjectingValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator, {"properties": _set_defaults}
+)
+
+
+def _key_path(path: Any) -> str:
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "<config>"
+
+
+def _child_path(path: str, key: str) -> str:
+    return key if path == "<config>" else f"{path}.{key}"
+
+
+def _dereference(schema: dict, node: dict) -> dict:
+    """Follow local ``$ref`` s (``#/$defs/...``) from `node`."""
+    while "$ref" in node:
+        target = schema
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _description_at(schema: dict, path: list) -> str | None:
+    """Description of the deepest property schema along `path` that has one."""
+    node = schema
+    description = None
+    for part in path:
+        if not isinstance(part, str):
+            continue
+        properties = _dereference(schema, node).get("properties", {})
+        if part not in properties:
+            break
+        node = properties[part]
+        description = node.get("description", description)
+    return description
+
+
+def _yaml_number_hint(instance: Any) -> str | None:
+    if isinstance(instance, str):
+        try:
+            float(instance)
+        except ValueError:
+            return None
+        return (
+            f"YAML reads {instance} as a string: write numbers with a dot and a signed "
+            "exponent, e.g. 1.0e-2 or 1.0e+12"
+        )
+    return None
+
+
+def _with_hints(message: str, hints: list[str | None]) -> str:
+    unique = [hint for index, hint in enumerate(hints) if hint and hint not in hints[:index]]
+    return message + "".join(f"; {hint}" for hint in unique)
+
+
+def _is_type_mismatch(error: jsonschema.ValidationError) -> bool:
+    """A ``type`` error about the alternative's own instance (not a nested value)."""
+    return error.validator == "type" and not error.relative_path
+
+
+def _leaf_errors(error: jsonschema.ValidationError) -> list[jsonschema.ValidationError]:
+    """Descend into a oneOf/anyOf error when a single alternative matches the value's type.
+
+    ``[]`` against "a list or a range" is reported as the list's problem, ``{start: 1}`` as
+    the range's missing keys. When several alternatives remain, the oneOf error is kept.
+    """
+    if error.validator not in ("oneOf", "anyOf") or not error.context:
+        return [error]
+    alternatives: dict[Any, list[jsonschema.ValidationError]] = {}
+    for sub_error in error.context:
+        alternatives.setdefault(sub_error.relative_schema_path[0], []).append(sub_error)
+    plausible = [
+        sub_errors
+        for sub_errors in alternatives.values()
+        if not any(_is_type_mismatch(sub_error) for sub_error in sub_errors)
+    ]
+    if len(plausible) != 1:
+        return [error]
+    return [leaf for sub_error in plausible[0] for leaf in _leaf_errors(sub_error)]
+
+
+def _error_messages(error: jsonschema.ValidationError, schema: dict) -> list[str]:
+    """Translate one jsonschema error into messages that start with the key path."""
+    messages = [message for leaf in _leaf_errors(error) for message in _leaf_messages(leaf, schema)]
+    return list(dict.fromkeys(messages))
+
+
+def _leaf_messages(error: jsonschema.ValidationError, schema: dict) -> list[str]:
+    path = _key_path(error.absolute_path)
+    own_description = error.schema.get("description") if isinstance(error.schema, dict) else None
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        return [
+            f"{_child_path(path, key)}: unknown key; allowed keys here: {', '.join(allowed)}"
+            for key in unknown
+        ]
+    if error.validator == "required":
+        missing = [key for key in error.validator_value if key not in error.instance]
+        messages = []
+        for key in missing:
+            child = list(error.absolute_path) + [key]
+            hints = [own_description, _description_at(schema, child)]
+            messages.append(
+                _with_hints(f"{_child_path(path, key)}: required key is missing", hints)
+            )
+        return messages
+    if error.validator == "not":
+        message = f"{path}: {error.instance!r} is not allowed here"
+    elif error.validator == "pattern":
+        message = f"{path}: {error.instance!r} is not allowed"
+    elif error.validator in ("oneOf", "anyOf"):
+        message = f"{path}: {error.instance!r} matches none of the allowed forms"
+    else:
+        message = f"{path}: {error.message}"
+    hints = [
+        own_description,
+        _description_at(schema, list(error.absolute_path)),
+        _yaml_number_hint(error.instance),
+    ]
+    return [_with_hints(message, hints)]
+
+
+def validate_schema(config: dict) -> dict:
+    """Validate `config` against the schema and inject defaults, in place.
+
+    Parameters
+    ----------
+    config : dict
+        Raw config; modified in place (defaults added) like ``snakemake.utils.validate``.
+
+    Returns
+    -------
+    dict
+        The same dict.
+
+    Raises
+    ------
+    ConfigError
+        Listing every schema violation, each with its key path.
+    """
+    schema = _cached_schema()
+    validator = DefaultInjectingValidator(schema)
+    errors = sorted(validator.iter_errors(config), key=_error_path)
+    messages = [message for error in errors for message in _error_messages(error, schema)]
+    messages = list(dict.fromkeys(messages))
+    if messages:
+        raise ConfigError(_join_problems(messages))
+    return config
+
+
+def _error_path(error: jsonschema.ValidationError) -> str:
+    return _key_path(error.absolute_path)
+
+
+def _join_problems(messages: list[str]) -> str:
+    if len(messages) == 1:
+        return messages[0]
+    return f"{len(messages)} problems in the config:\n" + "\n".join(f"  - {m}" for m in messages)
+
+
+# --------------------------------------------------------------------------------------------
+# eigenvalues file (custom family)
+
+
+def read_eigenvalues_file(path: str | Path) -> np.ndarray:
+    """Read the eigenvalues of the ``custom`` family.
+
+    Parameters
+    ----------
+    path : str or Path
+        Text file: numbers separated by whitespace and/or newlines (no comments).
+        Relative paths are relative to the working directory (as in Snakemake).
+
+    Returns
+    -------
+    numpy.ndarray of float64
+        The eigenvalues, in file order.
+
+    Raises
+    ------
+    ConfigError
+        Missing file, a directory, unreadable file, a non-numeric token, no values, NaN or
+        infinite or negative values, values not in decreasing order. The message starts with
+        ``spectrum.eigenvalues_file``.
+    """
+    try:
+        return read_eigenvalues(path)
+    except SpectrumError as error:
+        raise ConfigError(f"spectrum.eigenvalues_file: {error}") from error
+
+
+# --------------------------------------------------------------------------------------------
+# semantic checks
+
+
+def _non_finite_numbers(value: Any, path: list) -> Iterator[str]:
+    if isinstance(value, float) and not math.isfinite(value):
+        yield f"{_key_path(path)}: {value} is not allowed; numbers must be finite"
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _non_finite_numbers(item, path + [key])
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _non_finite_numbers(item, path + [index])
+
+
+def _check_sweep_name(config: dict) -> Iterator[str]:
+    name = config["sweep"]
+    if not SWEEP_NAME_PATTERN.fullmatch(name) or ".." in name:
+        yield (
+            f"sweep: {name!r} is not allowed; use letters, digits, '_', '.', '-', starting "
+            "with a letter or digit, without '/' or '..'"
+        )
+
+
+def _check_sizes(axes: dict) -> Iterator[str]:
+    if min(axes["d"]) <= max(axes["r"]):
+        yield (
+            f"grid.d: every d must exceed every r (d > r); got d = {min(axes['d'])} and "
+            f"r = {max(axes['r'])}"
+        )
+
+
+def _check_kappa(config: dict, axes: dict) -> Iterator[str]:
+    """Families linear and flat: lambda_{r+1} = lambda_1 (1 - r / kappa) >= bulk_bottom."""
+    spectrum = config["spectrum"]
+    family = spectrum["family"]
+    lambda_1 = float(spectrum["lambda_1"])
+    bulk_bottom = float(spectrum["bulk_bottom"]) if family == "linear" else 0.0
+    if bulk_bottom >= lambda_1:
+        yield (f"spectrum.bulk_bottom: {bulk_bottom:g} must be < spectrum.lambda_1 = {lambda_1:g}")
+        return
+    kappa, r = min(axes["kappa"]), max(axes["r"])
+    lambda_next = lambda_1 - r * lambda_1 / kappa
+    if lambda_next < bulk_bottom:
+        needed = r * lambda_1 / (lambda_1 - bulk_bottom)
+        yield (
+            f"grid.kappa: kappa = {kappa:g} is too small for r = {r} with family {family}: "
+            f"lambda_(r+1) = lambda_1 (1 - r/kappa) = {lambda_next:g} must be >= "
+            f"{bulk_bottom:g} (spectrum.bulk_bottom, 0 for flat); allowed: kappa >= {needed:g}"
+        )
+
+
+def _check_figure1(axes: dict) -> Iterator[str]:
+    if axes["r"] != [FIGURE1_RANK]:
+        yield f"grid.r: family figure1 has rank r = {FIGURE1_RANK}; allowed: [2], got {axes['r']}"
+    if min(axes["d"]) < FIGURE1_MIN_D:
+        yield f"grid.d: family figure1 needs d >= {FIGURE1_MIN_D}; got d = {min(axes['d'])}"
+
+
+def _check_custom(config: dict, axes: dict) -> Iterator[str]:
+    spectrum = config["spectrum"]
+    eigenvalues = read_eigenvalues_file(spectrum["eigenvalues_file"])
+    n = eigenvalues.size
+    if axes["d"] != [n]:
+        yield (
+            f"grid.d: family custom takes d from the eigenvalues file: grid.d must be [{n}], "
+            f"got {axes['d']}"
+        )
+    r = max(axes["r"])
+    top = eigenvalues[: r + 1]
+    if top.size == r + 1 and np.any(np.diff(top) >= 0):
+        yield (
+            f"spectrum.eigenvalues_file: the top r + 1 = {r + 1} eigenvalues must be strictly "
+            f"decreasing (got {top.tolist()})"
+        )
+    lambda_1 = float(spectrum["lambda_1"])
+    if lambda_1 not in (1.0, float(eigenvalues[0])):
+        yield (
+            f"spectrum.lambda_1: family custom takes lambda_1 from the eigenvalues file "
+            f"({eigenvalues[0]:g}); remove spectrum.lambda_1"
+        )
+
+
+def _check_spectrum(config: dict, axes: dict) -> Iterator[str]:
+    spectrum = config["spectrum"]
+    family = spectrum["family"]
+    if family != "linear" and float(spectrum["bulk_bottom"]) != 0.0:
+        yield (f"spectrum.bulk_bottom: only used by family linear; remove it for family {family}")
+    if family in ("linear", "flat"):
+        yield from _check_kappa(config, axes)
+    elif family == "figure1":
+        if float(spectrum["lambda_1"]) != 1.0:
+            yield "spectrum.lambda_1: family figure1 fixes lambda_1 = 1; remove spectrum.lambda_1"
+        yield from _check_figure1(axes)
+    elif family == "custom":
+        yield from _check_custom(config, axes)
+
+
+def _check_run(config: dict) -> Iterator[str]:
+    run = config["run"]
+    late = [step for step in run["heatmap_steps"] if step > run["steps"]]
+    if late:
+        yield (
+            f"run.heatmap_steps: {late} exceed run.steps = {run['steps']}; "
+            "allowed: integers in [0, run.steps]"
+        )
+
+
+def _check_dask(config: dict) -> Iterator[str]:
+    slurm = config["dask"].get("slurm", {})
+    if "minimum_jobs" in slurm and "maximum_jobs" in slurm:
+        if slurm["minimum_jobs"] > slurm["maximum_jobs"]:
+            yield (
+                f"dask.slurm.minimum_jobs: {slurm['minimum_jobs']} exceeds "
+                f"dask.slurm.maximum_jobs = {slurm['maximum_jobs']}"
+            )
+
+
+def check_semantics(config: dict) -> None:
+    """Checks beyond the schema, on a schema-validated config.
+
+    Parameters
+    ----------
+    config : dict
+        Config validated by :func:`validate_schema`.
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem: non-finite numbers, sweep name, d <= r, kappa impossible for
+        the family (linear/flat need ``lambda_1 (1 - r/kappa) >= bulk_bottom``, i.e.
+        ``kappa >= r`` for a zero bottom), figure1 with r != 2 or d < 4, custom family with a bad
+        eigenvalues file or a d grid other than the file's length, heatmap steps beyond
+        ``run.steps``, ``minimum_jobs > maximum_jobs``.
+    """
+    from mfsim.plan.grid import grid_axes  # grid imports this module: import at call time
+
+    problems = list(_non_finite_numbers(config, []))
+    if problems:
+        raise ConfigError(_join_problems(problems))
+    problems += _check_sweep_name(config)
+    axes = grid_axes(config)
+    problems += _check_sizes(axes)
+    problems += _check_spectrum(config, axes)
+    problems += _check_run(config)
+    problems += _check_dask(config)
+    if problems:
+        raise ConfigError(_join_problems(problems))
+
+
+# --------------------------------------------------------------------------------------------
+# entry point
+
+
+def load_config(
+    path_or_dict: str | Path | Mapping, *, results_root: str | Path | None = "results"
+) -> dict:
+    """Load, validate and complete a sweep config, before any work is done.
+
+    Parameters
+    ----------
+    path_or_dict : str, Path or mapping
+        A config file (YAML or JSON) or an already loaded config (not modified; e.g. the
+        Snakefile's ``config``, validated or not).
+    results_root : str or Path or None, default "results"
+        Where ``<sweep>/`` will be written, for the free-disk-space check; None skips it.
+
+    Returns
+    -------
+    dict
+        The config with schema defaults injected (the same dict the Snakefile gets from
+        ``snakemake.utils.validate(config, SCHEMA_PATH)``).
+
+    Raises
+    ------
+    ConfigError
+        Schema violations, semantic problems (:func:`check_semantics`) or a sweep above the
+        limits (:func:`mfsim.plan.grid.check_limits`); the message names the key path.
+    """
+    from mfsim.plan.grid import check_limits  # grid imports this module: import at call time
+
+    if isinstance(path_or_dict, Mapping):
+        config = copy.deepcopy(dict(path_or_dict))
+    else:
+        config = read_config_file(path_or_dict)
+    validate_schema(config)
+    check_semantics(config)
+    check_limits(config, results_root=results_root)
+    return config

@@ -1,0 +1,155 @@
+"""Random initialization X_0 = varpi N_0 and the exact Gram reduction of repeated eigenvalues.
+
+Seeds
+-----
+The random stream of a run is ``SeedSequence([seed, d, r, sampler])``: it depends on the run's seed
+and on the parameters that fix the shape of N_0, never on the batch, chunk, worker or machine that
+computes it. varpi, eta and kappa do not enter, on purpose: the same seed gives the same N_0 across
+those axes (common random numbers), which makes comparisons along them less noisy.
+
+Reduction (used for spectra with repeated eigenvalues)
+------------------------------------------------------
+Rows of X sharing an eigenvalue lambda evolve as B_{t+1} = B_t ((1 + eta lambda) I - eta G_t), the
+same right multiplication for every row of the group, and every diagnostic depends on the group
+only through B^T B. A group of n > r rows is therefore replaced by an r x r factor R with
+R^T R = B^T B; at initialization B^T B ~ Wishart_r(n, (varpi^2 / d) I), sampled by the Bartlett
+decomposition without drawing n x r Gaussians.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mfsim.spectra import Segment, Spectrum
+
+__all__ = ["run_seed_sequence", "initial_state", "EffectiveSystem", "effective_system"]
+
+_SAMPLER_TAGS = {"gaussian": 0, "bartlett": 1}
+# the heat maps of Figure 1 need rows 1..3 individually, so they are never reduced
+EXPLICIT_ROWS = 3
+
+
+def run_seed_sequence(seed: int, d: int, r: int, sampler: str = "gaussian"):
+    """The SeedSequence of one run.
+
+    Parameters
+    ----------
+    seed : int
+        The run's seed (>= 0).
+    d, r : int
+        Shape of N_0.
+    sampler : {'gaussian', 'bartlett'}
+        Which sampler draws from the stream (they consume it differently).
+    """
+    if int(seed) != seed or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    return np.random.SeedSequence([int(seed), int(d), int(r), _SAMPLER_TAGS[sampler]])
+
+
+@dataclass(frozen=True)
+class EffectiveSystem:
+    """The rows the engine iterates: explicit rows plus r x r factors of reduced groups.
+
+    ``segments`` give the eigenvalue of every effective row; ``reduced`` lists, for each segment,
+    the true multiplicity it stands for (equal to its count when not reduced).
+    """
+
+    spectrum: Spectrum
+    segments: tuple[Segment, ...]
+    multiplicity: tuple[int, ...]
+
+    @property
+    def n_rows(self) -> int:
+        return sum(s.count for s in self.segments)
+
+    @property
+    def is_reduced(self) -> bool:
+        return any(m != s.count for s, m in zip(self.segments, self.multiplicity, strict=True))
+
+
+def effective_system(spec: Spectrum, reduce: bool | str = "auto") -> EffectiveSystem:
+    """Split off the explicit rows and replace large equal-eigenvalue groups by r rows.
+
+    Parameters
+    ----------
+    spec : Spectrum
+    reduce : {'auto', True, False}
+        ``auto`` reduces when it at least halves the number of rows.
+    """
+    r = spec.r
+    keep = max(r, EXPLICIT_ROWS)
+    segments, mult, row = [], [], 0
+    for seg in spec.segments:
+        if row < keep < row + seg.count and seg.increment == 0.0:
+            head = keep - row  # split: the first rows stay explicit
+            segments.append(Segment(seg.first, 0.0, head))
+            mult.append(head)
+            seg = Segment(seg.first, 0.0, seg.count - head)
+            row += head
+        if seg.increment == 0.0 and seg.count > r and row >= keep:
+            segments.append(Segment(seg.first, 0.0, r))
+            mult.append(seg.count)
+        else:
+            segments.append(seg)
+            mult.append(seg.count)
+        row += seg.count
+    reduced = EffectiveSystem(spec, tuple(segments), tuple(mult))
+    if reduce == "auto":
+        reduce = reduced.n_rows * 2 <= spec.d
+    if reduce is True:
+        return reduced
+    if reduce is False:
+        if spec.d > 50_000_000:
+            raise ValueError(f"d = {spec.d} needs the reduced engine (reduce=True or 'auto')")
+        return EffectiveSystem(spec, spec.segments, tuple(s.count for s in spec.segments))
+    raise ValueError(f"reduce must be 'auto', True or False, got {reduce!r}")
+
+
+def bartlett_factor(rng, n: int, r: int, scale: float) -> np.ndarray:
+    """Upper-triangular R (r x r) with R^T R ~ Wishart_r(n, scale^2 I), for n >= r.
+
+    Bartlett: W = L L^T with L lower triangular, L_ii = sqrt(chi^2_{n-i+1}), L_ij ~ N(0,1), i > j.
+    """
+    lower = np.zeros((r, r))
+    for i in range(r):
+        lower[i, i] = np.sqrt(rng.chisquare(n - i))
+        lower[i, :i] = rng.standard_normal(i)
+    return scale * lower.T
+
+
+def initial_state(system: EffectiveSystem, varpi: float, seed: int, dtype=np.float64):
+    """X_0 = varpi N_0 (effective rows) for one seed.
+
+    Returns an array of shape (n_rows, r). Without reduction the rows are the true rows of X_0,
+    N_0 ~ N(0, 1/d) i.i.d.; reduced groups get Bartlett factors of the same Gram distribution.
+    """
+    spec = system.spectrum
+    d, r = spec.d, spec.r
+    if varpi < 0 or not np.isfinite(varpi):
+        raise ValueError(f"varpi must be finite and >= 0, got {varpi!r}")
+    scale = varpi / np.sqrt(d)
+    if not system.is_reduced:
+        rng = np.random.default_rng(run_seed_sequence(seed, d, r, "gaussian"))
+        return (rng.standard_normal((d, r)) * scale).astype(dtype, copy=False)
+    rng = np.random.default_rng(run_seed_sequence(seed, d, r, "bartlett"))
+    blocks = []
+    for seg, n in zip(system.segments, system.multiplicity, strict=True):
+        if n == seg.count:
+            blocks.append(rng.standard_normal((seg.count, r)) * scale)
+        else:
+            blocks.append(bartlett_factor(rng, n, r, scale))
+    return np.concatenate(blocks).astype(dtype, copy=False)
+
+
+def reduce_explicit(system: EffectiveSystem, x0: np.ndarray) -> np.ndarray:
+    """Map a full X_0 (d x r) to the effective rows: each reduced group B -> R of its QR."""
+    if not system.is_reduced:
+        return np.array(x0, dtype=np.float64, copy=True)
+    rows, start = [], 0
+    for seg, n in zip(system.segments, system.multiplicity, strict=True):
+        block = np.asarray(x0[start : start + n], dtype=np.float64)
+        rows.append(block if n == seg.count else np.linalg.qr(block, mode="r"))
+        start += n
+    return np.concatenate(rows)

@@ -1,0 +1,326 @@
+"""The GD engine: ``simulate`` runs a batch of seeds of GD (paper, eq. 9) on a diagonal Sigma.
+
+Precision: float64 by default. float32 storage (``dtype='float32'``) is offered for experiments
+only: near a saddle the signal u_k is tiny; in any frame other than Sigma's eigenbasis float32
+rounding of the iterate re-seeds it with O(1e-8 |x|) noise, shortening escape times, and
+underflow can make a saddle exact. Both are shown in ``tests/engine/test_simulation.py``
+(``test_float32_rounding_reseeds_a_saddle_and_shortens_the_escape``,
+``test_float32_underflow_makes_the_saddle_exact``).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numba
+import numpy as np
+
+from mfsim.engine import kernels
+from mfsim.engine.dataset import build_dataset
+from mfsim.engine.initialization import effective_system, initial_state, reduce_explicit
+from mfsim.engine.recording import recorded_steps
+from mfsim.engine.stages import StageTracker
+from mfsim.spectra import Spectrum
+
+__all__ = ["simulate", "simulate_dense"]
+
+# about 64 MB of per-step diagnostics per block of steps
+_BLOCK_BYTES = 64 * 2**20
+
+
+def _choose_block_steps(n_runs: int, r: int, steps: int) -> int:
+    per_step = n_runs * 8 * (16 + 3 * r)
+    return int(np.clip(_BLOCK_BYTES // per_step, 16, 4096).item()) if steps > 16 else steps + 1
+
+
+def simulate(
+    spectrum: Spectrum,
+    r: int | None = None,
+    eta: float = 0.1,
+    steps: int = 1000,
+    *,
+    varpi: float = 0.5,
+    seeds=(0,),
+    X0=None,
+    epsilons=(1e-2, 1e-4, 1e-6),  # noqa: N803
+    stop_error: float = 1e-10,
+    learned_tolerance: float = 0.01,
+    record="auto",
+    record_stride: int | None = None,
+    record_num: int | None = None,
+    heatmap_steps=(0,),
+    dtype="float64",
+    reduce="auto",
+    kernel="auto",
+    progress: bool = False,
+    attrs: dict | None = None,
+):
+    """Run GD from X_0 = varpi N_0 for a batch of seeds; return an ``xarray.Dataset``.
+
+    Parameters
+    ----------
+    spectrum : Spectrum
+        Sigma = diag(lambda) (see :func:`mfsim.spectrum`).
+    r : int, optional
+        Rank; defaults to ``spectrum.r``.
+    eta : float
+        Step size (> 0).
+    steps : int
+        Step limit. Diagnostics are computed at steps 0..steps.
+    varpi : float
+        Initialization scale (>= 0); N_0 has i.i.d. N(0, 1/d) entries.
+    seeds : sequence of int
+        One run per seed; the random stream depends on (seed, d, r) only.
+    X0 : array, optional
+        Explicit initial point(s), (d, r) or (n_runs, d, r); then ``seeds`` only label runs.
+    epsilons : sequence of float
+        Accuracy levels for ``t_eps``.
+    stop_error : float
+        A run stops (status ``converged``) when ||Sigma_r - X X^T||_F <= stop_error; 0 disables.
+    learned_tolerance : float
+        delta in the definition of ``learned``.
+    record, record_stride, record_num
+        Recording policy (see :func:`mfsim.engine.recording.recorded_steps`).
+    heatmap_steps : sequence of int
+        Steps at which the top 3x3 block of X X^T is kept.
+    dtype : {'float64', 'float32'}
+        Storage precision of the iterate.
+    reduce : {'auto', True, False}
+        Exact Gram reduction of repeated eigenvalues (see :mod:`mfsim.init`).
+    kernel : {'auto', 'seed', 'row'}
+        Parallel layout; both give bit-identical results.
+    progress : bool
+        Show a progress bar (tqdm) over steps.
+    attrs : dict, optional
+        Extra global attributes.
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables and dims as documented in ``docs/design.md``.
+    """
+    spec = spectrum if r is None or r == spectrum.r else spectrum.with_rank(int(r))
+    r = spec.r
+    _check_run_args(eta, steps, varpi, stop_error, learned_tolerance, epsilons, dtype)
+    seeds = np.atleast_1d(np.asarray(seeds, dtype=np.int64))
+    # an explicit X_0 is taken exactly: 'auto' then means no reduction
+    system = effective_system(spec, False if (X0 is not None and reduce == "auto") else reduce)
+    if X0 is None:
+        xs = np.stack([initial_state(system, varpi, int(s), dtype) for s in seeds])
+    else:
+        x0 = np.asarray(X0, dtype=np.float64)
+        x0 = x0[None] if x0.ndim == 2 else x0
+        if x0.shape[1:] != (spec.d, r):
+            raise ValueError(f"X0 must have shape (d, r) = ({spec.d}, {r}), got {x0.shape[1:]}")
+        xs = np.stack([reduce_explicit(system, x) for x in x0]).astype(dtype)
+        if len(seeds) != len(xs):
+            seeds = np.arange(len(xs), dtype=np.int64)
+    xs = np.ascontiguousarray(xs)
+    n_runs, n_rows = xs.shape[0], xs.shape[1]
+
+    seg_first = np.array([s.first for s in system.segments], dtype=np.float64)
+    seg_inc = np.array([s.increment for s in system.segments], dtype=np.float64)
+    seg_count = np.array([s.count for s in system.segments], dtype=np.int64)
+    seg_start = np.concatenate([[0], np.cumsum(seg_count)[:-1]]).astype(np.int64)
+    top_lam = spec.top(r)
+    lam1, delta_gap = spec.lambda_1, spec.Delta
+
+    n_blocks = -(-n_rows // kernels.BLOCK_ROWS)
+    partials = np.zeros((n_runs, n_blocks, r, r))
+    hs = np.empty((n_runs, r, r))
+    for b in range(n_runs):
+        kernels.rest_gram_blocks(xs[b], r, partials[b])
+        kernels._sum_partials(partials[b], hs[b])
+
+    record_grid = recorded_steps(steps, record, record_stride, record_num)
+    heatmap_steps = np.asarray(
+        sorted({int(s) for s in heatmap_steps if 0 <= s <= steps}), dtype=np.int64
+    )
+    rec = _Recorder(n_runs, r, record_grid, heatmap_steps)
+    tracker = StageTracker(n_runs, r, top_lam, delta_gap, eta, epsilons, learned_tolerance)
+    status = np.full(n_runs, kernels.RUNNING, dtype=np.int64)
+    stop_step = np.full(n_runs, -1, dtype=np.int64)
+    if kernel == "auto":
+        kernel = (
+            "row" if (n_runs < numba.get_num_threads() and n_rows > kernels.BLOCK_ROWS) else "seed"
+        )
+    run_block = {"seed": kernels.run_seed_parallel, "row": kernels.run_row_parallel}[kernel]
+
+    block_steps = _choose_block_steps(n_runs, r, steps)
+    bar = _progress_bar(steps + 1, progress)
+    started = time.perf_counter()
+    t0 = 0
+    while t0 <= steps and np.any(status == kernels.RUNNING):
+        nsteps = min(block_steps, steps + 1 - t0)
+        out = _BlockOutputs(n_runs, nsteps, r)
+        run_block(
+            xs,
+            hs,
+            seg_first,
+            seg_inc,
+            seg_start,
+            seg_count,
+            top_lam,
+            float(eta),
+            float(lam1),
+            float(stop_error),
+            t0,
+            nsteps,
+            int(steps),
+            status,
+            stop_step,
+            partials,
+            *out.arrays(),
+        )
+        tracker.update(t0, out.signal, out.error, out.s1x, out.s1k, out.sru, out.s1j)
+        rec.take(t0, out)
+        t0 += nsteps
+        bar.update(nsteps)
+    bar.close()
+    wall = time.perf_counter() - started
+
+    stages = tracker.finalize(status)
+    return build_dataset(
+        spec=spec,
+        eta=eta,
+        varpi=varpi,
+        seeds=seeds,
+        recorder=rec,
+        stages=stages,
+        tracker=tracker,
+        status=status,
+        stop_step=stop_step,
+        wall_time=wall / n_runs,
+        epsilons=epsilons,
+        reduced=system.is_reduced,
+        dtype=str(np.dtype(dtype)),
+        stop_error=stop_error,
+        learned_tolerance=learned_tolerance,
+        extra_attrs=attrs,
+    )
+
+
+def _check_run_args(eta, steps, varpi, stop_error, learned_tolerance, epsilons, dtype):
+    if not (np.isfinite(eta) and eta > 0):
+        raise ValueError(f"eta must be finite and > 0, got {eta!r}")
+    if int(steps) != steps or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    if not (np.isfinite(varpi) and varpi >= 0):
+        raise ValueError(f"varpi must be finite and >= 0, got {varpi!r}")
+    if stop_error < 0:
+        raise ValueError(f"stop_error must be >= 0, got {stop_error!r}")
+    if not 0 < learned_tolerance < 1:
+        raise ValueError(f"learned_tolerance must lie in (0, 1), got {learned_tolerance!r}")
+    if any(e <= 0 for e in epsilons):
+        raise ValueError(f"epsilons must be > 0, got {list(epsilons)}")
+    if np.dtype(dtype) not in (np.float64, np.float32):
+        raise ValueError(f"dtype must be float64 or float32, got {dtype!r}")
+
+
+class _BlockOutputs:
+    """Per-step diagnostics of one block of steps, as the kernels fill them."""
+
+    def __init__(self, n_runs, nsteps, r):
+        self.error = np.empty((n_runs, nsteps))
+        self.signal = np.empty((n_runs, nsteps, r))
+        self.noise = np.empty((n_runs, nsteps, r))
+        self.s1x = np.empty((n_runs, nsteps))
+        self.s1k = np.empty((n_runs, nsteps, r))
+        self.sru = np.empty((n_runs, nsteps))
+        self.s1j = np.empty((n_runs, nsteps))
+        self.top = np.empty((n_runs, nsteps, 3, 3))
+
+    def arrays(self):
+        return (
+            self.error,
+            self.signal,
+            self.noise,
+            self.s1x,
+            self.s1k,
+            self.sru,
+            self.s1j,
+            self.top,
+        )
+
+
+class _Recorder:
+    """Keeps the diagnostics of the recorded steps (and the heat maps of the heat-map steps)."""
+
+    NAMES = ("error", "signal", "noise", "s1x", "s1k", "sru", "s1j")
+
+    def __init__(self, n_runs, r, record_grid, heatmap_steps):
+        self.steps = record_grid
+        self.heatmap_steps = heatmap_steps
+        n = record_grid.size
+        self.data = {
+            name: np.full(
+                (n_runs, n, r) if name in ("signal", "noise", "s1k") else (n_runs, n), np.nan
+            )
+            for name in self.NAMES
+        }
+        self.top = np.full((n_runs, heatmap_steps.size, 3, 3), np.nan)
+
+    def take(self, t0, out: _BlockOutputs):
+        t1 = t0 + out.error.shape[1]
+        sel = np.flatnonzero((self.steps >= t0) & (self.steps < t1))
+        local = self.steps[sel] - t0
+        for name in self.NAMES:
+            self.data[name][:, sel] = getattr(out, name)[:, local]
+        sel = np.flatnonzero((self.heatmap_steps >= t0) & (self.heatmap_steps < t1))
+        self.top[:, sel] = out.top[:, self.heatmap_steps[sel] - t0]
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress_bar(total, enabled):
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="step", desc="GD")
+
+
+def simulate_dense(
+    sigma: np.ndarray,
+    X0: np.ndarray,
+    eta: float,
+    steps: int,  # noqa: N803
+    r: int | None = None,
+    dtype="float64",
+):
+    """Plain GD with a dense symmetric PSD Sigma, O(d^2 r) per step (small d only).
+
+    Demonstrates rotation invariance: the diagnostics are evaluated in Sigma's eigenbasis
+    (eigenvalues decreasing), where they must match the diagonal engine started from V^T X_0.
+
+    With ``dtype='float32'`` the iterate and Sigma are float32 throughout: rounding in the
+    rotated frame injects ~1e-7 relative noise into every eigendirection, which re-seeds a signal
+    stuck at a saddle (the reason the diagonal engine defaults to float64).
+
+    Returns
+    -------
+    dict with ``error`` (steps+1,), ``signal`` and ``noise`` (steps+1, r).
+    """
+    sigma64 = np.asarray(sigma, dtype=np.float64)
+    sigma = sigma64.astype(dtype)
+    x = np.array(X0, dtype=dtype)
+    eta = np.dtype(dtype).type(eta)
+    r = x.shape[1] if r is None else r
+    lam, vecs = np.linalg.eigh(sigma64)
+    lam, vecs = lam[::-1], vecs[:, ::-1]
+    sigma_r = (vecs[:, :r] * lam[:r]) @ vecs[:, :r].T
+    error, signal, noise = [], [], []
+    for _ in range(steps + 1):
+        x64 = x.astype(np.float64)
+        error.append(np.linalg.norm(sigma_r - x64 @ x64.T))
+        y = vecs.T @ x64
+        signal.append(np.sum(y[:r] ** 2, axis=1))
+        noise.append([np.linalg.norm(y[k + 1 :] @ y[k]) for k in range(r)])
+        x = x + eta * (sigma @ x - x @ (x.T @ x))
+    return {"error": np.array(error), "signal": np.array(signal), "noise": np.array(noise)}

@@ -1,0 +1,397 @@
+"""Tests of mfsim.scaling: fits of stage times versus d, bootstrap, model comparison, verdicts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from mfsim.analysis import scaling
+from mfsim.analysis.scaling import (
+    VERDICT_FASTER,
+    VERDICT_FLAT,
+    VERDICT_LOG,
+    VERDICT_NO_RUNS,
+    VERDICT_NOT_ENOUGH,
+    VERDICT_UNDEFINED,
+    fit_all,
+    fit_scaling,
+    fits_for,
+    stage_table,
+)
+from tests.analysis.synthetic import D_VALUES, law_values, make_synthetic_sweep
+
+LOG, POWER, CONST = 1.0, 2.0, 3.0  # kappa of each law in the three-law sweep
+GROUP = {"varpi": 0.5, "varpi_exponent": 0.0, "eta": 0.1, "r": 3}
+PARAMETER_VARS = [
+    name
+    for p in ("log_intercept", "log_slope", "power_prefactor", "power_exponent", "const_mean")
+    for name in (p, p + "_lo", p + "_hi")
+]
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    """6 d values from 1e2 to 1e6, 16 seeds; kappa 1: log law, 2: power law, 3: constant."""
+    return make_synthetic_sweep(("log", "power", "const"))
+
+
+@pytest.fixture(scope="module")
+def escape_fit(sweep):
+    return fit_scaling(sweep, "escape")
+
+
+def one(fit, kappa, **index):
+    """The fit of one group (scalar variables)."""
+    return fit.sel(kappa=kappa, **GROUP, **index)
+
+
+def points(ds, quantity, kappa, **index):
+    """(log d, y) of the finite values of one group, flattened over d and seed."""
+    da = ds[quantity].sel(kappa=kappa, **GROUP, **index).transpose("d", "seed")
+    log_d = np.broadcast_to(np.log(da["d"].values)[:, None], da.shape)
+    ok = np.isfinite(da.values)
+    return log_d[ok], da.values[ok]
+
+
+# --------------------------------------------------------------------------------------------
+# The three laws
+# --------------------------------------------------------------------------------------------
+def test_log_law_prefers_log_and_covers_true_slope(escape_fit):
+    fit = one(escape_fit, LOG, k=1)
+    assert str(fit["preferred_model"].values) == "log"
+    assert bool(fit["decisive"])
+    assert float(fit["log_slope_lo"]) <= 20.0 <= float(fit["log_slope_hi"])
+    assert str(fit["verdict"].values) == VERDICT_LOG
+    # k = 2 follows 2 (5 + 20 log d): slope 40
+    fit2 = one(escape_fit, LOG, k=2)
+    assert float(fit2["log_slope_lo"]) <= 40.0 <= float(fit2["log_slope_hi"])
+    assert str(fit2["verdict"].values) == VERDICT_LOG
+
+
+def test_power_law_prefers_power_and_covers_true_exponent(escape_fit):
+    fit = one(escape_fit, POWER, k=1)
+    assert str(fit["preferred_model"].values) == "power"
+    assert float(fit["power_exponent_lo"]) <= 0.5 <= float(fit["power_exponent_hi"])
+    assert float(fit["power_prefactor_lo"]) <= 3.0 <= float(fit["power_prefactor_hi"])
+    assert str(fit["verdict"].values) == VERDICT_FASTER
+    assert float(fit["power_exponent_lo"]) > 0
+
+
+def test_constant_prefers_const_and_finds_no_growth(escape_fit):
+    fit = one(escape_fit, CONST, k=1)
+    assert str(fit["preferred_model"].values) == "const"
+    assert float(fit["log_slope_lo"]) <= 0.0 <= float(fit["log_slope_hi"])
+    assert float(fit["const_mean_lo"]) <= 40.0 <= float(fit["const_mean_hi"])
+    assert str(fit["verdict"].values) == VERDICT_FLAT
+
+
+def test_noisy_log_law_is_never_called_faster_than_log():
+    """Plain argmin of CV error picks power for ~15-20% of such data sets; the rule must not."""
+    ds = make_synthetic_sweep(("log",) * 6, noise=60.0, rng_seed=3)
+    fit = fit_scaling(ds, "escape", n_boot=400).sel(k=1)
+    verdicts = set(fit["verdict"].values.ravel().tolist())
+    assert VERDICT_FASTER not in verdicts
+    assert verdicts <= {VERDICT_LOG, VERDICT_FLAT}
+
+
+def test_verdict_rates_in_simulation():
+    """Smaller version of the simulation table in docs/scaling.md (40 data sets per law)."""
+    log_d = np.log(np.asarray(D_VALUES))
+    cases = {
+        ("log", 60.0): {VERDICT_LOG: 1.0},
+        ("power", 10.0): {VERDICT_FASTER: 1.0},
+        ("const", 10.0): {VERDICT_FLAT: 0.8},
+    }
+    for (law, noise), expected in cases.items():
+        counts: dict[str, int] = {}
+        for i in range(40):
+            rng = np.random.default_rng(1000 + i)
+            y = law_values(law, D_VALUES, 1, rng, noise=noise, log_noise=0.2, size=16)
+            res = scaling._fit_group(
+                log_d,
+                y,
+                np.ones_like(y, dtype=bool),
+                rng=np.random.default_rng(i),
+                n_boot=300,
+                confidence=0.95,
+                min_seeds=2,
+                curve_log_d=log_d,
+            )
+            ci = {p: (res[p + "_lo"], res[p + "_hi"]) for p in scaling._PARAMETERS}
+            verdict = scaling._verdict(6, 3, res["preferred"], res["decisive"], ci)
+            counts[verdict] = counts.get(verdict, 0) + 1
+        assert counts.get(VERDICT_FASTER, 0) == (40 if law == "power" else 0), (law, counts)
+        for verdict, share in expected.items():
+            assert counts.get(verdict, 0) >= share * 40, (law, counts)
+
+
+def test_output_layout(escape_fit):
+    assert escape_fit.attrs["quantity"] == "escape"
+    assert escape_fit.attrs["n_boot"] == 1000
+    assert list(escape_fit["model"].values) == ["const", "log", "power"]
+    for name in PARAMETER_VARS:
+        assert escape_fit[name].dims == ("kappa", "varpi", "varpi_exponent", "eta", "r", "k")
+    assert escape_fit["cv_rmse"].dims[-1] == "model"
+    assert escape_fit["n_reached"].dims[-1] == "d"
+    assert escape_fit["curve"].dims[-2:] == ("model", "d_curve")
+    # the preferred model has the lowest CV error and zero excess
+    fit = one(escape_fit, LOG, k=1)
+    cv = fit["cv_rmse"].to_series()
+    assert cv.idxmin() == "log"
+    assert float(fit["cv_excess"].sel(model="log")) == 0.0
+    assert float(fit["cv_win_fraction"].sum()) == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Independent checks of the estimates
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kappa", [LOG, POWER, CONST])
+def test_point_estimates_match_numpy_polyfit(sweep, escape_fit, kappa):
+    log_d, y = points(sweep, "escape", kappa, k=1)
+    fit = one(escape_fit, kappa, k=1)
+    slope, intercept = np.polyfit(log_d, y, 1)
+    assert float(fit["log_slope"]) == pytest.approx(slope, rel=1e-10)
+    assert float(fit["log_intercept"]) == pytest.approx(intercept, rel=1e-10)
+    alpha, log_c = np.polyfit(log_d, np.log(y), 1)
+    assert float(fit["power_exponent"]) == pytest.approx(alpha, rel=1e-10, abs=1e-12)
+    assert float(fit["power_prefactor"]) == pytest.approx(np.exp(log_c), rel=1e-10)
+    assert float(fit["const_mean"]) == pytest.approx(y.mean(), rel=1e-12)
+    # R^2 of the log model on the y scale
+    resid = y - np.polyval([slope, intercept], log_d)
+    r2 = 1 - np.sum(resid**2) / np.sum((y - y.mean()) ** 2)
+    assert float(fit["r2"].sel(model="log")) == pytest.approx(r2, rel=1e-10)
+
+
+def test_cross_validation_by_hand(sweep, escape_fit):
+    log_d, y = points(sweep, "escape", LOG, k=1)
+    levels = np.unique(log_d)
+    fold_mse = []
+    for level in levels:
+        held = log_d == level
+        slope, intercept = np.polyfit(log_d[~held], y[~held], 1)
+        fold_mse.append(np.mean((y[held] - (intercept + slope * level)) ** 2))
+    expected = np.sqrt(np.mean(fold_mse))
+    got = float(one(escape_fit, LOG, k=1)["cv_rmse"].sel(model="log"))
+    assert got == pytest.approx(expected, rel=1e-10)
+
+
+def test_aic_on_original_scale(sweep, escape_fit):
+    log_d, y = points(sweep, "escape", POWER, k=1)
+    fit = one(escape_fit, POWER, k=1)
+    n = y.size
+    alpha, log_c = np.polyfit(log_d, np.log(y), 1)
+    ss_log = np.sum((np.log(y) - log_c - alpha * log_d) ** 2)
+    expected = n * np.log(2 * np.pi * ss_log / n) + n + 2 * 3 + 2 * np.sum(np.log(y))
+    assert float(fit["aic"].sel(model="power")) == pytest.approx(expected, rel=1e-10)
+    # on this power-law data AIC agrees with CV
+    assert fit["aic"].to_series().idxmin() == "power"
+
+
+# --------------------------------------------------------------------------------------------
+# Missing values: counted, never fitted, never filled
+# --------------------------------------------------------------------------------------------
+def test_not_reached_values_are_counted_and_not_fitted(sweep):
+    ds = sweep.copy(deep=True)
+    sel = {"kappa": LOG, **GROUP, "k": 1}
+    escape = ds["escape"].loc[sel].transpose("d", "seed").values.copy()
+    escape[2, :5] = np.nan
+    escape[5, [3, 7]] = np.nan
+    ds["escape"].loc[sel] = xr.DataArray(escape, dims=("d", "seed"))
+    fit = one(fit_scaling(ds, "escape", n_boot=300), LOG, k=1)
+
+    np.testing.assert_array_equal(fit["n_runs"].values, 16)
+    np.testing.assert_array_equal(fit["n_not_reached"].values, [0, 0, 5, 0, 0, 2])
+    np.testing.assert_array_equal(fit["n_reached"].values, [16, 16, 11, 16, 16, 14])
+    np.testing.assert_array_equal(fit["n_bound_dominated"].values, 0)
+    assert "7 runs did not reach" in str(fit["caveat"].values)
+
+    # the point estimates are those of the remaining points
+    log_d, y = points(ds, "escape", LOG, k=1)
+    assert y.size == 96 - 7
+    slope, intercept = np.polyfit(log_d, y, 1)
+    assert float(fit["log_slope"]) == pytest.approx(slope, rel=1e-10)
+
+    # where the NaN sit among the seeds does not matter: compact the reached values to the
+    # front of each d and the whole result (bootstrap included) is identical
+    compact = np.full_like(escape, np.nan)
+    for i, row in enumerate(escape):
+        kept = row[np.isfinite(row)]
+        compact[i, : kept.size] = kept
+    ds2 = ds.copy(deep=True)
+    ds2["escape"].loc[sel] = xr.DataArray(compact, dims=("d", "seed"))
+    fit2 = one(fit_scaling(ds2, "escape", n_boot=300), LOG, k=1)
+    xr.testing.assert_identical(fit, fit2)
+
+
+def test_not_reached_fit_equals_fit_without_those_runs(sweep):
+    """NaN in the last two seeds of every d == dropping those two seeds from the Dataset."""
+    ds = sweep.copy(deep=True)
+    ds["escape"].loc[{"seed": [14, 15]}] = np.nan
+    with_nan = fit_scaling(ds, "escape", n_boot=200)
+    dropped = fit_scaling(sweep.isel(seed=slice(0, 14)), "escape", n_boot=200)
+    for name in PARAMETER_VARS + ["cv_rmse", "cv_excess_lo", "preferred_model", "verdict"]:
+        xr.testing.assert_identical(with_nan[name], dropped[name])
+    defined = with_nan.sel(k=[1, 2])
+    np.testing.assert_array_equal(defined["n_not_reached"].values, 2)
+    np.testing.assert_array_equal(defined["n_reached"].values, 14)
+    np.testing.assert_array_equal(dropped.sel(k=[1, 2])["n_not_reached"].values, 0)
+
+
+def test_bound_dominated_t_k_star_is_counted_and_excluded(sweep):
+    sel = {"kappa": LOG, **GROUP, "k": 1, "d": D_VALUES[1], "seed": [0, 1, 2]}
+    flagged = sweep.copy(deep=True)
+    flagged["t_k_star_bound_dominated"].loc[sel] = True
+    flagged["t_k_star"].loc[sel] = 1e6  # would wreck the fit if it were used
+    as_nan = sweep.copy(deep=True)
+    as_nan["t_k_star"].loc[sel] = np.nan
+
+    fit = one(fit_scaling(flagged, "t_k_star", n_boot=200), LOG, k=1)
+    ref = one(fit_scaling(as_nan, "t_k_star", n_boot=200), LOG, k=1)
+    np.testing.assert_array_equal(fit["n_bound_dominated"].values, [0, 3, 0, 0, 0, 0])
+    np.testing.assert_array_equal(fit["n_not_reached"].values, 0)
+    np.testing.assert_array_equal(fit["n_reached"].values, [16, 13, 16, 16, 16, 16])
+    np.testing.assert_array_equal(ref["n_not_reached"].values, [0, 3, 0, 0, 0, 0])
+    for name in PARAMETER_VARS + ["cv_rmse", "verdict"]:
+        xr.testing.assert_identical(fit[name], ref[name])
+    assert "3 bound-dominated" in str(fit["caveat"].values)
+    assert 20.0 < float(fit["log_slope"]) < 30.0  # true 1.2 * 20; the 1e6 values are not used
+
+
+def test_too_few_d_values_is_not_enough_data(sweep):
+    ds = sweep.copy(deep=True)
+    ds["escape"].loc[{"d": list(D_VALUES[:4])}] = np.nan
+    fit = fit_scaling(ds, "escape", n_boot=100)
+    g = one(fit, LOG, k=1)
+    assert str(g["verdict"].values) == VERDICT_NOT_ENOUGH
+    assert str(g["preferred_model"].values) == "none"
+    assert int(g["n_d_used"]) == 2
+    np.testing.assert_array_equal(g["n_not_reached"].values, [16, 16, 16, 16, 0, 0])
+    # min_seeds: d values with a single reached seed are counted but not used
+    ds = sweep.copy(deep=True)
+    ds["escape"].loc[{"d": list(D_VALUES[:4]), "seed": list(range(1, 16))}] = np.nan
+    g = one(fit_scaling(ds, "escape", n_boot=100), LOG, k=1)
+    assert str(g["verdict"].values) == VERDICT_NOT_ENOUGH
+    np.testing.assert_array_equal(g["used_in_fit"].values, [0, 0, 0, 0, 1, 1])
+    g = one(fit_scaling(ds, "escape", n_boot=100, min_seeds=1), LOG, k=1)
+    assert str(g["verdict"].values) == VERDICT_LOG
+    assert int(g["n_d_used"]) == 6
+
+
+def test_undefined_index_no_runs_and_diverged(sweep):
+    ds = sweep.copy(deep=True)
+    # status -1: grid cells without a run (values NaN there)
+    ds["status"].loc[{"kappa": CONST, "seed": list(range(10, 16)), "d": D_VALUES[0]}] = -1
+    ds["escape"].loc[{"kappa": CONST, "seed": list(range(10, 16)), "d": D_VALUES[0]}] = np.nan
+    ds["status"].loc[{"kappa": POWER}] = -1
+    ds["escape"].loc[{"kappa": POWER}] = np.nan
+    ds["status"].loc[{"kappa": LOG, "seed": [0, 1], "d": D_VALUES[5]}] = 2
+    fit = fit_scaling(ds, "escape", n_boot=100)
+    # escape is not defined at k = r = 3
+    g = one(fit, LOG, k=3)
+    assert str(g["verdict"].values) == VERDICT_UNDEFINED
+    np.testing.assert_array_equal(g["n_undefined"].values, 16)
+    np.testing.assert_array_equal(g["n_not_reached"].values, 0)
+    assert str(one(fit, POWER, k=1)["verdict"].values) == VERDICT_NO_RUNS
+    g = one(fit, CONST, k=1)
+    np.testing.assert_array_equal(g["n_runs"].values, [10, 16, 16, 16, 16, 16])
+    np.testing.assert_array_equal(g["n_not_reached"].values, 0)
+    g = one(fit, LOG, k=1)
+    np.testing.assert_array_equal(g["n_diverged"].values, [0, 0, 0, 0, 0, 2])
+    # rise is defined up to k = r; its values in cells without a run are ignored, loudly
+    with pytest.warns(UserWarning, match="without a run"):
+        rise = fit_scaling(ds, "rise", n_boot=100)
+    assert str(one(rise, LOG, k=3)["verdict"].values) == VERDICT_LOG
+    assert str(one(rise, POWER, k=1)["verdict"].values) == VERDICT_NO_RUNS
+
+
+# --------------------------------------------------------------------------------------------
+# Bootstrap
+# --------------------------------------------------------------------------------------------
+def test_bootstrap_is_reproducible(sweep, escape_fit):
+    again = fit_scaling(sweep, "escape")
+    xr.testing.assert_identical(escape_fit, again)
+    other = fit_scaling(sweep, "escape", seed=1)
+    assert not np.array_equal(other["log_slope_lo"].values, escape_fit["log_slope_lo"].values)
+    # a group's result does not depend on the other groups in the Dataset
+    alone = fit_scaling(sweep.sel(kappa=[LOG]), "escape")
+    xr.testing.assert_identical(alone.sel(kappa=LOG), escape_fit.sel(kappa=LOG))
+
+
+def test_interval_shrinks_with_noise():
+    widths = []
+    for noise in (20.0, 5.0, 1.25):
+        ds = make_synthetic_sweep(("log",), noise=noise, rng_seed=11)
+        fit = one(fit_scaling(ds, "escape", n_boot=500), LOG, k=1)
+        widths.append(float(fit["log_slope_hi"] - fit["log_slope_lo"]))
+        assert float(fit["log_slope_lo"]) <= 20.0 <= float(fit["log_slope_hi"])
+    assert widths[0] > widths[1] > widths[2] > 0
+    # the slope's standard error is proportional to the noise
+    assert widths[0] / widths[2] == pytest.approx(16.0, rel=0.3)
+
+
+def test_invalid_arguments(sweep):
+    with pytest.raises(KeyError):
+        fit_scaling(sweep, "no_such_quantity")
+    with pytest.raises(ValueError):
+        fit_scaling(sweep, "escape", confidence=1.5)
+    with pytest.raises(ValueError):
+        fit_scaling(sweep, "error")  # a per-step variable, not a stage time
+
+
+# --------------------------------------------------------------------------------------------
+# fit_all, stage_table, accessor
+# --------------------------------------------------------------------------------------------
+def test_fit_all_round_trips_through_netcdf(sweep, tmp_path):
+    fits = fit_all(sweep, n_boot=100)
+    assert scaling.fit_quantities(fits) == list(scaling.STAGE_QUANTITIES)
+    assert fits["escape__verdict"].dims == ("kappa", "varpi", "varpi_exponent", "eta", "r", "k")
+    assert "k" not in fits["t_eps__verdict"].dims and "eps" in fits["t_eps__verdict"].dims
+    path = tmp_path / "fits.nc"
+    fits.to_netcdf(path)
+    with xr.open_dataset(path) as back:
+        back = back.load()
+    xr.testing.assert_identical(fits, back)
+    single = fit_scaling(sweep, "t_eps", n_boot=100)
+    for name in single.data_vars:
+        xr.testing.assert_identical(fits_for(back, "t_eps")[name], single[name])
+
+
+def test_fit_all_skips_missing_quantities_with_warning(sweep):
+    with pytest.warns(UserWarning, match="not fitted"):
+        fits = fit_all(sweep.drop_vars("plateau"), quantities=("escape", "plateau"), n_boot=50)
+    assert fits.attrs["quantities"] == "escape"
+    assert fits.attrs["missing_quantities"] == "plateau"
+
+
+def test_stage_table(sweep):
+    ds = sweep.copy(deep=True)
+    ds["escape"].loc[{"kappa": LOG, "k": 1, "d": D_VALUES[0], "seed": [0, 1, 2]}] = np.nan
+    table = stage_table(ds)
+    assert set(table["quantity"]) == set(scaling.STAGE_QUANTITIES)
+    row = table[
+        (table["quantity"] == "escape")
+        & (table["kappa"] == LOG)
+        & (table["k"] == 1)
+        & (table["d"] == D_VALUES[0])
+    ]
+    assert len(row) == 1
+    values = ds["escape"].sel(kappa=LOG, k=1, d=D_VALUES[0], **GROUP).values
+    values = values[np.isfinite(values)]
+    q25, q50, q75 = np.percentile(values, [25, 50, 75])
+    assert row["median"].item() == pytest.approx(q50)
+    assert row["iqr"].item() == pytest.approx(q75 - q25)
+    assert row["n_reached"].item() == 13 and row["n_not_reached"].item() == 3
+    # escape is not defined at k = r: no rows
+    assert table[(table["quantity"] == "escape") & (table["k"] == 3)].empty
+    assert len(table[(table["quantity"] == "rise") & (table["k"] == 3)]) == 3 * 6
+    assert table[table["quantity"] == "t_eps"]["eps"].notna().all()
+
+
+def test_accessor(sweep):
+    import mfsim.analysis.accessor  # noqa: F401
+
+    fit = sweep.mfsim.fit_scaling("escape", n_boot=50)
+    xr.testing.assert_identical(fit, fit_scaling(sweep, "escape", n_boot=50))
+    assert sweep.mfsim.fit_all(quantities=("rise",), n_boot=20).attrs["quantities"] == "rise"
+    assert len(sweep.mfsim.stage_table()) == len(stage_table(sweep))
