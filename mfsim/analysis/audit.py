@@ -126,8 +126,9 @@ def audit_theorem6(ds: xr.Dataset) -> xr.Dataset:
     xarray.Dataset
         For each property ``p`` of :data:`PROPERTIES`: ``checked_p`` (steps where the bound
         applies and is resolved), ``unresolved_p`` (steps where it applies but the bound is at
-        or below the rounding floor, or differs from the value by no more than it) and ``violations_p`` (checked steps where the
-        value exceeds the bound by more than the floor), per run; ``conditions_hold`` per run.
+        or below the rounding floor, or differs from the value by no more than it) and
+        ``violations_p`` (checked steps where the value exceeds the bound by more than the
+        floor), per run; ``conditions_hold`` per run.
         Only recorded steps can be checked: with a sparse recording policy the audit is a
         sample of the trajectory (stated in the attributes). The attribute ``coverage`` is
         ``"empty"`` when no step was checked at all (no run met the conditions, or none got
