@@ -56,7 +56,8 @@ _EXPLICIT_FAMILIES = ("figure1", "linear")
 # d up to 10^300: varpi / sqrt(d) and the squared row norms near 1e-300 stay in float64's normal
 # range (down to 2.2e-308).
 MAX_LOG10_D = 300
-MAX_D = 10**MAX_LOG10_D
+# the float 1e300 is 1.0000000000000000525e300 > 10^300: both spellings are accepted
+MAX_D = int(float(10**MAX_LOG10_D))
 
 
 class SpectrumError(ValueError):
@@ -311,12 +312,20 @@ def _staircase(
     bulk_bottom: float = 0.0,
     levels: int = STAIRCASE_LEVELS,
 ) -> Spectrum:
-    """The linear family's bulk quantized into ``levels`` flat levels of equal multiplicity.
+    """The linear family with its bulk below lambda_{r+1} quantized into flat levels.
 
-    Level g (g = 0..G-1) holds the bulk indices j in [a_g, b_g), a_g = floor(g n / G), and its
-    value is the mean of the linear bulk over them (trace preserved level by level):
-    lambda_{r+1} - (lambda_{r+1} - bulk_bottom) (a_g + b_g - 1) / (2 (n - 1)), n = d - r,
-    evaluated from the exact fraction. The top r eigenvalues and Delta equal the linear family's.
+    lambda_1 .. lambda_{r+1} (hence Delta and kappa, for every r) equal the linear family's. The
+    remaining m = d - r - 1 linear values lambda_{r+1} - s j / (n - 1), j = 1..n-1
+    (n = d - r, s = lambda_{r+1} - bulk_bottom), are split into G = ``levels`` consecutive blocks
+    of equal multiplicity (block g: j - 1 in [floor(g m / G), floor((g + 1) m / G))), and each
+    block is replaced by its mean, lambda_{r+1} - s (a_g + b_g + 1) / (2 (n - 1)), evaluated from
+    the exact fraction (the trace of each block is kept). Each level is one repeated eigenvalue:
+    the Gram reduction replaces it by r rows, so a run costs O((r + 1 + G r) r) per step at any d.
+
+    Faithfulness (tests/test_staircase.py): at d = 10^4, kappa = 5, eta = 0.1, varpi = 0.5,
+    128 seeds per family, G = 32, two-sample Kolmogorov-Smirnov tests of the staircase against
+    the linear family do not reject equality of the rise, learned and escape distributions;
+    measured p-values are listed in ``STAIRCASE_KS_PVALUES``.
     """
     top, bulk_top = _graded_top(r, kappa, lambda_1)
     _check_bottom(bulk_bottom, bulk_top)
@@ -324,17 +333,17 @@ def _staircase(
         raise SpectrumError(f"staircase: levels must be an integer >= 1, got {levels!r}")
     levels = int(levels)
     n = d - r
-    if n < levels:
+    m = n - 1
+    if m < levels:
         raise SpectrumError(
-            f"staircase: d - r = {n} bulk rows cannot form levels = {levels} levels; "
-            f"use d >= r + levels = {r + levels} or fewer levels"
+            f"staircase: d - r - 1 = {m} bulk rows below lambda_{{r+1}} cannot form "
+            f"levels = {levels} levels; use d >= r + 1 + levels = {r + 1 + levels} or fewer levels"
         )
     span = bulk_top - float(bulk_bottom)
-    bulk = []
+    bulk = [Segment(bulk_top, 0.0, 1)]
     for g in range(levels):
-        a, b = g * n // levels, (g + 1) * n // levels
-        fraction = Fraction(a + b - 1, 2 * (n - 1)) if n > 1 else Fraction(0)
-        value = max(bulk_top - span * float(fraction), float(bulk_bottom))
+        a, b = g * m // levels, (g + 1) * m // levels
+        value = max(bulk_top - span * float(Fraction(a + b + 1, 2 * (n - 1))), float(bulk_bottom))
         bulk.append(Segment(value, 0.0, b - a))
     params = (
         ("lambda_1", lambda_1),

@@ -24,9 +24,9 @@ t_eps) are NaN until observed, except at a converged stop (below).
 Stop at convergence
 -------------------
 A run that stopped with status ``converged`` and whose last step is *settled* (in S and in R, every
-signal within the learned tolerance and above Delta/2; all implied by
-error <= min(Delta/4, delta lambda_r)), with eta lambda_1 < 1, has its remaining literal chain
-completed without stepping on: each pending T_{u_k} is 0, each pending t_k^* is the smallest
+signal within the learned tolerance and above Delta/2, all implied by
+error <= min(Delta/4, delta lambda_r)) with an error at most :func:`settle_limit` (which needs
+eta lambda_1 < 1) has its remaining literal chain completed without stepping on: each pending T_{u_k} is 0, each pending t_k^* is the smallest
 s >= 0 with r q^s <= sqrt(Delta/8) sqrt(Delta/2) (ceil(t^sharp), bound-dominated). The argument
 that this equals what the run continued to its step limit reports is in ``docs/stages.md``.
 """
@@ -45,6 +45,7 @@ __all__ = [
     "t_star",
     "t_sharp",
     "bound_only_s",
+    "settle_limit",
 ]
 
 # run status codes (mfsim.engine.kernels): only a converged run is completed at its stop
@@ -101,6 +102,25 @@ def bound_only_s(eta: float, Delta: float, r: int) -> int:  # noqa: N803
     while r * q ** np.float64(s) > rhs:
         s += 1
     return s
+
+
+def settle_limit(eta, Delta, top_lambda, learned_tolerance) -> float:  # noqa: N803
+    """Largest error at a converged stop from which the stage values are final (docs/stages.md).
+
+    eps_settle = min(Delta/4, delta lambda_r, lambda_r/3, (1 - eta lambda_1)/(3 eta))
+                 / (2 (1 + sqrt(r lambda_1 / lambda_r))),
+
+    0 when eta lambda_1 >= 1 (the minimizers do not attract GD). From an iterate with
+    ||Sigma_r - X X^T||_F <= eps_settle, every later error stays below min(Delta/4, delta lambda_r):
+    all signals stay above Delta/2 and within the learned tolerance.
+    """
+    lam = np.asarray(top_lambda, dtype=np.float64)
+    lambda_1, lambda_r, r = float(lam[0]), float(lam[-1]), lam.size
+    if eta * lambda_1 >= 1.0:
+        return 0.0
+    levels = (Delta / 4.0, learned_tolerance * lambda_r, lambda_r / 3.0)
+    attract = (1.0 - eta * lambda_1) / (3.0 * eta)
+    return min(*levels, attract) / (2.0 * (1.0 + math.sqrt(r * lambda_1 / lambda_r)))
 
 
 def _first(mask: np.ndarray, start: int = 0) -> int:
@@ -173,6 +193,8 @@ class StageTracker:
         self._last_valid = np.full(n_runs, -1, dtype=np.int64)
         # the last computed step is settled: in S and R, every signal risen and learned
         self._settled_at_end = np.zeros(n_runs, dtype=bool)
+        self._error_at_end = np.full(n_runs, np.inf)
+        self.settle_limit = settle_limit(eta, Delta, self.top_lambda, learned_tolerance)
         # chain state per run: current k (0-based) and phase
         self._k = np.zeros(n_runs, dtype=np.int64)
         self._phase = np.zeros(n_runs, dtype=np.int64)  # 0 wait S, 1 wait T_u, 2 scan t_k^*, 3 done
@@ -209,6 +231,7 @@ class StageTracker:
                     self._last_fail[b, k] = t0 + fails[-1]
                 self._holds_at_end[b, k] = close[b, vb[-1], k]
             last = vb[-1]
+            self._error_at_end[b] = error[b, last]
             self._settled_at_end[b] = (
                 in_s[b, last] and in_r[b, last] and risen[b, last].all() and close[b, last].all()
             )
@@ -288,8 +311,9 @@ class StageTracker:
         settled last step and eta lambda_1 < 1 get their literal chain completed (module notes).
         Call once, after the last ``update``.
         """
-        if status is not None and self.eta * self.lambda_1 < 1.0:
-            for b in np.flatnonzero((np.asarray(status) == CONVERGED) & self._settled_at_end):
+        if status is not None:
+            settled = self._settled_at_end & (self._error_at_end <= self.settle_limit)
+            for b in np.flatnonzero((np.asarray(status) == CONVERGED) & settled):
                 self._complete_at_convergence(b)
         learned = np.where(
             self._holds_at_end & (self._last_valid[:, None] >= 0), self._last_fail + 1.0, np.nan

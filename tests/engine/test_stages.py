@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from mfsim.engine import stages
-from mfsim.engine.stages import StageTracker, analyze_stages, bound_only_s, t_sharp, t_star
+from mfsim.engine.stages import (
+    StageTracker,
+    analyze_stages,
+    bound_only_s,
+    settle_limit,
+    t_sharp,
+    t_star,
+)
 
 LAM = np.array([1.0, 0.5])
 DELTA, ETA, T = 0.5, 1.0, 600
@@ -275,5 +282,11 @@ def test_an_unsettled_or_unconverged_stop_is_not_completed():
     signal[0, -1, 1] = 0.05  # u_2 below Delta/2 at the stop: not settled
     unsettled = analyze_settled((signal, *traj[1:]), status=np.array([0]))
     assert np.isnan(unsettled["t_k_star"][0, 0])
+    # an error at the stop above the settle limit: the future is not guaranteed, not completed
+    error = traj[1].copy()
+    error[0, -1] = 2 * settle_limit(0.5, DELTA, LAM, 0.01)
+    assert 2 * settle_limit(0.5, DELTA, LAM, 0.01) < min(DELTA / 4, 0.01 * LAM[-1])
+    above = analyze_settled((traj[0], error, *traj[2:]), status=np.array([0]))
+    assert np.isnan(above["t_k_star"][0, 0])
     # eta lambda_1 >= 1: minimizers not attracting, nothing is completed
     assert np.isnan(analyze(traj, status=np.array([0]))["t_k_star"][0, 0])
