@@ -26,9 +26,10 @@ Stop at convergence
 A run that stopped with status ``converged`` and whose last step is *settled* (in S and in R, every
 signal within the learned tolerance and above Delta/2, all implied by
 error <= min(Delta/4, delta lambda_r)) with an error at most :func:`settle_limit` (which needs
-eta lambda_1 < 1) has its remaining literal chain completed without stepping on: each pending T_{u_k} is 0, each pending t_k^* is the smallest
-s >= 0 with r q^s <= sqrt(Delta/8) sqrt(Delta/2) (ceil(t^sharp), bound-dominated). The argument
-that this equals what the run continued to its step limit reports is in ``docs/stages.md``.
+eta lambda_1 < 1) has its remaining literal chain completed without stepping on: each pending
+T_{u_k} is 0, each pending t_k^* is the smallest s >= 0 with r q^s <= sqrt(Delta/8) sqrt(Delta/2)
+(ceil(t^sharp), bound-dominated). The argument that this equals what the run continued to its
+step limit reports is in ``docs/stages.md``. t_eps for an eps below the stop level stays NaN.
 """
 
 from __future__ import annotations
