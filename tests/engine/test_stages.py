@@ -290,3 +290,28 @@ def test_an_unsettled_or_unconverged_stop_is_not_completed():
     assert np.isnan(above["t_k_star"][0, 0])
     # eta lambda_1 >= 1: minimizers not attracting, nothing is completed
     assert np.isnan(analyze(traj, status=np.array([0]))["t_k_star"][0, 0])
+
+
+@pytest.mark.parametrize(
+    "family,d,r,kappa,eta,steps",
+    [("figure1", 200, 2, None, 0.1, 5000), ("linear", 300, 3, 3.5, 0.3, 4000)],
+)
+def test_engine_chain_equals_the_direct_loops_on_its_recorded_trajectory(
+    family, d, r, kappa, eta, steps
+):
+    """Streaming over the engine's blocks of steps gives the loops' values on every step."""
+    import mfsim
+
+    spec = mfsim.spectrum(family, d, r=r, kappa=kappa)
+    ds = mfsim.simulate(spec, eta=eta, steps=steps, seeds=range(3), stop_error=0, record="all")
+    lam = spec.top(r)
+    for seed in range(3):
+        run = ds.isel(seed=seed)
+        signal = run.signal.transpose("step", "k").values
+        s1k = run.sigma1_sq_K.transpose("step", "k").values
+        in_s = (run.sigma1_sq_X.values <= 2 * lam[0]) & np.all(s1k <= lam - 0.75 * spec.Delta, 1)
+        ref = reference_chain(signal, in_s, eta, spec.Delta, spec.lambda_1)
+        for name in ("t_init", "T_u", "t_k", "t_k_star"):
+            np.testing.assert_array_equal(run[name].values, ref[name], err_msg=name)
+        assert run.t_R.item() == ref["t_R"]
+        assert np.isfinite(run.t_k).all()  # every k <= r, t_r included
