@@ -2,20 +2,62 @@
 
 GD on ||Sigma - X X^T||_F^2 is rotation invariant (paper, footnote 1), so a diagonal Sigma with
 decreasing eigenvalues is the general case. A spectrum is stored as arithmetic *segments*
-``(first_value, increment, count)`` so that a flat bulk at d = 10^12 is three numbers, never a
+``(first_value, increment, count)`` so that a flat bulk at d = 10^300 is three numbers, never a
 length-d array.
+
+Dimensions
+----------
+d is an exact Python ``int`` of any size up to 10^300 (:data:`MAX_LOG10_D`). It may be given as
+an ``int``, an integer-valued ``float`` (``1e300``) or ``{"log10": x}`` (d = the integer nearest
+to 10^x, x taken as its exact binary value; ``{"log10": 300}`` is exactly 10^300). Families
+whose bulk is a few flat levels (``flat``, ``staircase``) cost the same at every d through the
+exact Gram reduction (:mod:`mfsim.engine.initialization`); families that need about d explicit
+rows (``figure1``, ``linear``) accept d up to :data:`MAX_EXPLICIT_ROWS` and name that limit in
+their error.
+
+Exactness
+---------
+A linear bulk from ``a`` down to ``b`` is stored as the arithmetic segment of its first n - 1
+values followed by a one-row segment holding ``b`` itself, so its last value is exactly its end
+point and no value is below it (a single segment ``a + ((b - a)/(n - 1)) j`` can land an ulp
+below ``b``: ``-5.6e-17`` for ``b = 0``).
 """
 
 from __future__ import annotations
 
+import decimal
+import math
+import numbers
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Segment", "Spectrum", "SpectrumError", "spectrum", "FAMILIES"]
+__all__ = [
+    "Segment",
+    "Spectrum",
+    "SpectrumError",
+    "spectrum",
+    "FAMILIES",
+    "as_dimension",
+    "max_dimension",
+    "check_spectrum_grid",
+    "MAX_EXPLICIT_ROWS",
+    "MAX_LOG10_D",
+]
 
-FAMILIES = ("figure1", "linear", "flat", "custom")
+FAMILIES = ("figure1", "linear", "flat", "staircase", "custom")
+
+# Families whose engine rows number about d (no repeated eigenvalue blocks to reduce). The limit
+# is the one of the unreduced engine (mfsim.engine.initialization.effective_system).
+MAX_EXPLICIT_ROWS = 50_000_000
+_EXPLICIT_FAMILIES = ("figure1", "linear")
+# d up to 10^300: varpi / sqrt(d) and the squared row norms near 1e-300 stay in float64's normal
+# range (down to 2.2e-308).
+MAX_LOG10_D = 300
+# the float 1e300 is 1.0000000000000000525e300 > 10^300: both spellings are accepted
+MAX_D = int(float(10**MAX_LOG10_D))
 
 
 class SpectrumError(ValueError):
@@ -39,7 +81,9 @@ class Segment:
 
     @property
     def last(self) -> float:
-        return self.first + self.increment * (self.count - 1)
+        if self.increment == 0.0 or self.count == 1:
+            return self.first  # exact, also when count is too large for a float
+        return self.first + self.increment * float(self.count - 1)
 
 
 @dataclass(frozen=True)
@@ -49,9 +93,9 @@ class Spectrum:
     Parameters
     ----------
     name : str
-        Family name (``figure1``, ``linear``, ``flat``, ``custom``).
+        Family name (``figure1``, ``linear``, ``flat``, ``staircase``, ``custom``).
     d : int
-        Dimension of Sigma.
+        Dimension of Sigma, an exact Python int (any size up to 10^300; see ``log10_d``).
     r : int
         Rank of the factorization; the top r + 1 eigenvalues must be strictly decreasing.
     segments : tuple of Segment
@@ -87,9 +131,17 @@ class Spectrum:
 
     def eigenvalues(self) -> np.ndarray:
         """All d eigenvalues as an array (only for moderate d)."""
-        if self.d > 50_000_000:
-            raise SpectrumError(f"d = {self.d} is too large to materialize the eigenvalues")
+        if self.d > MAX_EXPLICIT_ROWS:
+            raise SpectrumError(
+                f"d = {_format_d(self.d)} is too large to materialize the eigenvalues "
+                f"(at most {MAX_EXPLICIT_ROWS})"
+            )
         return np.concatenate([seg.values() for seg in self.segments])
+
+    @property
+    def log10_d(self) -> float:
+        """log10(d) as a float, exact to rounding at any d (``math.log10`` of the int)."""
+        return math.log10(self.d)
 
     @property
     def lambda_1(self) -> float:
@@ -125,17 +177,27 @@ class Spectrum:
 
     def __repr__(self) -> str:
         return (
-            f"Spectrum({self.name!r}, d={self.d}, r={self.r}, lambda_1={self.lambda_1:g}, "
+            f"Spectrum({self.name!r}, d={_format_d(self.d)}, r={self.r}, "
+            f"lambda_1={self.lambda_1:g}, "
             f"Delta={self.Delta:g}, kappa={self.kappa:g})"
         )
 
 
+def _format_d(d: int) -> str:
+    """d in full up to 15 digits, else as 10^x (a 301-digit integer helps nobody)."""
+    return str(d) if d < 10**15 else f"{d:.6e} (10^{math.log10(d):.6g})"
+
+
 def _check(spec: Spectrum) -> None:
     d, r = spec.d, spec.r
-    if int(r) != r or r < 1:
+    if isinstance(r, bool) or int(r) != r or r < 1:
         raise SpectrumError(f"r must be an integer >= 1, got {r!r}")
-    if int(d) != d or d <= r:
+    if type(d) is not int:
+        raise SpectrumError(f"Spectrum.d must be a Python int, got {type(d).__name__}")
+    if d <= r:
         raise SpectrumError(f"d must be an integer > r = {r}, got d = {d!r}")
+    if d > MAX_D:
+        raise SpectrumError(f"d = {_format_d(d)} exceeds the largest supported d, 10^{MAX_LOG10_D}")
     if sum(s.count for s in spec.segments) != d:
         held = sum(s.count for s in spec.segments)
         raise SpectrumError(f"the segments hold {held} values, d = {d}")
@@ -176,6 +238,34 @@ def _graded_top(r: int, kappa: float, lambda_1: float) -> tuple[list[Segment], f
     return top, lambda_1 - r * gap
 
 
+def _linear_bulk(first: float, last: float, n: int) -> list[Segment]:
+    """n values decreasing linearly from ``first`` to ``last``, both ends exact.
+
+    The first n - 1 values are the kernels' ``first + increment * j``; the last is ``last`` itself
+    (a one-row segment). Rounding of the arithmetic part never goes below ``last``: the exact
+    values exceed it by at least (first - last)/(n - 1), far above the rounding for n <= 5e7.
+    """
+    if n == 1:
+        return [Segment(first, 0.0, 1)]
+    if first == last:
+        return [Segment(first, 0.0, n)]
+    increment = -(first - last) / (n - 1)
+    head = Segment(first, increment, n - 1)
+    while head.count > 1 and head.last < last:  # not reached for n <= MAX_EXPLICIT_ROWS
+        increment = float(np.nextafter(increment, 0.0))
+        head = Segment(first, increment, n - 1)
+    return [head, Segment(last, 0.0, 1)]
+
+
+def _check_explicit(family: str, d: int) -> None:
+    if d > MAX_EXPLICIT_ROWS:
+        raise SpectrumError(
+            f"family {family!r} needs about d explicit rows (no repeated eigenvalues to reduce): "
+            f"d = {_format_d(d)} exceeds the largest d this family supports, {MAX_EXPLICIT_ROWS}; "
+            "for larger d use 'flat' or 'staircase'"
+        )
+
+
 def _figure1(d: int, r: int = 2, kappa: float | None = None) -> Spectrum:
     if r != 2:
         raise SpectrumError(f"figure1 is the paper's rank-2 example: r must be 2, got {r}")
@@ -183,27 +273,94 @@ def _figure1(d: int, r: int = 2, kappa: float | None = None) -> Spectrum:
         raise SpectrumError("figure1 fixes kappa = 5; do not pass kappa")
     if d < 4:
         raise SpectrumError(f"figure1 needs d >= 4, got {d}")
+    _check_explicit("figure1", d)
     # e: arithmetic from 0.3 down to 0, length d - 2 (paper, section 1)
-    bulk = Segment(0.3, -0.3 / (d - 3), d - 2)
-    return Spectrum("figure1", d, 2, (Segment(1.0, 0.0, 1), Segment(0.5, 0.0, 1), bulk))
+    bulk = _linear_bulk(0.3, 0.0, d - 2)
+    return Spectrum("figure1", d, 2, (Segment(1.0, 0.0, 1), Segment(0.5, 0.0, 1), *bulk))
 
 
 def _linear(d, r, kappa=None, lambda_1: float = 1.0, bulk_bottom: float = 0.0) -> Spectrum:
     top, bulk_top = _graded_top(r, kappa, lambda_1)
+    _check_bottom(bulk_bottom, bulk_top)
+    _check_explicit("linear", d)
+    params = (("lambda_1", lambda_1), ("bulk_bottom", bulk_bottom), ("kappa", kappa))
+    bulk = _linear_bulk(bulk_top, float(bulk_bottom), d - r)
+    return Spectrum("linear", d, r, (*top, *bulk), params)
+
+
+def _check_bottom(bulk_bottom, bulk_top):
     if not 0 <= bulk_bottom <= bulk_top:
         raise SpectrumError(
             f"bulk_bottom must lie in [0, lambda_{{r+1}} = {bulk_top:g}], got {bulk_bottom!r}"
         )
-    n = d - r
-    increment = -(bulk_top - bulk_bottom) / (n - 1) if n > 1 else 0.0
-    params = (("lambda_1", lambda_1), ("bulk_bottom", bulk_bottom), ("kappa", kappa))
-    return Spectrum("linear", d, r, (*top, Segment(bulk_top, increment, n)), params)
 
 
 def _flat(d, r, kappa=None, lambda_1: float = 1.0) -> Spectrum:
     top, bulk = _graded_top(r, kappa, lambda_1)
     params = (("lambda_1", lambda_1), ("kappa", kappa))
     return Spectrum("flat", d, r, (*top, Segment(bulk, 0.0, d - r)), params)
+
+
+STAIRCASE_LEVELS = 32
+
+
+def _staircase(
+    d,
+    r,
+    kappa=None,
+    lambda_1: float = 1.0,
+    bulk_bottom: float = 0.0,
+    levels: int = STAIRCASE_LEVELS,
+) -> Spectrum:
+    """The linear family with its bulk below lambda_{r+1} quantized into flat levels.
+
+    lambda_1 .. lambda_{r+1} (hence Delta and kappa, for every r) equal the linear family's. The
+    remaining m = d - r - 1 linear values lambda_{r+1} - s j / (n - 1), j = 1..n-1
+    (n = d - r, s = lambda_{r+1} - bulk_bottom), are split into G = ``levels`` consecutive blocks
+    of equal multiplicity (block g: j - 1 in [floor(g m / G), floor((g + 1) m / G))), and each
+    block is replaced by its mean, lambda_{r+1} - s (a_g + b_g + 1) / (2 (n - 1)), evaluated from
+    the exact fraction (the trace of each block is kept). Each level is one repeated eigenvalue:
+    the Gram reduction replaces it by r rows, so a run costs O((r + 1 + G r) r) per step at any d.
+
+    Faithfulness, measured with two-sample Kolmogorov-Smirnov tests (scipy ks_2samp) of stage
+    times against the linear family at kappa = 5, eta = 0.1, varpi = 0.5, stop_error = 1e-10,
+    independent seeds, G = 32 (the default):
+
+    * d = 10^4, 128 seeds each (tests/test_staircase.py): r = 2: rise_1 0.09, rise_2 0.73,
+      learned_1 0.53, learned_2 0.34, escape_1 0.09; r = 3: rise_1..3 0.91, 0.63, 0.63,
+      learned_1..3 0.97, 0.34, 0.53, escape_1..2 0.99, 0.83. None is below the Bonferroni 1%
+      level (0.01/13); the flat bulk is rejected at p < 1e-6.
+    * d = 10^4, r = 2, 1024 seeds each: G = 32 p >= 0.66 for all five (mean differences within
+      1.1 standard errors), G = 128 likewise (p >= 0.63); G = 8 is rejected (learned_2,
+      p < 0.001, 16 steps early): 32 levels are needed, not 8.
+    * d = 10^5, r = 2, 1024 seeds each: G = 32 p = 0.59, 0.97, 0.59, 0.59, 0.87 (rise_1,
+      rise_2, learned_1, learned_2, escape_1), mean differences within 0.9 standard errors.
+    """
+    top, bulk_top = _graded_top(r, kappa, lambda_1)
+    _check_bottom(bulk_bottom, bulk_top)
+    if isinstance(levels, bool) or int(levels) != levels or levels < 1:
+        raise SpectrumError(f"staircase: levels must be an integer >= 1, got {levels!r}")
+    levels = int(levels)
+    n = d - r
+    m = n - 1
+    if m < levels:
+        raise SpectrumError(
+            f"staircase: d - r - 1 = {m} bulk rows below lambda_{{r+1}} cannot form "
+            f"levels = {levels} levels; use d >= r + 1 + levels = {r + 1 + levels} or fewer levels"
+        )
+    span = bulk_top - float(bulk_bottom)
+    bulk = [Segment(bulk_top, 0.0, 1)]
+    for g in range(levels):
+        a, b = g * m // levels, (g + 1) * m // levels
+        value = max(bulk_top - span * float(Fraction(a + b + 1, 2 * (n - 1))), float(bulk_bottom))
+        bulk.append(Segment(value, 0.0, b - a))
+    params = (
+        ("lambda_1", lambda_1),
+        ("bulk_bottom", bulk_bottom),
+        ("kappa", kappa),
+        ("levels", levels),
+    )
+    return Spectrum("staircase", d, r, (*top, *bulk), params)
 
 
 def _custom(d=None, r=1, kappa=None, eigenvalues=None, path=None) -> Spectrum:
@@ -214,7 +371,7 @@ def _custom(d=None, r=1, kappa=None, eigenvalues=None, path=None) -> Spectrum:
             raise SpectrumError("custom needs `eigenvalues` (a list) or `path` (a text file)")
         eigenvalues = read_eigenvalues(path)
     lam = np.asarray(eigenvalues, dtype=np.float64).ravel()
-    if d is not None and d != lam.size:
+    if d is not None and as_dimension(d) != lam.size:
         raise SpectrumError(f"d = {d} but the custom list has {lam.size} eigenvalues")
     check_eigenvalues(lam)
     # Compress runs of equal values into groups (the reduced engine uses them).
@@ -282,7 +439,121 @@ def check_eigenvalues(eigenvalues: np.ndarray, where: str = "custom eigenvalues"
         )
 
 
-_FAMILY_FUNCS = {"figure1": _figure1, "linear": _linear, "flat": _flat, "custom": _custom}
+_FAMILY_FUNCS = {
+    "figure1": _figure1,
+    "linear": _linear,
+    "flat": _flat,
+    "staircase": _staircase,
+    "custom": _custom,
+}
+
+
+def as_dimension(d) -> int:
+    """d as an exact Python int, from an int, an integer-valued float or ``{"log10": x}``.
+
+    Parameters
+    ----------
+    d : int, float or dict
+        ``{"log10": x}`` means the integer nearest to 10^x (x as its exact binary value;
+        integral x gives exactly 10^x).
+
+    Returns
+    -------
+    int
+        1 <= d <= 10^300.
+
+    Raises
+    ------
+    SpectrumError
+        A bool, a non-integer or non-finite float, a negative value, d above 10^300, a dict
+        other than ``{"log10": x}``, any other type.
+    """
+    if isinstance(d, dict):
+        if set(d) != {"log10"}:
+            raise SpectrumError(f"d: a mapping must be {{'log10': x}}, got keys {sorted(d)}")
+        x = d["log10"]
+        if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
+            raise SpectrumError(f"d: log10 must be a finite number, got {x!r}")
+        if not 0 <= x <= MAX_LOG10_D:
+            raise SpectrumError(f"d: log10 must lie in [0, {MAX_LOG10_D}], got {x!r}")
+        if float(x).is_integer():
+            return 10 ** int(x)
+        with decimal.localcontext() as context:
+            context.prec = int(x) + 30
+            value = decimal.Decimal(10) ** decimal.Decimal(float(x))
+            return int(value.to_integral_value(rounding=decimal.ROUND_HALF_EVEN))
+    if isinstance(d, bool) or not isinstance(d, numbers.Real):
+        raise SpectrumError(
+            f"d must be an integer, an integer-valued float or {{'log10': x}}, got {d!r}"
+        )
+    if isinstance(d, numbers.Integral):
+        value = int(d)
+    else:
+        if not math.isfinite(d) or not float(d).is_integer():
+            raise SpectrumError(f"d must be an integer, got {d!r}")
+        value = int(d)
+    if value < 1:
+        raise SpectrumError(f"d must be >= 1, got {d!r}")
+    if value > MAX_D:
+        raise SpectrumError(
+            f"d = {_format_d(value)} exceeds the largest supported d, 10^{MAX_LOG10_D}"
+        )
+    return value
+
+
+def max_dimension(name: str) -> int:
+    """The largest d family ``name`` supports: 10^300, or :data:`MAX_EXPLICIT_ROWS` for the
+    families that need about d explicit rows (figure1, linear)."""
+    if name not in _FAMILY_FUNCS:
+        raise SpectrumError(f"unknown spectrum family {name!r}; allowed: {', '.join(FAMILIES)}")
+    return MAX_EXPLICIT_ROWS if name in _EXPLICIT_FAMILIES else MAX_D
+
+
+def check_spectrum_grid(family: str, d_values, r_values, kappa_values=(None,), **params) -> int:
+    """Build every (d, r, kappa) spectrum of a grid; raise on the first one that is invalid.
+
+    Cost: O(number of segments) per point, independent of d (no eigenvalue array is formed).
+
+    Parameters
+    ----------
+    family : str
+        One of :data:`FAMILIES`.
+    d_values, r_values, kappa_values : sequences
+        The grid axes (``kappa_values = [None]`` for families that fix kappa).
+    **params
+        Family parameters, as for :func:`spectrum`.
+
+    Returns
+    -------
+    int
+        The number of spectra built.
+
+    Raises
+    ------
+    SpectrumError
+        Naming the failing (d, r, kappa) and the reason.
+    """
+    count = 0
+    for d in d_values:
+        for r in r_values:
+            for kappa in kappa_values:
+                try:
+                    spectrum(family, d, r=r, kappa=kappa, **params)
+                except SpectrumError as error:
+                    shown = _format_d(as_dimension(d)) if _is_dimension(d) else repr(d)
+                    raise SpectrumError(
+                        f"spectrum {family!r} at d = {shown}, r = {r}, kappa = {kappa}: {error}"
+                    ) from None
+                count += 1
+    return count
+
+
+def _is_dimension(d) -> bool:
+    try:
+        as_dimension(d)
+    except SpectrumError:
+        return False
+    return True
 
 
 def spectrum(name: str, d: int | None = None, r: int = 2, kappa: float | None = None, **params):
@@ -290,30 +561,43 @@ def spectrum(name: str, d: int | None = None, r: int = 2, kappa: float | None = 
 
     Parameters
     ----------
-    name : {'figure1', 'linear', 'flat', 'custom'}
+    name : {'figure1', 'linear', 'flat', 'staircase', 'custom'}
         ``figure1``: the paper's Figure 1, diag(1, 0.5, e), e arithmetic from 0.3 to 0 (r = 2).
         ``linear``: top r + 1 eigenvalues lambda_1 - (k-1) lambda_1/kappa, then a linear bulk
-        from lambda_{r+1} down to ``bulk_bottom``.
+        from lambda_{r+1} down to ``bulk_bottom`` (both ends exact).
         ``flat``: the same top, then all d - r remaining eigenvalues equal to lambda_{r+1}.
+        ``staircase``: the same top r, then the linear bulk quantized into ``levels`` flat
+        levels of equal multiplicity (default :data:`STAIRCASE_LEVELS`), each the mean of the
+        linear values it replaces; exact at any d through the Gram reduction.
         ``custom``: ``eigenvalues=[...]`` or ``path=...``.
-    d, r : int
-        Dimension and rank.
+    d : int, float or {'log10': x}
+        Dimension (see :func:`as_dimension`), up to 10^300 for flat and staircase, up to
+        :data:`MAX_EXPLICIT_ROWS` for figure1 and linear.
+    r : int
+        Rank.
     kappa : float
         Requested condition number lambda_1 / Delta (linear and flat); the realized
         ``Spectrum.kappa`` equals it up to rounding.
     **params
-        Family parameters (``lambda_1``, ``bulk_bottom``, ``eigenvalues``, ``path``).
+        Family parameters (``lambda_1``, ``bulk_bottom``, ``levels``, ``eigenvalues``, ``path``).
 
     Returns
     -------
     Spectrum
+
+    Raises
+    ------
+    SpectrumError
+        Unknown family, bad d (see :func:`as_dimension`), d <= r, d above the family's largest
+        supported d (:func:`max_dimension`, checked before any work), impossible kappa or
+        family parameters, eigenvalues that are not finite, non-negative and decreasing.
     """
     if name not in _FAMILY_FUNCS:
         raise SpectrumError(f"unknown spectrum family {name!r}; allowed: {', '.join(FAMILIES)}")
     if name != "custom":
         if d is None:
             raise SpectrumError("d is required")
-        if int(d) != d or d <= r:
+        d = as_dimension(d)
+        if d <= r:
             raise SpectrumError(f"d must be an integer > r = {r}, got d = {d!r}")
-        d = int(d)
     return _FAMILY_FUNCS[name](d, r, kappa, **params)

@@ -1,10 +1,21 @@
 """Spectra: the named families, derived quantities and clear errors."""
 
+import time
+from fractions import Fraction
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import mfsim
-from mfsim.spectra import SpectrumError
+from mfsim.spectra import (
+    MAX_EXPLICIT_ROWS,
+    STAIRCASE_LEVELS,
+    SpectrumError,
+    as_dimension,
+    check_spectrum_grid,
+    max_dimension,
+)
 
 
 def test_figure1_is_the_papers_spectrum():
@@ -73,3 +84,170 @@ def test_bad_eigenvalue_files(tmp_path):
     bad.write_text("1.0 two 0.1")
     with pytest.raises(SpectrumError, match="line 1: .two. is not a number"):
         mfsim.spectrum("custom", r=1, path=bad)
+
+
+# ---- exactness of the linear bulk ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("d", [100, 1000, 4321, 99_999, 100_000, 1_000_003])
+@pytest.mark.parametrize("r,kappa", [(1, 1.5), (2, 5.0), (3, 5.0), (3, 7.3), (5, 11.0)])
+@pytest.mark.parametrize("bulk_bottom", [0.0, 0.013])
+def test_linear_bulk_ends_exactly_at_its_end_point(d, r, kappa, bulk_bottom):
+    spec = mfsim.spectrum("linear", d, r=r, kappa=kappa, bulk_bottom=bulk_bottom)
+    lam = spec.eigenvalues()
+    assert lam.size == d and lam[-1] == bulk_bottom and lam.min() == bulk_bottom
+    assert np.all(np.diff(lam) <= 0)
+    # against the exact rational values at sampled indices (independent of the segments)
+    top = Fraction(1) - r * Fraction(1) / Fraction(kappa)
+    lam_r1 = float(1.0 - r * (1.0 / kappa))  # the float the family starts the bulk from
+    n = d - r
+    for j in [0, 1, n // 3, n // 2, n - 2, n - 1]:
+        exact = Fraction(lam_r1) - (Fraction(lam_r1) - Fraction(bulk_bottom)) * Fraction(j, n - 1)
+        assert abs(lam[r + j] - float(exact)) <= 4 * np.spacing(lam_r1), j
+    assert abs(lam_r1 - float(top)) < 1e-15
+
+
+def test_the_issue_spectra_build():
+    spec = mfsim.spectrum("linear", 100000, r=3, kappa=5)
+    assert spec.segments[-1].first == 0.0 and spec.top(4)[-1] == pytest.approx(0.4)
+    figure1 = mfsim.spectrum("figure1", 4001)
+    assert figure1.eigenvalues()[-1] == 0.0 and figure1.eigenvalues().min() == 0.0
+
+
+# ---- d of any size ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("given", [10**300, 1e300, {"log10": 300}, {"log10": 300.0}])
+def test_d_up_to_10_to_the_300_in_every_form(given):
+    spec = mfsim.spectrum("flat", given, r=2, kappa=5)
+    expected = int(1e300) if isinstance(given, float) else 10**300
+    assert type(spec.d) is int and spec.d == expected
+    assert spec.log10_d == pytest.approx(300.0, abs=1e-12)
+    assert sum(s.count for s in spec.segments) == spec.d  # exact integer bookkeeping
+    stair = mfsim.spectrum("staircase", given, r=3, kappa=5)
+    assert stair.d == expected and len(stair.segments) == 4 + STAIRCASE_LEVELS
+    assert sum(s.count for s in stair.segments) == stair.d
+
+
+@pytest.mark.parametrize("x", [0.5, 2.5, 12.5, 250.5])
+def test_log10_form_is_the_nearest_integer(x):
+    # 10^(m + 1/2) = sqrt(10^(2m+1)): the nearest integer n satisfies (2n-1)^2 < 4 N < (2n+1)^2
+    d = as_dimension({"log10": x})
+    big = 10 ** int(2 * x)
+    assert (2 * d - 1) ** 2 < 4 * big < (2 * d + 1) ** 2
+
+
+def test_log10_form_non_half_values_against_integer_powers():
+    d = as_dimension({"log10": 12.3})
+    # 10^12.3 = 1995262314968.88...: the nearest integer, by integer arithmetic on 10^123 = d^10
+    assert d == 1995262314969
+    assert (d - 1) ** 10 < 10**123 < (d + 1) ** 10
+
+
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (True, "integer"),
+        (1.5, "integer"),
+        (float("nan"), "integer"),
+        (-3, ">= 1"),
+        ("100", "integer"),
+        ({"log10": 301}, r"\[0, 300\]"),
+        ({"log": 3}, "log10"),
+        ({"log10": float("inf")}, "finite"),
+        (10**301, "largest supported d"),
+    ],
+)
+def test_bad_dimensions_fail_clearly(bad, match):
+    with pytest.raises(SpectrumError, match=match):
+        mfsim.spectrum("flat", bad, r=2, kappa=5)
+
+
+@pytest.mark.parametrize("family", ["linear", "figure1"])
+def test_families_with_explicit_rows_name_their_largest_d(family):
+    kappa = None if family == "figure1" else 5
+    started = time.perf_counter()
+    with pytest.raises(SpectrumError, match=r"d = 1\.000000e\+30.*50000000"):
+        mfsim.spectrum(family, 10**30, r=2, kappa=kappa)
+    assert time.perf_counter() - started < 1.0  # before any work
+    assert max_dimension(family) == MAX_EXPLICIT_ROWS
+    assert max_dimension("flat") == max_dimension("staircase") == int(1e300) >= 10**300
+    assert mfsim.spectrum(family, MAX_EXPLICIT_ROWS, r=2, kappa=kappa).d == MAX_EXPLICIT_ROWS
+
+
+# ---- grids -----------------------------------------------------------------------------------
+
+
+def test_check_spectrum_grid_builds_every_point_and_names_the_failing_one():
+    count = check_spectrum_grid("linear", [100, 10**5], [2, 3], [5.0, 10.0], lambda_1=1.0)
+    assert count == 8
+    with pytest.raises(SpectrumError, match=r"d = 100, r = 3, kappa = 2.0.*kappa"):
+        check_spectrum_grid("linear", [100], [2, 3], [2.0])
+    with pytest.raises(SpectrumError, match=r"d = 1000000000000.*largest d"):
+        check_spectrum_grid("linear", [100, 10**12], [2], [5.0])
+    assert check_spectrum_grid("flat", [{"log10": x} for x in range(2, 301, 2)], [2, 3], [5]) == 300
+
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "config").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_every_named_config_builds_a_valid_spectrum_at_every_grid_point(path, monkeypatch):
+    from mfsim.config.validate import load_config
+    from mfsim.pipeline import _spectrum_args
+    from mfsim.plan.grid import grid_axes
+
+    monkeypatch.chdir(path.parents[1])  # eigenvalue files are relative to the project
+    config = load_config(path, results_root=None)
+    axes = grid_axes(config)
+    family, params = _spectrum_args(config)
+    count = check_spectrum_grid(family, axes["d"], axes["r"], axes["kappa"], **params)
+    assert count == len(axes["d"]) * len(axes["r"]) * len(axes["kappa"]) > 0
+    for d in axes["d"]:
+        for r in axes["r"]:
+            for kappa in axes["kappa"]:
+                spec = mfsim.spectrum(family, d, r=r, kappa=kappa, **params)
+                if spec.d <= 10**6:  # independent check on the materialized eigenvalues
+                    lam = spec.eigenvalues()
+                    assert lam.min() >= 0 and np.all(np.diff(lam) <= 0)
+                    assert np.all(np.diff(lam[: r + 1]) < 0)
+
+
+# ---- staircase structure ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("d,r,levels", [(1000, 2, 32), (10_007, 3, 7), (36, 2, 33), (5000, 1, 1)])
+def test_staircase_levels_are_block_means_of_the_linear_bulk(d, r, levels):
+    stair = mfsim.spectrum("staircase", d, r=r, kappa=5, levels=levels)
+    linear = mfsim.spectrum("linear", d, r=r, kappa=5)
+    lam_s, lam_l = stair.eigenvalues(), linear.eigenvalues()
+    np.testing.assert_array_equal(lam_s[: r + 1], lam_l[: r + 1])  # lambda_{r+1} included
+    assert stair.Delta == linear.Delta and stair.kappa == linear.kappa
+    bulk = stair.segments[r + 1 :]
+    counts = [s.count for s in bulk]
+    assert len(bulk) == levels and sum(counts) == d - r - 1 and max(counts) - min(counts) <= 1
+    start = r + 1
+    for seg in bulk:  # each level is the mean of the linear values it replaces
+        block = lam_l[start : start + seg.count].astype(np.longdouble)
+        assert seg.increment == 0.0
+        assert abs(seg.first - float(block.mean())) <= 4 * np.spacing(lam_l[r])
+        start += seg.count
+    assert abs(lam_s.sum() - lam_l.sum()) <= 1e-12 * d
+
+
+def test_staircase_cost_is_independent_of_d():
+    from mfsim.engine.initialization import effective_system
+
+    rows = {
+        effective_system(mfsim.spectrum("staircase", d, r=2, kappa=5), "auto").n_rows
+        for d in (10**4, 10**6, 10**30, 10**300)
+    }
+    assert rows == {3 + 2 * STAIRCASE_LEVELS}  # rows 1..3 explicit, r per level
+
+
+def test_staircase_needs_enough_bulk_rows():
+    with pytest.raises(SpectrumError, match="levels"):
+        mfsim.spectrum("staircase", 34, r=2, kappa=5, levels=32)
+    assert mfsim.spectrum("staircase", 35, r=2, kappa=5, levels=32).d == 35
+    with pytest.raises(SpectrumError, match="levels must be an integer"):
+        mfsim.spectrum("staircase", 200, r=2, kappa=5, levels=0)

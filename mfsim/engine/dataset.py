@@ -41,16 +41,28 @@ VARIABLE_ATTRS = {
     "t_init": _attrs(
         "t_init,k",
         _STEP,
-        "t_init,1 = first step in S (eq. 13); t_init,k+1 = t_k + t_k^* (section 4.2)",
+        "t_init,1 = first step in S (eq. 13); t_init,k+1 = t_k + t_k^* (section 4.2); "
+        "NaN = not determined",
     ),
-    "T_u": _attrs("T_{u_k}", _STEP, "min{t >= 0: sigma_1^2(u_{k,t+t_init,k}) >= Delta/2}"),
-    "t_k": _attrs("t_k", _STEP, "t_init,k + T_{u_k} + ceil(t^*) (Lemma 10)"),
+    "T_u": _attrs(
+        "T_{u_k}",
+        _STEP,
+        "min{t >= 0: sigma_1^2(u_{k,t+t_init,k}) >= Delta/2}; NaN = not observed "
+        "(0 when completed at a settled converged stop, docs/stages.md)",
+    ),
+    "t_k": _attrs(
+        "t_k",
+        _STEP,
+        "t_init,k + T_{u_k} + ceil(t^*) for every k <= r (Lemma 10, property 2); "
+        "formula-defined: recorded once t_init,k and T_{u_k} are, also past stop_step",
+    ),
     "t_k_star": _attrs(
         "t_k^*",
         _STEP,
         "smallest integer s with r q^s <= sqrt(Delta/8) "
         "min(sigma_1(u_{k+1,t_k+s}), sqrt(Delta/2)), q = 1 - eta Delta/6 (eq. 15); "
-        "defined for k < r",
+        "defined for k < r; NaN = not observed (ceil(t^sharp), bound-dominated, when completed "
+        "at a settled converged stop, docs/stages.md)",
     ),
     "t_k_star_bound_dominated": _attrs(
         "t_k^* bound-dominated",
@@ -58,7 +70,12 @@ VARIABLE_ATTRS = {
         "true when the min in eq. 15 is attained by sqrt(Delta/2): "
         "t_k^* = ceil(t^sharp) whatever the dynamics",
     ),
-    "t_R": _attrs("t_R", _STEP, "t_init,r + T_{u_r} + t^* + t^sharp (Theorem 6, property 5)"),
+    "t_R": _attrs(
+        "t_R",
+        _STEP,
+        "t_init,r + T_{u_r} + ceil(t^* + t^sharp) (Theorem 6, property 5); formula-defined: "
+        "recorded once t_init,r and T_{u_r} are, also past stop_step",
+    ),
     "first_in_S": _attrs("first step in S", _STEP, "min{t: X_t in S} (eq. 13)"),
     "first_in_R": _attrs("first step in R", _STEP, "min{t: X_t in R} (eq. 10)"),
     "t_eps": _attrs(

@@ -18,6 +18,7 @@ decomposition without drawing n x r Gaussians.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,7 +130,7 @@ def initial_state(system: EffectiveSystem, varpi: float, seed: int, dtype=np.flo
     d, r = spec.d, spec.r
     if varpi < 0 or not np.isfinite(varpi):
         raise ValueError(f"varpi must be finite and >= 0, got {varpi!r}")
-    scale = varpi / np.sqrt(d)
+    scale = varpi / math.sqrt(d)  # math: d may be an int beyond int64
     if not system.is_reduced:
         rng = np.random.default_rng(run_seed_sequence(seed, d, r, "gaussian"))
         return (rng.standard_normal((d, r)) * scale).astype(dtype, copy=False)
