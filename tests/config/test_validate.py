@@ -424,11 +424,35 @@ def write_eigenvalues(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_custom_spectrum_valid(tmp_path):
-    path = write_eigenvalues(tmp_path, "3 2 1\n0.5 0.5\n0.25\n")
+@pytest.mark.parametrize("text", ["3\n2\n1\n\n0.5\n0.5\n0.25\n", "  3 2 1 0.5 0.5 0.25\n\n"])
+def test_custom_spectrum_valid(tmp_path, text):
+    path = write_eigenvalues(tmp_path, text)
     config = load_config(custom_config(path, 6), results_root=None)
     assert config["spectrum"]["eigenvalues_file"] == str(path)
     assert read_eigenvalues_file(path).tolist() == [3, 2, 1, 0.5, 0.5, 0.25]
+
+
+def test_custom_spectrum_file_with_byte_order_mark(tmp_path):
+    # what Notepad and Excel write: the BOM is not part of the first number
+    path = tmp_path / "eigenvalues.txt"
+    path.write_bytes(b"\xef\xbb\xbf1.0\n0.5\n0.3\n0.2\n0.1\n0.0\n")
+    assert read_eigenvalues_file(path).tolist() == [1.0, 0.5, 0.3, 0.2, 0.1, 0.0]
+    load_config(custom_config(path, 6), results_root=None)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("1 2\n0.5 0.6\n0.3 0.4\n", ["line 1: 2 values (1 2)", "one eigenvalue per line"]),
+        ("3\n2\n1 0.5\n", ["line 3: 2 values (1 0.5)", "columns"]),
+        ("3\n2\n1_0\n0\n", ["line 3: '1_0' is not a number", "underscores"]),
+    ],
+    ids=["two-columns", "one-line-with-two", "underscore"],
+)
+def test_custom_spectrum_file_layout_errors_name_the_line(tmp_path, text, fragments):
+    path = write_eigenvalues(tmp_path, text)
+    message = assert_config_error(custom_config(path, 4), "spectrum.eigenvalues_file", *fragments)
+    assert "decreasing" not in message
 
 
 def test_custom_spectrum_relative_path_is_relative_to_the_working_directory(tmp_path, monkeypatch):
