@@ -14,7 +14,7 @@ import xarray as xr
 from mfsim.analysis.scaling import fit_quantities, fits_for
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.scenario]
 
 
 def test_default_sweep_produces_every_output(tmp_path):
