@@ -350,7 +350,8 @@ def map_axes(ds: xr.Dataset) -> list[str]:
     """
     names = str(ds.attrs.get("grid_dims", "")).split()
     if not names:
-        names = list(ds["status"].dims if "status" in ds else ds["error"].dims)
+        source = ds["status"] if "status" in ds else ds["error"]
+        names = [dim for dim in source.dims if dim != "step"]
     return [dim for dim in names if dim not in ("d", "seed") and ds.sizes.get(dim, 1) > 1]
 
 
@@ -365,7 +366,12 @@ def _map_xy(ds: xr.Dataset) -> tuple[str, str] | None:
 
 
 def _run_exists(ds: xr.Dataset) -> xr.DataArray:
-    """Boolean over the grid: a run exists there (status >= 0; -1 marks a cell without a run)."""
+    """Boolean over the grid: a run exists there (status >= 0; -1 marks a cell without a run).
+
+    Without ``status``: where the error curve has a value.
+    """
+    if "status" not in ds:
+        return ds["error"].notnull().any("step")
     return ds["status"].notnull() & (ds["status"] >= 0)
 
 
@@ -499,8 +505,7 @@ def _draw_map(ax, fig, panel, xv, yv, scales, boundaries) -> None:
     x_edges, y_edges = scales["x_edges"], scales["y_edges"]
     norm = Normalize(*limits) if limits else _time_norm(values)
     masked = np.ma.masked_invalid(values)
-    colormap = matplotlib.colormaps[cmap].copy()
-    colormap.set_bad("0.85")
+    colormap = matplotlib.colormaps[cmap].with_extremes(bad="0.85")
     mesh = ax.pcolormesh(x_edges, y_edges, masked, cmap=colormap, norm=norm, shading="flat")
     ax.set_xscale(scales["x_scale"])
     ax.set_yscale(scales["y_scale"])
