@@ -907,6 +907,10 @@ def _draw_heatmap(ax, block: np.ndarray, norm: Normalize, labels: Sequence) -> o
     ax.set_xticks(range(block.shape[1]), labels[: block.shape[1]], fontsize=7)
     ax.set_yticks(range(block.shape[0]), labels[: block.shape[0]], fontsize=7)
     ax.tick_params(length=0)
+    if not np.isfinite(block).any():
+        ax.text(
+            1, 1, "run stopped\nbefore this step", ha="center", va="center", fontsize=7, color="0.4"
+        )
     for (i, j), v in np.ndenumerate(block):
         if np.isfinite(v):
             dark = abs(norm(v) - 0.5) > 0.3
