@@ -54,7 +54,8 @@ def _check_out(out: Path, overwrite: bool) -> str | None:
     if out.suffix == ".nc" and importlib.util.find_spec(NETCDF_ENGINE) is None:
         return (
             f"--out {out}: writing netCDF-4 needs the {NETCDF_ENGINE} package "
-            f"(python3 -m pip install {NETCDF_ENGINE}); or write a .zarr store"
+            f"(python3 -m pip install -e '.[netcdf]' in the project, or pip install "
+            f"{NETCDF_ENGINE}); or write a .zarr store"
         )
     if out.exists() and not overwrite:
         return f"--out {out} exists; pass --overwrite to replace it"

@@ -1179,8 +1179,8 @@ def plot_sweep(ds: xr.Dataset, fits: xr.Dataset, out_dir) -> list[Path]:
     ----------
     ds : xarray.Dataset
         The sweep store.
-    fits : xarray.Dataset
-        Output of :func:`mfsim.analysis.scaling.fit_all`.
+    fits : xarray.Dataset or None
+        Output of :func:`mfsim.analysis.scaling.fit_all`; only used when d has several values.
     out_dir : str or pathlib.Path
         Directory for the PNG and PDF files (created).
 
