@@ -378,8 +378,9 @@ def _run_exists(ds: xr.Dataset) -> xr.DataArray:
 def _honest_median(values: xr.DataArray, exists: xr.DataArray, dim: str = "seed") -> xr.DataArray:
     """Median over `dim` counting runs that did not reach the stage (NaN) as later than all.
 
-    NaN where more than half of the existing runs did not reach it, or where no run exists:
-    a median of the runs that happened to reach a stage would flatter slow cells.
+    NaN where the median run did not reach it (half of the runs or more, for an even count)
+    or where no run exists: a median of the runs that happened to reach a stage would flatter
+    slow cells.
     """
     exists = exists.broadcast_like(values)
     late = values.where(values.notnull() | ~exists, np.inf).where(exists)
@@ -425,7 +426,7 @@ def _format_cell(value: float, integer: bool) -> str:
     return f"{value:.2f}"
 
 
-def _divergence_scale(ds: xr.Dataset, selection: dict, x: str, y: str) -> float:
+def _divergence_scale(ds: xr.Dataset, selection: dict) -> float:
     """Median sigma_1(N_0) of the map's runs: sigma_1(X_0) = varpi sigma_1(N_0).
 
     Read from ``sigma1_sq_X`` at step 0 divided by ``varpi_effective^2`` (the random start the
@@ -441,12 +442,8 @@ def _divergence_scale(ds: xr.Dataset, selection: dict, x: str, y: str) -> float:
         ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
         if ratio.size:
             return float(np.median(ratio))
-    d = float(
-        np.atleast_1d(ds["d"].sel({k: v for k, v in selection.items() if k == "d"}).values)[0]
-    )
-    r = float(
-        np.atleast_1d(ds["r"].sel({k: v for k, v in selection.items() if k == "r"}).values)[0]
-    )
+    d = float(selection.get("d", ds["d"].values[0]))
+    r = float(selection.get("r", ds["r"].values[0]))
     return 1.0 + np.sqrt(r / d)
 
 
@@ -490,7 +487,8 @@ def _map_panels(ds: xr.Dataset, selection: dict, x: str, y: str) -> list[tuple]:
     return panels
 
 
-def _time_norm(values: np.ndarray):
+def _time_norm(values: np.ndarray) -> Normalize:
+    """Color scale of step counts: logarithmic when they span more than a factor 10."""
     finite = values[np.isfinite(values) & (values > 0)]
     if finite.size == 0:
         return Normalize(0, 1)
@@ -547,8 +545,8 @@ def map_figures(ds: xr.Dataset) -> list[tuple[dict, Figure]]:
 
     Notes
     -----
-    Medians count runs that did not reach the stage as later than all others, so a cell where
-    more than half did not reach it is grey ("n.r."), not the median of the fast ones. On
+    Medians count runs that did not reach the stage as later than all others, so a cell whose
+    median run did not reach it is grey ("n.r."), not the median of the fast ones. On
     eta x varpi maps two of the paper's boundaries are drawn: the divergence limit
     sigma_1(X_0) = 1/sqrt(3 eta) (section 4, after Theorem 6), i.e. varpi = 1/(sqrt(3 eta)
     s) with s the median sigma_1(N_0) of the runs, and Theorem 6's step-size condition
@@ -586,7 +584,7 @@ def map_figures(ds: xr.Dataset) -> list[tuple[dict, Figure]]:
                     )
 
                 boundaries.append(theorem6)
-            scale = _divergence_scale(ds, selection, x, y)
+            scale = _divergence_scale(ds, selection)
             eta_line = np.geomspace(x_lim[0], x_lim[1], 200)
             varpi_line = 1.0 / (np.sqrt(3.0 * eta_line) * scale)
 
@@ -627,9 +625,8 @@ def map_figures(ds: xr.Dataset) -> list[tuple[dict, Figure]]:
             fig.legend(
                 handles, labels, loc="outside lower center", ncol=1, fontsize=8, frameon=False
             )
-        rest = {k: v for k, v in selection.items()}
         fig.suptitle(
-            f"map over {x} x {y}\n{_title(rest)}; grey (n.r.): not reached by half of the runs",
+            f"map over {x} x {y}\n{_title(selection)}; grey (n.r.): not reached by the median run",
             fontsize=10,
         )
         out.append((selection, fig))
