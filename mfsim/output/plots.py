@@ -42,7 +42,7 @@ __all__ = [
 MODEL_STYLE = {
     "log": {"color": "tab:orange", "label": "a + b log d"},
     "power": {"color": "tab:green", "label": "c d^alpha"},
-    "const": {"color": "0.4", "label": "constant (no growth)", "linestyle": ":"},
+    "const": {"color": "0.4", "label": "constant", "linestyle": ":"},
 }
 HEATMAP_CMAP = "RdBu_r"
 FORMATS = ("png", "pdf")
