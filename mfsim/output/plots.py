@@ -957,16 +957,24 @@ def _heatmap_rows(ds: xr.Dataset, selection: dict, along: str) -> list[tuple[str
             ok &= exists.sel({along: value}).transpose("seed").values
         if ok.any():
             first = int(np.flatnonzero(ok)[0])
-            label = f"{along} = {_fmt(value)}\n(seed {_fmt(g['seed'].values[first])})"
+            label = f"{along} = {_compact(value)}\n(seed {_fmt(g['seed'].values[first])})"
             rows.append((label, values[first]))
     return rows
+
+
+def _compact(value) -> str:
+    """Coordinate text that fits a row label: 1e+11 rather than 100000000000."""
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, int) and abs(value) >= 10**6:
+        return f"{value:.4g}"
+    return _fmt(value)
 
 
 def _heatmap_figure(rows, hsteps: np.ndarray, labels: Sequence, title: str) -> Figure:
     norm = _symmetric_norm(np.stack([blocks for _, blocks in rows]))
     n_rows, n_cols = len(rows), hsteps.size
     # fixed layout (inches): constrained layout is slow with dozens of axes
-    cell, left, right, bottom = 1.6, 0.9, 1.4, 0.35
+    cell, left, right, bottom = 1.6, 0.9, 1.7, 0.35
     width = max(left + cell * n_cols + right, 5.0)
     lines = textwrap.wrap(title, width=int(width * 12))
     top = 0.55 + 0.17 * len(lines)
