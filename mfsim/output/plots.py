@@ -790,7 +790,7 @@ def error_curves_figures(ds: xr.Dataset) -> list[tuple[dict, Figure]]:
                 median,
                 color=color,
                 lw=2.4,
-                label=f"d = {_fmt(d)}: median of {curves.shape[0]} seeds",
+                label=f"d = {_compact(d)}: median of {curves.shape[0]} seeds",
             )
             floors.append(_floor_step(steps, median))
             _mark_stages(ax, ds, {**selection, "d": d}, steps, median, color)
