@@ -1,17 +1,23 @@
-"""Command line: ``mfsim run`` (one configuration to Zarr/NetCDF) and ``mfsim figure1``."""
+"""Command line: ``mfsim run`` (one configuration to Zarr/netCDF-4) and ``mfsim figure1``."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 
+import mfsim
 from mfsim.engine.simulation import simulate
 from mfsim.spectra import FAMILIES, SpectrumError, spectrum
 
 FIGURE1_STEPS = (0, 37, 80, 140, 300)
+OUTPUT_SUFFIXES = (".zarr", ".nc")
+#: netCDF-4 (HDF5) holds int64 and float64 coordinates such as d = 10^12; scipy's netCDF-3
+#: writer, xarray's fallback, cannot, so .nc is only written through this engine.
+NETCDF_ENGINE = "h5netcdf"
 
 
 def _seeds(text: str) -> list[int]:
@@ -25,17 +31,55 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
+DESCRIPTION = (
+    "Gradient descent for matrix factorization from large initialization: run one "
+    "configuration (a batch of seeds) or the paper's Figure 1. Grids of configurations are run "
+    "by Snakemake: snakemake --cores 2 (see the README)."
+)
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: ...)" to a flag's help, except for flags without a default value."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or action.default == argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _check_out(out: Path, overwrite: bool) -> str | None:
+    """Why `out` cannot be written (checked before any computation), or None."""
+    if out.suffix not in OUTPUT_SUFFIXES:
+        return f"--out must end in .zarr or .nc, got {out}"
+    if out.suffix == ".nc" and importlib.util.find_spec(NETCDF_ENGINE) is None:
+        return (
+            f"--out {out}: writing netCDF-4 needs the {NETCDF_ENGINE} package "
+            f"(python3 -m pip install -e '.[netcdf]' in the project, or pip install "
+            f"{NETCDF_ENGINE}); or write a .zarr store"
+        )
+    if out.exists() and not overwrite:
+        return f"--out {out} exists; pass --overwrite to replace it"
+    return None
+
+
 def _write(ds, out: Path) -> None:
+    """Write `ds` to a Zarr store or a netCDF-4 file, replacing `out` (checked by _check_out)."""
+    from mfsim.pipeline import ZARR_FORMAT
+
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".nc":
-        ds.to_netcdf(out)
-    elif out.suffix == ".zarr":
-        ds.to_zarr(out, mode="w", consolidated=True)
+        ds.to_netcdf(out, engine=NETCDF_ENGINE)
     else:
-        raise SystemExit(f"--out must end in .zarr or .nc, got {out}")
+        # the sweep store's Zarr format: consolidated metadata is part of format 2 (format 3
+        # warns that it is not in its specification)
+        ds.to_zarr(out, mode="w", zarr_format=ZARR_FORMAT, consolidated=True)
 
 
 def cmd_run(args) -> int:
+    problem = _check_out(args.out, args.overwrite)
+    if problem:
+        print(f"mfsim run: error: {problem}", file=sys.stderr)
+        return 2
     params = {}
     if args.lambda_1 is not None:
         params["lambda_1"] = args.lambda_1
@@ -75,6 +119,13 @@ def cmd_run(args) -> int:
 def cmd_figure1(args) -> int:
     from mfsim.output.plots import plot_figure1
 
+    if (args.out / "figure1.nc").exists() and not args.overwrite:
+        print(
+            f"mfsim figure1: error: {args.out} already holds figure1.nc; pass --overwrite to "
+            "replace it",
+            file=sys.stderr,
+        )
+        return 2
     spec = spectrum("figure1", args.d)
     ds = simulate(
         spec,
@@ -94,31 +145,82 @@ def cmd_figure1(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mfsim", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run one configuration (a batch of seeds)")
-    run.add_argument("--family", choices=FAMILIES, default="figure1")
-    run.add_argument("--d", type=int, default=4000)
-    run.add_argument("--r", type=int, default=2)
-    run.add_argument("--kappa", type=float)
-    run.add_argument("--lambda-1", type=float)
-    run.add_argument("--eigenvalues-file", type=Path)
-    run.add_argument("--varpi", type=float, default=0.5)
-    run.add_argument("--eta", type=float, default=0.1)
-    run.add_argument("--steps", type=int, default=1000)
-    run.add_argument("--seeds", type=_seeds, default=[0], help="e.g. 0-15 or 1,4,9")
-    run.add_argument("--stop-error", type=float, default=1e-10)
-    run.add_argument("--heatmap-steps", type=int, nargs="*", default=list(FIGURE1_STEPS))
-    run.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    run.add_argument("--out", type=Path, required=True, help="output .zarr or .nc")
+    formatter = _HelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="mfsim", description=DESCRIPTION, formatter_class=formatter
+    )
+    parser.add_argument("--version", action="version", version=f"mfsim {mfsim.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,figure1}")
+    run = sub.add_parser(
+        "run",
+        help="run one configuration (a batch of seeds) and write a .zarr or .nc dataset",
+        description="Run GD from X_0 = varpi N_0 for one (spectrum, d, r, varpi, eta) and a "
+        "batch of seeds; write every diagnostic and stage time as an xarray Dataset.",
+        formatter_class=formatter,
+    )
+    run.add_argument(
+        "--family", choices=FAMILIES, default="figure1", help="spectrum family of Sigma"
+    )
+    run.add_argument("--d", type=int, default=4000, help="dimension d (ignored by family custom)")
+    run.add_argument("--r", type=int, default=2, help="rank r of X (figure1 needs 2)")
+    run.add_argument(
+        "--kappa",
+        type=float,
+        help="condition number kappa = lambda_1 / Delta (required by families linear, flat)",
+    )
+    run.add_argument("--lambda-1", type=float, help="top eigenvalue lambda_1 (default: 1)")
+    run.add_argument(
+        "--eigenvalues-file",
+        type=Path,
+        help="family custom: text file, one eigenvalue per line, decreasing",
+    )
+    run.add_argument("--varpi", type=float, default=0.5, help="initialization scale varpi")
+    run.add_argument("--eta", type=float, default=0.1, help="step size eta")
+    run.add_argument("--steps", type=int, default=1000, help="step limit")
+    run.add_argument(
+        "--seeds",
+        type=_seeds,
+        default="0",
+        help="seeds of the batch: a range 0-15 or a list 1,4,9",
+    )
+    run.add_argument(
+        "--stop-error",
+        type=float,
+        default=1e-10,
+        help="a run stops once its error is <= this (0: never stops early)",
+    )
+    run.add_argument(
+        "--heatmap-steps",
+        type=int,
+        nargs="*",
+        default=list(FIGURE1_STEPS),
+        help="steps at which the top 3x3 block of X X^T is stored",
+    )
+    run.add_argument(
+        "--dtype", choices=("float64", "float32"), default="float64", help="type of the iterates"
+    )
+    run.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help=f"output: a .zarr store, or a .nc netCDF-4 file (needs {NETCDF_ENGINE})",
+    )
+    run.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
-    fig = sub.add_parser("figure1", help="reproduce the paper's Figure 1 (PNG)")
+    fig = sub.add_parser(
+        "figure1",
+        help="reproduce the paper's Figure 1 (PNG and PDF)",
+        description="The paper's Figure 1: family figure1, eta = 0.1, varpi = 0.5, heat maps "
+        f"at steps {', '.join(map(str, FIGURE1_STEPS))}.",
+        formatter_class=formatter,
+    )
     fig.add_argument("--out", type=Path, required=True, help="output directory")
-    fig.add_argument("--d", type=int, default=4000)
-    fig.add_argument("--steps", type=int, default=1000)
-    fig.add_argument("--seed", type=int, default=0)
-    fig.add_argument("--quiet", action="store_true")
+    fig.add_argument("--d", type=int, default=4000, help="dimension d")
+    fig.add_argument("--steps", type=int, default=1000, help="step limit")
+    fig.add_argument("--seed", type=int, default=0, help="seed of the run")
+    fig.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    fig.add_argument("--quiet", action="store_true", help="no progress bar")
     fig.set_defaults(func=cmd_figure1)
     return parser
 

@@ -73,24 +73,32 @@ def assemble_job(chunk_stores, config: dict, out, log_path) -> None:
         log.info("assembled %d chunk stores into %s", len(chunk_stores), out)
 
 
+def _write_zarr(ds: xr.Dataset, out) -> None:
+    """Zarr like the sweep store: holds int64 and float64 coordinates (d = 10^12), which
+    scipy's netCDF-3 writer cannot."""
+    from mfsim.pipeline import ZARR_FORMAT
+
+    ds.to_zarr(out, mode="w", zarr_format=ZARR_FORMAT, consolidated=True)
+
+
 def fit_job(store, out, log_path) -> None:
-    """Rule ``fit_scaling``: fits of every stage quantity against d -> NetCDF."""
+    """Rule ``fit_scaling``: fits of every stage quantity against d -> Zarr."""
     from mfsim.analysis.scaling import fit_all
 
     with job_log(log_path, "mfsim.fit_scaling") as log:
         ds = xr.open_zarr(store).load()
         fits = fit_all(ds)
-        fits.to_netcdf(out)
+        _write_zarr(fits, out)
         log.info("wrote %s (%d variables)", out, len(fits.data_vars))
 
 
 def audit_job(store, out, log_path) -> None:
-    """Rule ``audit``: Theorem 6 bounds checked on every run -> NetCDF."""
+    """Rule ``audit``: Theorem 6 bounds checked on every run -> Zarr."""
     from mfsim.analysis.audit import audit_table, audit_theorem6
 
     with job_log(log_path, "mfsim.audit") as log:
         audit = audit_theorem6(xr.open_zarr(store))
-        audit.to_netcdf(out)
+        _write_zarr(audit, out)
         log.info("Theorem 6 audit:\n%s", audit_table(audit).to_string(index=False))
 
 

@@ -384,13 +384,27 @@ def _custom(d=None, r=1, kappa=None, eigenvalues=None, path=None) -> Spectrum:
 
 
 def read_eigenvalues(path) -> np.ndarray:
-    """Read eigenvalues from a text file (whitespace or newline separated) and check them.
+    """Read eigenvalues from a text file and check them.
+
+    Parameters
+    ----------
+    path : str or Path
+        UTF-8 text file (a byte-order mark is allowed): one eigenvalue per line, or all of them
+        on one line separated by whitespace. Blank lines are ignored.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (d,)
+        The eigenvalues in file order.
 
     Raises
     ------
     SpectrumError
-        Missing file, a directory, unreadable or non-UTF-8 file, a non-numeric token (with its
-        line), no values, NaN/inf, negative values, values not in decreasing order.
+        Missing file, a directory, unreadable or non-UTF-8 file, a non-numeric token or one with
+        an underscore (``1_0``, which Python's ``float`` would read as 10), several values on more
+        than one line (a table with columns is not a list of eigenvalues), no values, NaN/inf,
+        negative values, values not in decreasing order. Messages about the file's content
+        name the line.
     """
     path = Path(path)
     if not path.exists():
@@ -398,17 +412,32 @@ def read_eigenvalues(path) -> np.ndarray:
     if not path.is_file():
         raise SpectrumError(f"{path} is not a regular file")
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: editors on Windows save a byte-order mark that utf-8 would keep as text
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise SpectrumError(f"{path} cannot be read ({error})") from error
+    lines = [(number, line.split()) for number, line in enumerate(text.splitlines(), start=1)]
+    lines = [(number, tokens) for number, tokens in lines if tokens]
+    if len(lines) > 1:
+        for line_number, tokens in lines:
+            if len(tokens) > 1:
+                raise SpectrumError(
+                    f"{path} line {line_number}: {len(tokens)} values "
+                    f"({' '.join(tokens[:4])}{' ...' if len(tokens) > 4 else ''}); write one "
+                    "eigenvalue per line, or all of them on a single line (a file with several "
+                    "columns is not a list of eigenvalues)"
+                )
     values = []
-    for line_number, line in enumerate(text.splitlines(), start=1):
-        for token in line.split():
+    for line_number, tokens in lines:
+        for token in tokens:
             try:
+                if "_" in token:
+                    raise ValueError(token)
                 values.append(float(token))
             except ValueError:
                 raise SpectrumError(
                     f"{path} line {line_number}: {token!r} is not a number"
+                    + (" (underscores are not allowed in numbers)" if "_" in token else "")
                 ) from None
     eigenvalues = np.array(values, dtype=np.float64)
     if eigenvalues.size == 0:

@@ -35,6 +35,7 @@ __all__ = [
     "ConfigError",
     "DefaultInjectingValidator",
     "check_semantics",
+    "coerce_scalars",
     "load_config",
     "load_schema",
     "read_config_file",
@@ -74,7 +75,7 @@ def read_config_file(path: str | Path) -> dict:
     Notes
     -----
     Like Snakemake, JSON is tried first, then YAML. YAML 1.1 reads ``1e-2`` and ``1.0e12`` as
-    *strings*: write ``1.0e-2`` and ``1.0e+12``.
+    strings; :func:`validate_schema` turns them into numbers where the schema expects one.
     """
     path = Path(path)
     try:
@@ -172,17 +173,130 @@ def _description_at(schema: dict, path: list) -> str | None:
     return description
 
 
-def _yaml_number_hint(instance: Any) -> str | None:
-    if isinstance(instance, str):
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+_NULL_TEXT = ("null", "Null", "NULL", "~")
+_BOOLEAN_TEXT = {"true": True, "True": True, "TRUE": True, "false": False, "False": False}
+_CLOCK_EXAMPLE = re.compile(r"[0-9]{1,2}:[0-9]{2}")
+
+
+def _accepted_types(schema: dict, node: Any) -> set[str]:
+    """JSON types a schema node accepts (through ``$ref`` and every oneOf/anyOf alternative)."""
+    if not isinstance(node, dict):
+        return set()
+    node = _dereference(schema, node)
+    declared = node.get("type")
+    types = set([declared] if isinstance(declared, str) else declared or [])
+    if "enum" in node or "const" in node:
+        values = node.get("enum", [node.get("const")])
+        types |= {"string" if isinstance(value, str) else "other" for value in values}
+    for keyword in ("oneOf", "anyOf"):
+        for alternative in node.get(keyword, []):
+            types |= _accepted_types(schema, alternative)
+    return types
+
+
+def _parse_text(text: str, types: set[str]) -> Any:
+    """`text` as the number, boolean or null a non-string schema node expects, else `text`."""
+    word = text.strip()
+    if types & {"number", "integer"} and "_" not in word:
+        if _INTEGER_TEXT.fullmatch(word):
+            return int(word)
         try:
-            float(instance)
+            value = float(word)
         except ValueError:
-            return None
+            pass
+        else:
+            if "number" not in types and value.is_integer():
+                return int(value)
+            return value
+    if "boolean" in types and word in _BOOLEAN_TEXT:
+        return _BOOLEAN_TEXT[word]
+    if "null" in types and word in _NULL_TEXT:
+        return None
+    return text
+
+
+def coerce_scalars(instance: Any, schema: dict | None = None, node: Any = None) -> Any:
+    """Turn strings into numbers (booleans, null) where the schema expects one, in place.
+
+    YAML 1.1 (PyYAML) reads ``1e-2`` and ``1.0e12`` as strings, and Snakemake passes the values
+    of a nested ``--config 'run={steps: 100}'`` as strings (``"100"``); both are meant as
+    numbers. A string is converted only where no alternative of the schema accepts a string, to
+    an int when it is written as one (or when only integers are allowed and the value is
+    integral, ``1e3`` -> 1000), else to a float. Strings with ``_`` stay strings (Python would
+    read ``1_0`` as 10). What cannot be parsed is left for the schema to reject.
+
+    Parameters
+    ----------
+    instance : object
+        A raw config (or part of it); dicts and lists are modified in place.
+    schema : dict, optional
+        The whole schema (for ``$ref``); default :func:`load_schema`'s.
+    node : dict, optional
+        The schema node that describes `instance`; default the whole schema.
+
+    Returns
+    -------
+    object
+        `instance`, or its converted value when `instance` itself is a string.
+    """
+    if schema is None:
+        schema = _cached_schema()
+    node = _dereference(schema, schema if node is None else node)
+    if not isinstance(node, dict):
+        return instance
+    if isinstance(instance, str):
+        types = _accepted_types(schema, node)
+        return instance if "string" in types else _parse_text(instance, types)
+    branches = [node]
+    for keyword in ("oneOf", "anyOf", "allOf"):
+        branches += node.get(keyword, [])
+    branches += [node[key] for key in ("then", "else") if isinstance(node.get(key), dict)]
+    for branch in branches[1:]:
+        coerce_scalars(instance, schema, branch)
+    if isinstance(instance, dict):
+        for key, child in node.get("properties", {}).items():
+            if key in instance:
+                instance[key] = coerce_scalars(instance[key], schema, child)
+    elif isinstance(instance, list) and isinstance(node.get("items"), dict):
+        for index, item in enumerate(instance):
+            instance[index] = coerce_scalars(item, schema, node["items"])
+    return instance
+
+
+def _sexagesimal(seconds: int) -> str:
+    """36000 -> '10:00:00': what YAML 1.1 read as a base-60 integer."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _yaml_hint(error: jsonschema.ValidationError, description: str | None) -> str | None:
+    """Hint for a value YAML read as something else than the string the schema wants."""
+    instance = error.instance
+    if error.validator != "type" or "string" not in _as_list(error.validator_value):
+        return None
+    key = next((part for part in reversed(error.absolute_path) if isinstance(part, str)), "key")
+    if isinstance(instance, bool):
         return (
-            f"YAML reads {instance} as a string: write numbers with a dot and a signed "
-            "exponent, e.g. 1.0e-2 or 1.0e+12"
+            f"YAML reads unquoted yes/no/on/off/true/false as a boolean: quote it: "
+            f'{key}: "{"yes" if instance else "no"}"'
         )
+    if isinstance(instance, int) and description and _CLOCK_EXAMPLE.search(description):
+        text = _sexagesimal(instance)
+        return (
+            f"YAML 1.1 reads an unquoted {text} as the base-60 number {instance}: "
+            f'quote it: {key}: "{text}"'
+        )
+    if isinstance(instance, int | float):
+        return f'YAML reads {instance} as a number: quote it: {key}: "{instance}"'
+    if instance is None:
+        return f"YAML reads an empty value as null: write a value or remove {key}"
     return None
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
 
 
 def _with_hints(message: str, hints: list[str | None]) -> str:
@@ -250,11 +364,8 @@ def _leaf_messages(error: jsonschema.ValidationError, schema: dict) -> list[str]
         message = f"{path}: {error.instance!r} matches none of the allowed forms"
     else:
         message = f"{path}: {error.message}"
-    hints = [
-        own_description,
-        _description_at(schema, list(error.absolute_path)),
-        _yaml_number_hint(error.instance),
-    ]
+    description = _description_at(schema, list(error.absolute_path))
+    hints = [own_description, description, _yaml_hint(error, own_description or description)]
     return [_with_hints(message, hints)]
 
 
@@ -264,7 +375,9 @@ def validate_schema(config: dict) -> dict:
     Parameters
     ----------
     config : dict
-        Raw config; modified in place (defaults added) like ``snakemake.utils.validate``.
+        Raw config; modified in place like ``snakemake.utils.validate`` (defaults added), and
+        numeric strings turned into numbers where the schema expects one
+        (:func:`coerce_scalars`).
 
     Returns
     -------
@@ -277,6 +390,7 @@ def validate_schema(config: dict) -> dict:
         Listing every schema violation, each with its key path.
     """
     schema = _cached_schema()
+    coerce_scalars(config, schema)
     validator = DefaultInjectingValidator(schema)
     errors = sorted(validator.iter_errors(config), key=_error_path)
     messages = [message for error in errors for message in _error_messages(error, schema)]

@@ -1,4 +1,5 @@
-"""Figures of a sweep: stage-time scaling, error curves, Gram heat maps, the paper's Figure 1.
+"""Figures of a sweep: stage-time scaling, error curves, Gram heat maps, maps over two grid axes
+(e.g. eta x varpi), the paper's Figure 1.
 
 Every ``plot_*`` function writes ``<stem>.png`` and ``<stem>.pdf`` (one stem per figure) and
 returns the list of files written; the matching ``*_figures`` / ``figure1_figure`` builders return
@@ -15,9 +16,11 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib
+import matplotlib.lines
 import numpy as np
 import xarray as xr
-from matplotlib.colors import Normalize
+from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
 from mfsim.analysis.scaling import VERDICT_NO_RUNS, VERDICT_UNDEFINED, classify_runs, fits_for
@@ -26,9 +29,12 @@ __all__ = [
     "error_curves_figures",
     "figure1_figure",
     "heatmap_figures",
+    "map_axes",
+    "map_figures",
     "plot_error_curves",
     "plot_figure1",
     "plot_heatmaps",
+    "plot_maps",
     "plot_scaling",
     "scaling_figures",
 ]
@@ -36,7 +42,7 @@ __all__ = [
 MODEL_STYLE = {
     "log": {"color": "tab:orange", "label": "a + b log d"},
     "power": {"color": "tab:green", "label": "c d^alpha"},
-    "const": {"color": "0.4", "label": "m", "linestyle": ":"},
+    "const": {"color": "0.4", "label": "constant", "linestyle": ":"},
 }
 HEATMAP_CMAP = "RdBu_r"
 FORMATS = ("png", "pdf")
@@ -318,10 +324,419 @@ def plot_scaling(ds: xr.Dataset, fits: xr.Dataset, quantity: str, path_stem) -> 
 
 
 # --------------------------------------------------------------------------------------------
+# Map sweeps (two grid axes other than d)
+# --------------------------------------------------------------------------------------------
+#: Preferred (x, y) axes of a map: the paper's step size and initialization scale.
+MAP_PREFERENCE = ("eta", "varpi")
+#: Status codes (``status.flag_values``) of runs that blew up.
+DIVERGED_STATUS = (2, 3)
+#: Above this many cells a map shows colors only (no value written in the cells).
+MAX_ANNOTATED_CELLS = 150
+
+
+def map_axes(ds: xr.Dataset) -> list[str]:
+    """Grid axes other than d and seed that hold more than one value, in grid order.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Sweep Dataset (``attrs["grid_dims"]`` names the grid axes; else the dims of ``status``).
+
+    Returns
+    -------
+    list of str
+        Two or more names make the sweep a *map sweep*: its figures are maps over two of these
+        axes (:func:`map_figures`) instead of one figure per grid cell.
+    """
+    names = str(ds.attrs.get("grid_dims", "")).split()
+    if not names:
+        source = ds["status"] if "status" in ds else ds["error"]
+        names = [dim for dim in source.dims if dim != "step"]
+    return [dim for dim in names if dim not in ("d", "seed") and ds.sizes.get(dim, 1) > 1]
+
+
+def _map_xy(ds: xr.Dataset) -> tuple[str, str] | None:
+    """(x, y) axes of the maps: eta and varpi when both vary, else the first two map axes."""
+    axes = map_axes(ds)
+    if len(axes) < 2:
+        return None
+    if all(dim in axes for dim in MAP_PREFERENCE):
+        return MAP_PREFERENCE
+    return axes[0], axes[1]
+
+
+def _run_exists(ds: xr.Dataset) -> xr.DataArray:
+    """Boolean over the grid: a run exists there (status >= 0; -1 marks a cell without a run).
+
+    Without ``status``: where the error curve has a value.
+    """
+    if "status" not in ds:
+        return ds["error"].notnull().any("step")
+    return ds["status"].notnull() & (ds["status"] >= 0)
+
+
+def _honest_median(values: xr.DataArray, exists: xr.DataArray, dim: str = "seed") -> xr.DataArray:
+    """Median over `dim` counting runs that did not reach the stage (NaN) as later than all.
+
+    NaN where the median run did not reach it (half of the runs or more, for an even count)
+    or where no run exists: a median of the runs that happened to reach a stage would flatter
+    slow cells.
+    """
+    exists = exists.broadcast_like(values)
+    late = values.where(values.notnull() | ~exists, np.inf).where(exists)
+    n_runs = exists.sum(dim)
+    ordered = np.sort(late.transpose(..., dim).values, axis=-1)  # NaN (no run) last
+    n = n_runs.transpose(*[d for d in late.dims if d != dim]).values
+    median = np.full(n.shape, np.nan)
+    for index in np.ndindex(n.shape):
+        count = int(n[index])
+        if count:
+            row = ordered[index][:count]
+            median[index] = 0.5 * (row[(count - 1) // 2] + row[count // 2])
+    median[~np.isfinite(median)] = np.nan
+    dims = [d for d in late.dims if d != dim]
+    return xr.DataArray(median, dims=dims, coords={d: late[d] for d in dims})
+
+
+def _edges(values: np.ndarray) -> tuple[np.ndarray, str]:
+    """Cell edges around sorted axis values: geometric midpoints on a log axis when all are > 0
+    and span a factor > 3, else arithmetic midpoints. Returns (edges, scale)."""
+    values = np.asarray(values, dtype=float)
+    log = values.size > 1 and values.min() > 0 and values.max() / values.min() > 3
+    v = np.log(values) if log else values
+    if v.size == 1:
+        step = abs(v[0]) * 0.5 if v[0] else 0.5
+        inner = np.array([v[0] - step, v[0] + step])
+    else:
+        mid = 0.5 * (v[1:] + v[:-1])
+        inner = np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
+    return (np.exp(inner) if log else inner), ("log" if log else "linear")
+
+
+def _format_cell(value: float, integer: bool) -> str:
+    """Cell text: integers for step counts, 2 decimals, scientific notation when small."""
+    if not np.isfinite(value):
+        return ""
+    if integer:
+        return f"{value:.0f}"
+    if value in (0.0, 1.0):
+        return f"{value:.0f}"
+    if abs(value) < 0.01:
+        return _scientific(value)
+    return f"{value:.2f}"
+
+
+def _divergence_scale(ds: xr.Dataset, selection: dict) -> float:
+    """Median sigma_1(N_0) of the map's runs: sigma_1(X_0) = varpi sigma_1(N_0).
+
+    Read from ``sigma1_sq_X`` at step 0 divided by ``varpi_effective^2`` (the random start the
+    runs had); 1 + sqrt(r/d) (the typical largest singular value of a d x r matrix of
+    N(0, 1/d) entries) when the sweep does not hold it.
+    """
+    if "sigma1_sq_X" in ds and "varpi_effective" in ds.coords and 0 in ds["step"].values:
+        start = ds["sigma1_sq_X"].sel(selection).sel(step=0)
+        varpi = ds["varpi_effective"].sel(
+            {k: v for k, v in selection.items() if k in ds["varpi_effective"].dims}
+        )
+        ratio = np.sqrt(start / varpi**2).values
+        ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
+        if ratio.size:
+            return float(np.median(ratio))
+    d = float(selection.get("d", ds["d"].values[0]))
+    r = float(selection.get("r", ds["r"].values[0]))
+    return 1.0 + np.sqrt(r / d)
+
+
+def _theorem6_eta(ds: xr.Dataset, selection: dict) -> float:
+    """Theorem 6's step-size bound Delta / (100 lambda_1^2) at the selection (NaN if unknown)."""
+    if "Delta" not in ds.coords or "lambda_1" not in ds.coords:
+        return np.nan
+    pick = {k: v for k, v in selection.items() if k in ds["Delta"].dims}
+    delta = np.atleast_1d(ds["Delta"].sel(pick).values).astype(float)
+    lambda_1 = np.atleast_1d(ds["lambda_1"].sel(pick).values).astype(float)
+    bound = delta / (100.0 * lambda_1**2)
+    bound = bound[np.isfinite(bound)]
+    return float(bound[0]) if bound.size and np.allclose(bound, bound[0]) else np.nan
+
+
+def _map_panels(ds: xr.Dataset, selection: dict, x: str, y: str) -> list[tuple]:
+    """(title, values (y, x), is_integer, colormap, colorbar label) of each map panel."""
+    sub = ds.sel(selection)
+    exists = _run_exists(sub)
+    n_runs = exists.sum("seed")
+    panels = []
+    diverged = sub["status"].isin(list(DIVERGED_STATUS)) & exists
+    fraction = (diverged.sum("seed") / n_runs.where(n_runs > 0)).transpose(y, x)
+    panels.append(
+        ("fraction of runs diverged", fraction.values, False, "Reds", "diverged / runs", (0, 1))
+    )
+    if "t_eps" in sub:
+        eps = float(sub["eps"].values.min())
+        t_eps = _honest_median(sub["t_eps"].sel(eps=eps), exists).transpose(y, x)
+        panels.append(
+            (f"median t_eps, eps = {_fmt(eps)}", t_eps.values, True, "viridis", "steps", None)
+        )
+    if "escape" in sub:
+        escape = sub["escape"]
+        ks = [k for k in escape["k"].values if escape.sel(k=k).notnull().any()]
+        for k in sorted({ks[0], ks[-1]}) if ks else []:
+            median = _honest_median(escape.sel(k=k), exists).transpose(y, x)
+            panels.append(
+                (f"median escape, k = {_fmt(k)}", median.values, True, "viridis", "steps", None)
+            )
+    return panels
+
+
+def _time_norm(values: np.ndarray) -> Normalize:
+    """Color scale of step counts: logarithmic when they span more than a factor 10."""
+    finite = values[np.isfinite(values) & (values > 0)]
+    if finite.size == 0:
+        return Normalize(0, 1)
+    lo, hi = float(finite.min()), float(finite.max())
+    if hi > 10 * lo:
+        return LogNorm(lo, hi)
+    return Normalize(lo, hi if hi > lo else lo + 1)
+
+
+def _draw_map(ax, fig, panel, xv, yv, scales, boundaries) -> None:
+    title, values, integer, cmap, label, limits = panel
+    x_edges, y_edges = scales["x_edges"], scales["y_edges"]
+    norm = Normalize(*limits) if limits else _time_norm(values)
+    masked = np.ma.masked_invalid(values)
+    colormap = matplotlib.colormaps[cmap].with_extremes(bad="0.85")
+    mesh = ax.pcolormesh(x_edges, y_edges, masked, cmap=colormap, norm=norm, shading="flat")
+    ax.set_xscale(scales["x_scale"])
+    ax.set_yscale(scales["y_scale"])
+    if values.size <= MAX_ANNOTATED_CELLS:
+        for (i, j), value in np.ndenumerate(values):
+            xc = np.sqrt(x_edges[j] * x_edges[j + 1]) if scales["x_scale"] == "log" else xv[j]
+            yc = np.sqrt(y_edges[i] * y_edges[i + 1]) if scales["y_scale"] == "log" else yv[i]
+            if np.isfinite(value):
+                dark = norm(value) > 0.6 if cmap == "Reds" else norm(value) < 0.45
+                text, color = _format_cell(value, integer), "white" if dark else "black"
+            else:
+                text, color = "n.r.", "0.35"
+            ax.text(xc, yc, text, ha="center", va="center", fontsize=6, color=color, zorder=4)
+    for boundary in boundaries:
+        boundary(ax)
+    ax.set_xlim(scales["x_lim"])
+    ax.set_ylim(y_edges[0], y_edges[-1])
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(mesh, ax=ax, label=label, shrink=0.85, pad=0.02)
+
+
+def map_figures(ds: xr.Dataset) -> list[tuple[dict, Figure]]:
+    """Maps over two grid axes of a map sweep, one figure per group of the other axes.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Sweep Dataset whose grid varies along two or more axes other than d
+        (:func:`map_axes`), e.g. ``config/eta_varpi_map.yaml`` (eta x varpi at one d).
+
+    Returns
+    -------
+    list of (dict, matplotlib.figure.Figure)
+        Group coordinates (every dim but the two map axes and seed) and its figure: panels
+        over (x, y) = (eta, varpi) when both vary (else the first two map axes) with the
+        fraction of runs that diverged (status diverged or nonfinite), the median t_eps at
+        the smallest eps and the median escape time of the first and last signal k. Empty
+        when the sweep is not a map sweep.
+
+    Notes
+    -----
+    Medians count runs that did not reach the stage as later than all others, so a cell whose
+    median run did not reach it is grey ("n.r."), not the median of the fast ones. On
+    eta x varpi maps two of the paper's boundaries are drawn: the divergence limit
+    sigma_1(X_0) = 1/sqrt(3 eta) (section 4, after Theorem 6), i.e. varpi = 1/(sqrt(3 eta)
+    s) with s the median sigma_1(N_0) of the runs, and Theorem 6's step-size condition
+    eta <= Delta / (100 lambda_1^2).
+    """
+    xy = _map_xy(ds)
+    if xy is None:
+        return []
+    x, y = xy
+    _, selections = _groups(ds["status"], [x, y, "seed"])
+    xv = ds[x].values.astype(float)
+    yv = ds[y].values.astype(float)
+    x_edges, x_scale = _edges(xv)
+    y_edges, y_scale = _edges(yv)
+    out = []
+    for selection in selections:
+        if not bool(_run_exists(ds.sel(selection)).any()):
+            continue
+        x_lim = [x_edges[0], x_edges[-1]]
+        boundaries = []
+        if (x, y) == MAP_PREFERENCE:
+            bound = _theorem6_eta(ds, selection)
+            if np.isfinite(bound) and bound > 0:
+                x_lim = [min(x_lim[0], bound / 1.5), max(x_lim[1], bound * 1.5)]
+
+                def theorem6(ax, bound=bound):
+                    ax.axvline(
+                        bound,
+                        color="tab:blue",
+                        lw=1.4,
+                        ls="-.",
+                        zorder=3,
+                        label=f"eta = Delta/(100 lambda_1^2) = {bound:.3g}: Theorem 6 needs "
+                        "eta at or left of this line",
+                    )
+
+                boundaries.append(theorem6)
+            scale = _divergence_scale(ds, selection)
+            eta_line = np.geomspace(x_lim[0], x_lim[1], 200)
+            varpi_line = 1.0 / (np.sqrt(3.0 * eta_line) * scale)
+
+            def divergence(ax, eta_line=eta_line, varpi_line=varpi_line, scale=scale):
+                ax.plot(
+                    eta_line,
+                    varpi_line,
+                    color="k",
+                    lw=1.4,
+                    ls="--",
+                    zorder=3,
+                    label=f"sigma_1(X_0) = 1/sqrt(3 eta), i.e. varpi = 1/({scale:.3g} "
+                    "sqrt(3 eta)): Theorem 6 needs varpi below; far above, GD diverges",
+                )
+
+            boundaries.append(divergence)
+        scales = {
+            "x_edges": x_edges,
+            "y_edges": y_edges,
+            "x_scale": x_scale,
+            "y_scale": y_scale,
+            "x_lim": x_lim,
+        }
+        panels = _map_panels(ds, selection, x, y)
+        n = len(panels)
+        n_cols = n if n <= 3 else 2
+        n_rows = -(-n // n_cols)
+        fig = Figure(figsize=(5.0 * n_cols, 4.0 * n_rows + 1.1), layout="constrained")
+        axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
+        for ax, panel in zip(axes, panels, strict=False):
+            _draw_map(ax, fig, panel, xv, yv, scales, boundaries)
+            ax.set_xlabel(f"{x} ({x_scale} scale)")
+            ax.set_ylabel(f"{y} ({y_scale} scale)")
+        for ax in axes[n:]:
+            ax.set_visible(False)
+        handles, labels = axes[0].get_legend_handles_labels()
+        if handles:
+            fig.legend(
+                handles, labels, loc="outside lower center", ncol=1, fontsize=8, frameon=False
+            )
+        fig.suptitle(
+            f"map over {x} x {y}\n{_title(selection)}; grey (n.r.): not reached by the median run",
+            fontsize=10,
+        )
+        out.append((selection, fig))
+    return out
+
+
+def plot_maps(ds: xr.Dataset, path_stem) -> list[Path]:
+    """Write the maps of a map sweep (see :func:`map_figures`); none for other sweeps.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Sweep Dataset.
+    path_stem : str or pathlib.Path
+        Output stem (suffixed with the varying coordinates of the other axes, if any).
+
+    Returns
+    -------
+    list of pathlib.Path
+        Files written.
+    """
+    return _save_all(map_figures(ds), path_stem, _figure_sizes(ds))
+
+
+# --------------------------------------------------------------------------------------------
 # Error curves
 # --------------------------------------------------------------------------------------------
+#: The x-axis ends this factor after the last median curve reached its floor.
+CLIP_MARGIN = 1.5
+
+
+def _floor_step(steps: np.ndarray, median: np.ndarray) -> float:
+    """First step from which a median error curve stays within 10x of its final floor.
+
+    NaN when the curve did not converge (its last value is above 1e-6 of its first).
+    """
+    ok = np.isfinite(median) & (median > 0)
+    if ok.sum() < 2:
+        return np.nan
+    values, at = median[ok], steps[ok]
+    floor = values[-1]
+    if floor > 1e-6 * values[0]:
+        return np.nan
+    above = np.flatnonzero(values > 10.0 * max(floor, np.min(values)))
+    return float(at[above[-1] + 1]) if above.size and above[-1] + 1 < at.size else float(at[0])
+
+
+def _step_axis(ax, steps: np.ndarray, floors: list[float], medians: dict) -> str | None:
+    """Log-scaled step axis (0 shown: symlog, linear below 1), clipped after convergence.
+
+    Returns the text that summarizes the clipped tail, or None when nothing is clipped.
+    """
+    ax.set_xscale("symlog", linthresh=1.0, linscale=0.6)
+    last = float(steps.max())
+    finite = [f for f in floors if np.isfinite(f)]
+    if len(finite) != len(floors) or not finite:
+        ax.set_xlim(0, last)
+        return None
+    end = CLIP_MARGIN * max(finite)
+    # clip only when the tail would take over a quarter of the log axis
+    if end <= 0 or np.log10(last + 1) - np.log10(end + 1) < 0.25 * np.log10(last + 1):
+        ax.set_xlim(0, last)
+        return None
+    ax.set_xlim(0, end)
+    tails = ", ".join(f"{name}: {value:.1e}" for name, value in medians.items())
+    return (
+        f"not shown: t = {end:.0f} to {last:.0f}, where every median stays at its final value"
+        + (f" ({tails})" if tails else "")
+    )
+
+
+#: Stage times marked on the median error curves: variable -> (marker, name).
+STAGE_MARKERS = {"rise": ("^", "rise time"), "learned": ("o", "learned time")}
+
+
+def _mark_stages(ax, ds: xr.Dataset, selection: dict, steps, median, color) -> None:
+    """Markers on a median error curve at the median (over seeds) stage times of each k."""
+    exists = _run_exists(ds.sel(selection))
+    for name, (marker, _) in STAGE_MARKERS.items():
+        if name not in ds:
+            continue
+        times = _honest_median(ds[name].sel(selection), exists)
+        for k in times["k"].values:
+            t = float(times.sel(k=k))
+            if not np.isfinite(t):
+                continue
+            ok = np.isfinite(median) & (median > 0)
+            if ok.sum() < 2:
+                continue
+            y = np.exp(np.interp(t, steps[ok], np.log(median[ok])))
+            ax.plot([t], [y], ls="", marker=marker, ms=6, mec=color, mfc="white", mew=1.4, zorder=5)
+            ax.annotate(
+                str(int(k)),
+                (t, y),
+                textcoords="offset points",
+                xytext=(3, 4),
+                fontsize=7,
+                color=color,
+            )
+
+
+def _median_curve(curves: np.ndarray) -> np.ndarray:
+    """Median over runs at steps where at least half of the runs still have a value."""
+    with np.errstate(all="ignore"):
+        alive = np.isfinite(curves).sum(axis=0)
+        return np.where(alive >= curves.shape[0] / 2.0, _nanmedian(curves), np.nan)
+
+
 def error_curves_figures(ds: xr.Dataset) -> list[tuple[dict, Figure]]:
-    """Error versus step for the smallest and the largest d, one figure per grid group.
+    """Error versus step, one figure per grid group (per group of the other axes in a map sweep).
 
     Parameters
     ----------
@@ -331,17 +746,25 @@ def error_curves_figures(ds: xr.Dataset) -> list[tuple[dict, Figure]]:
     Returns
     -------
     list of (dict, matplotlib.figure.Figure)
-        Group coordinates and a one-axes figure.
+        Group coordinates and the figure. A sweep with fewer than two map axes
+        (:func:`map_axes`): one axes with every run of the smallest and the largest d (thin
+        lines) and their medians (thick). A map sweep: one panel per value of the map's x axis
+        (eta), with one median curve per value of its y axis (varpi), colored by it.
 
     Notes
     -----
-    Every existing run is a thin line, the median over seeds a thick line. Runs stop at
-    different steps (NaN afterwards); the median is drawn only at steps where at least half of
-    the runs of that d still have a value, so it is not a median of the slow survivors.
+    The step axis is logarithmic (symlog: t = 0 shown, linear below 1), so that the early
+    stages (entering S, each signal rising, saddle escapes) get as much room as the linear
+    convergence; when every median has reached its floor (float64 rounding), the axis stops
+    1.5x after the last one did and a note gives the floors. Runs stop at different steps (NaN
+    afterwards); a median is drawn only at steps where at least half of the runs still have a
+    value, so it is not a median of the slow survivors.
     """
+    if _map_xy(ds) is not None:
+        return _map_error_curves(ds)
     error = ds["error"]
     _, selections = _groups(error, ["d", "seed", "step"])
-    steps = ds["step"].values
+    steps = ds["step"].values.astype(float)
     out = []
     for selection in selections:
         err = error.sel(selection).sortby("d")
@@ -352,30 +775,96 @@ def error_curves_figures(ds: xr.Dataset) -> list[tuple[dict, Figure]]:
         d_with_runs = err["d"].values[has_run]
         if d_with_runs.size == 0:
             continue
-        fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+        fig = Figure(figsize=(7.0, 4.6), layout="constrained")
         ax = fig.subplots()
         chosen = sorted({d_with_runs.min(), d_with_runs.max()})
+        floors, finals = [], {}
         for color, d in zip(("tab:blue", "tab:red"), chosen, strict=False):
             curves = err.sel(d=d).transpose("seed", "step").values
             curves = curves[np.isfinite(curves).any(axis=1)]
             for curve in curves:
                 ax.plot(steps, curve, color=color, lw=0.5, alpha=0.35)
-            with np.errstate(all="ignore"):
-                alive = np.isfinite(curves).sum(axis=0)
-                median = np.where(alive >= curves.shape[0] / 2.0, _nanmedian(curves), np.nan)
+            median = _median_curve(curves)
             ax.plot(
                 steps,
                 median,
                 color=color,
                 lw=2.4,
-                label=f"d = {_fmt(d)}: median of {curves.shape[0]} seeds",
+                label=f"d = {_compact(d)}: median of {curves.shape[0]} seeds",
             )
+            floors.append(_floor_step(steps, median))
+            _mark_stages(ax, ds, {**selection, "d": d}, steps, median, color)
+            finite = median[np.isfinite(median)]
+            finals[f"d = {_fmt(d)}"] = float(finite[-1]) if finite.size else np.nan
+        tail = _step_axis(ax, steps, floors, finals)
         ax.set_yscale("log")
-        ax.set_xlabel("step t")
+        ax.set_xlabel("step t (log scale; linear below 1)")
         ax.set_ylabel(error.attrs.get("long_name", "error"))
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-        ax.set_title(f"error curves ({_title(selection)})", fontsize=9)
+        ax.grid(True, which="major", alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        for marker, name in STAGE_MARKERS.values():
+            if any(line.get_marker() == marker for line in ax.lines):
+                handles.append(
+                    matplotlib.lines.Line2D([], [], ls="", marker=marker, color="0.3", mfc="white")
+                )
+                labels.append(f"median {name} of signal k (k written beside)")
+        ax.legend(handles, labels, fontsize=8, loc="lower left")
+        title = f"error curves\n{_title(selection)}"
+        if tail:
+            title += f"\n{tail}"
+        ax.set_title(title, fontsize=8.5)
+        out.append((selection, fig))
+    return out
+
+
+def _map_error_curves(ds: xr.Dataset) -> list[tuple[dict, Figure]]:
+    """Error curves of a map sweep: panels over x, median curves colored by y."""
+    x, y = _map_xy(ds)
+    error = ds["error"]
+    _, selections = _groups(error, [x, y, "seed", "step"])
+    steps = ds["step"].values.astype(float)
+    yv = ds[y].values.astype(float)
+    _, y_scale = _edges(yv)
+    norm = (LogNorm if y_scale == "log" else Normalize)(
+        yv.min(), yv.max() if yv.max() > yv.min() else yv.min() + 1
+    )
+    colormap = matplotlib.colormaps["viridis"]
+    out = []
+    for selection in selections:
+        exists = _run_exists(ds.sel(selection))
+        if not bool(exists.any()):
+            continue
+        err = error.sel(selection).where(exists)
+        n = ds.sizes[x]
+        n_cols = int(np.ceil(np.sqrt(n)))
+        n_rows = -(-n // n_cols)
+        fig = Figure(figsize=(4.2 * n_cols + 1.0, 3.4 * n_rows + 0.8), layout="constrained")
+        axes = fig.subplots(n_rows, n_cols, squeeze=False, sharey=True).ravel()
+        for ax, xval in zip(axes, ds[x].values, strict=False):
+            floors, finals = [], {}
+            for yval in ds[y].values:
+                curves = err.sel({x: xval, y: yval}).transpose("seed", "step").values
+                curves = curves[np.isfinite(curves).any(axis=1)]
+                if not curves.size:
+                    continue
+                median = _median_curve(curves)
+                ax.plot(steps, median, color=colormap(norm(float(yval))), lw=1.3)
+                floors.append(_floor_step(steps, median))
+            ax.set_yscale("log")
+            tail = _step_axis(ax, steps, floors, finals)
+            note = f"\nclipped at t = {ax.get_xlim()[1]:.0f} (every median at its floor)"
+            ax.set_title(f"{x} = {_fmt(xval)}" + (note if tail else ""), fontsize=9)
+            ax.set_xlabel("step t (log scale)")
+            ax.grid(True, which="major", alpha=0.3)
+        for ax in axes[n:]:
+            ax.set_visible(False)
+        for ax in axes[::n_cols]:
+            ax.set_ylabel(error.attrs.get("long_name", "error"))
+        mappable = matplotlib.cm.ScalarMappable(norm=norm, cmap=colormap)
+        fig.colorbar(
+            mappable, ax=list(axes[:n]), label=f"{y} (median curve over seeds)", shrink=0.8
+        )
+        fig.suptitle(f"error curves: median over seeds per {y}\n{_title(selection)}", fontsize=10)
         out.append((selection, fig))
     return out
 
@@ -403,7 +892,7 @@ def plot_error_curves(ds: xr.Dataset, path_stem) -> list[Path]:
     list of pathlib.Path
         Files written.
     """
-    return _save_all(error_curves_figures(ds), path_stem, dict(ds.sizes))
+    return _save_all(error_curves_figures(ds), path_stem, _figure_sizes(ds))
 
 
 # --------------------------------------------------------------------------------------------
@@ -415,14 +904,17 @@ def _draw_heatmap(ax, block: np.ndarray, norm: Normalize, labels: Sequence) -> o
     ax.set_xticks(range(block.shape[1]), labels[: block.shape[1]], fontsize=7)
     ax.set_yticks(range(block.shape[0]), labels[: block.shape[0]], fontsize=7)
     ax.tick_params(length=0)
+    if not np.isfinite(block).any():
+        ax.text(
+            1, 1, "run stopped\nbefore this step", ha="center", va="center", fontsize=7, color="0.4"
+        )
     for (i, j), v in np.ndenumerate(block):
         if np.isfinite(v):
             dark = abs(norm(v) - 0.5) > 0.3
-            text = f"{v:.2f}"
             ax.text(
                 j,
                 i,
-                "0.00" if text == "-0.00" else text,
+                _format_gram(v),
                 ha="center",
                 va="center",
                 fontsize=6.5,
@@ -431,14 +923,100 @@ def _draw_heatmap(ax, block: np.ndarray, norm: Normalize, labels: Sequence) -> o
     return image
 
 
+def _format_gram(value: float) -> str:
+    """Two decimals, or scientific notation for small nonzero entries (5e-05 is not 0.00)."""
+    if value == 0:
+        return "0"
+    if abs(value) < 0.01:
+        return _scientific(value)
+    return f"{value:.2f}"
+
+
+def _scientific(value: float) -> str:
+    """-5.1e-5 (one decimal, exponent without padding)."""
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
 def _symmetric_norm(values: np.ndarray) -> Normalize:
     """Color scale symmetric about 0, shared by all heat maps of a figure."""
     vmax = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
     return Normalize(vmin=-vmax, vmax=vmax)
 
 
+def _heatmap_rows(ds: xr.Dataset, selection: dict, along: str) -> list[tuple[str, np.ndarray]]:
+    """(row label, blocks (heatmap_step, row, col)) of the first existing seed per `along`."""
+    g = ds["top_gram"].sel(selection).sortby(along)
+    g = g.transpose(along, "seed", "heatmap_step", "row", "col")
+    exists = _existing_seeds(ds, selection)
+    rows = []
+    for i, value in enumerate(g[along].values):
+        values = g.values[i]
+        ok = np.isfinite(values).any(axis=(1, 2, 3))
+        if exists is not None:
+            ok &= exists.sel({along: value}).transpose("seed").values
+        if ok.any():
+            first = int(np.flatnonzero(ok)[0])
+            label = f"{along} = {_compact(value)}\n(seed {_fmt(g['seed'].values[first])})"
+            rows.append((label, values[first]))
+    return rows
+
+
+def _compact(value) -> str:
+    """Coordinate text that fits a row label: 1e+11 rather than 100000000000."""
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, int) and abs(value) >= 10**6:
+        return f"{value:.4g}"
+    return _fmt(value)
+
+
+def _heatmap_figure(rows, hsteps: np.ndarray, labels: Sequence, title: str) -> Figure:
+    norm = _symmetric_norm(np.stack([blocks for _, blocks in rows]))
+    n_rows, n_cols = len(rows), hsteps.size
+    # fixed layout (inches): constrained layout is slow with dozens of axes
+    cell, left, right, bottom = 1.6, 0.9, 1.7, 0.35
+    width = max(left + cell * n_cols + right, 5.0)
+    lines = textwrap.wrap(title, width=int(width * 12))
+    top = 0.55 + 0.17 * len(lines)
+    height = top + cell * n_rows + bottom
+    fig = Figure(figsize=(width, height))
+    grid_width = cell * n_cols
+    fig_left = (width - right - grid_width) if width > left + grid_width + right else left
+    axes = fig.subplots(
+        n_rows,
+        n_cols,
+        squeeze=False,
+        gridspec_kw={
+            "left": fig_left / width,
+            "right": (fig_left + grid_width) / width,
+            "bottom": bottom / height,
+            "top": 1 - top / height,
+            "wspace": 0.25,
+            "hspace": 0.25,
+        },
+    )
+    image = None
+    for i, ((label, blocks), ax_row) in enumerate(zip(rows, axes, strict=True)):
+        for j, ax in enumerate(ax_row):
+            image = _draw_heatmap(ax, blocks[j], norm, labels)
+            if i == 0:
+                ax.set_title(f"t = {_fmt(hsteps[j])}", fontsize=9)
+        ax_row[0].set_ylabel(label, fontsize=8)
+    cax = fig.add_axes(
+        (
+            (fig_left + grid_width + 0.35) / width,
+            bottom / height + 0.1,
+            0.18 / width,
+            1 - (top + bottom) / height - 0.2,
+        )
+    )
+    fig.colorbar(image, cax=cax, label="(X_t X_t^T)_ij")
+    fig.suptitle("\n".join(lines), fontsize=9, y=1 - 0.12 / height)
+    return fig
+
+
 def heatmap_figures(ds: xr.Dataset) -> list[tuple[dict, Figure]]:
-    """Heat maps of ``top_gram`` (top 3x3 block of X X^T), one figure per grid group.
+    """Heat maps of ``top_gram`` (top 3x3 block of X X^T) at the configured steps.
 
     Parameters
     ----------
@@ -448,65 +1026,32 @@ def heatmap_figures(ds: xr.Dataset) -> list[tuple[dict, Figure]]:
     Returns
     -------
     list of (dict, matplotlib.figure.Figure)
-        One row of heat maps per d (the first existing seed of each d), one column per
-        ``heatmap_step``, a shared symmetric color scale and one colorbar axes.
+        One figure per grid group: one row of heat maps per d (the first existing seed of each
+        d), one column per ``heatmap_step`` (``run.heatmap_steps``), a shared symmetric color
+        scale and one colorbar axes. Entries below 0.01 in magnitude are written in scientific
+        notation. In a map sweep (:func:`map_axes`) one figure per group of the other axes,
+        with one row per value of the map's x axis (eta) at the middle value of its y axis
+        (varpi), instead of one figure per cell.
     """
-    gram = ds["top_gram"]
-    _, selections = _groups(gram, ["d", "seed", "heatmap_step", "row", "col"])
     hsteps = ds["heatmap_step"].values
     labels = [str(v) for v in ds["row"].values]
+    xy = _map_xy(ds)
+    if xy is None:
+        along, inner = "d", ["d", "seed", "heatmap_step", "row", "col"]
+    else:
+        x, y = xy
+        along, inner = x, [x, y, "seed", "heatmap_step", "row", "col"]
+        middle = ds[y].values[(ds.sizes[y] - 1) // 2]
+    _, selections = _groups(ds["top_gram"], inner)
     out = []
     for selection in selections:
-        g = gram.sel(selection).sortby("d").transpose("d", "seed", "heatmap_step", "row", "col")
-        exists = _existing_seeds(ds, selection)
-        rows = []
-        for i, d in enumerate(g["d"].values):
-            values = g.values[i]
-            ok = np.isfinite(values).any(axis=(1, 2, 3))
-            if exists is not None:
-                ok &= exists.sel(d=d).transpose("seed").values
-            if ok.any():
-                first = int(np.flatnonzero(ok)[0])
-                rows.append((d, g["seed"].values[first], values[first]))
+        chosen = dict(selection) if xy is None else {**selection, y: middle}
+        rows = _heatmap_rows(ds, chosen, along)
         if not rows:
             continue
-        norm = _symmetric_norm(np.stack([r[2] for r in rows]))
-        n_rows, n_cols = len(rows), hsteps.size
-        # fixed layout (inches): constrained layout is slow with dozens of axes
-        cell, left, right, top, bottom = 1.6, 0.9, 1.4, 0.7, 0.35
-        width, height = left + cell * n_cols + right, top + cell * n_rows + bottom
-        fig = Figure(figsize=(width, height))
-        axes = fig.subplots(
-            n_rows,
-            n_cols,
-            squeeze=False,
-            gridspec_kw={
-                "left": left / width,
-                "right": 1 - right / width,
-                "bottom": bottom / height,
-                "top": 1 - top / height,
-                "wspace": 0.25,
-                "hspace": 0.25,
-            },
-        )
-        image = None
-        for i, ((d, seed, blocks), ax_row) in enumerate(zip(rows, axes, strict=True)):
-            for j, ax in enumerate(ax_row):
-                image = _draw_heatmap(ax, blocks[j], norm, labels)
-                if i == 0:
-                    ax.set_title(f"t = {_fmt(hsteps[j])}", fontsize=9)
-            ax_row[0].set_ylabel(f"d = {_fmt(d)}\n(seed {_fmt(seed)})", fontsize=8)
-        cax = fig.add_axes(
-            (
-                1 - 1.0 / width,
-                bottom / height + 0.1,
-                0.18 / width,
-                1 - (top + bottom) / height - 0.2,
-            )
-        )
-        fig.colorbar(image, cax=cax, label="(X X^T)_ij")
-        fig.suptitle(f"top 3x3 block of X_t X_t^T ({_title(selection)})", fontsize=9)
-        out.append((selection, fig))
+        shown = {k: v for k, v in chosen.items() if k != along}
+        title = f"top 3x3 block of X_t X_t^T at the configured steps: {_title(shown)}"
+        out.append((selection, _heatmap_figure(rows, hsteps, labels, title)))
     return out
 
 
@@ -525,7 +1070,16 @@ def plot_heatmaps(ds: xr.Dataset, path_stem) -> list[Path]:
     list of pathlib.Path
         Files written.
     """
-    return _save_all(heatmap_figures(ds), path_stem, dict(ds.sizes))
+    return _save_all(heatmap_figures(ds), path_stem, _figure_sizes(ds))
+
+
+def _figure_sizes(ds: xr.Dataset) -> dict:
+    """Sizes for file stems: the map axes of a map sweep are inside each figure, not in names."""
+    sizes = dict(ds.sizes)
+    xy = _map_xy(ds)
+    if xy is not None:
+        sizes.update({dim: 1 for dim in xy})
+    return sizes
 
 
 # --------------------------------------------------------------------------------------------
@@ -623,14 +1177,15 @@ def plot_figure1(ds_single_run: xr.Dataset, path_stem) -> list[Path]:
 
 
 def plot_sweep(ds: xr.Dataset, fits: xr.Dataset, out_dir) -> list[Path]:
-    """Every figure of a sweep: scaling per fitted quantity, error curves, heat maps.
+    """Every figure of a sweep: scaling per fitted quantity (when d varies), maps (map sweeps,
+    :func:`map_axes`), error curves, heat maps.
 
     Parameters
     ----------
     ds : xarray.Dataset
         The sweep store.
-    fits : xarray.Dataset
-        Output of :func:`mfsim.analysis.scaling.fit_all`.
+    fits : xarray.Dataset or None
+        Output of :func:`mfsim.analysis.scaling.fit_all`; only used when d has several values.
     out_dir : str or pathlib.Path
         Directory for the PNG and PDF files (created).
 
@@ -643,8 +1198,10 @@ def plot_sweep(ds: xr.Dataset, fits: xr.Dataset, out_dir) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = []
-    for quantity in fit_quantities(fits):
-        files += plot_scaling(ds, fits, quantity, out_dir / f"scaling_{quantity}")
+    if ds.sizes["d"] > 1:  # a fit against d needs several d
+        for quantity in fit_quantities(fits):
+            files += plot_scaling(ds, fits, quantity, out_dir / f"scaling_{quantity}")
+    files += plot_maps(ds, out_dir / "maps")
     files += plot_error_curves(ds, out_dir / "error_curves")
     files += plot_heatmaps(ds, out_dir / "heatmaps")
     return files

@@ -15,6 +15,7 @@ from mfsim.config.validate import (
     read_config_file,
     read_eigenvalues_file,
 )
+from tests.helpers import run_snakemake, write_config
 
 CONFIG_DIR = Path(__file__).parents[2] / "config"
 CONFIG_FILES = sorted(CONFIG_DIR.glob("*.yaml"))
@@ -173,14 +174,108 @@ def test_wrong_type():
     assert_config_error(config, "run.steps", "integer")
 
 
-def test_yaml_exponent_without_dot_gets_a_hint(tmp_path):
+def load_yaml_text(tmp_path: Path, text: str) -> dict:
     path = tmp_path / "sweep.yaml"
-    text = yaml.safe_dump(linear_config()).replace("eta:\n  - 0.1", "eta:\n  - 1e-2")
     path.write_text(text)
+    return load_config(path, results_root=None)
+
+
+def test_yaml_1_1_exponents_are_numbers(tmp_path):
+    # PyYAML (YAML 1.1) reads 1e-2 and 1e3 as strings; the schema wants numbers there
+    text = yaml.safe_dump(linear_config())
+    text = text.replace("eta:\n  - 0.1", "eta:\n  - 1e-2\n  - 2.5E-1")
+    text = text.replace("  - 50\n  - 100\n", "  - 5e1\n  - 1e2\n")
+    text = text.replace("steps: 100", "steps: 100\n  stop_error: 1e-12")
+    assert "1e-2" in text and "5e1" in text and "1e-12" in text
+    raw = yaml.safe_load(text)
+    assert raw["grid"]["eta"][0] == "1e-2" and raw["run"]["stop_error"] == "1e-12"
+    config = load_yaml_text(tmp_path, text)
+    assert config["grid"]["eta"] == [0.01, 0.25]
+    assert config["grid"]["d"] == [50, 100] and all(type(d) is int for d in config["grid"]["d"])
+    assert config["run"]["stop_error"] == 1.0e-12
+
+
+def test_snakemake_nested_config_strings_are_numbers():
+    # `snakemake --config 'run={steps: 100}'` loads nested values with YAML's BaseLoader: all
+    # strings; the same for null and booleans
+    config = linear_config()
+    config["run"] = {"steps": "100", "stop_error": "1e-8", "heatmap_steps": ["0", "50"]}
+    config["grid"]["eta"] = {"start": "0.05", "stop": "1e-1", "num": "3", "spacing": "log"}
+    config["grid"]["seeds"] = {"start": "2", "count": "4"}
+    config["dask"] = {"dashboard": "false"}
+    config = load_config(config, results_root=None)
+    run = config["run"]
+    assert run["steps"] == 100 and type(run["steps"]) is int
+    assert run["stop_error"] == 1.0e-8 and run["heatmap_steps"] == [0, 50]
+    assert config["grid"]["eta"] == {"start": 0.05, "stop": 0.1, "num": 3, "spacing": "log"}
+    assert config["grid"]["seeds"] == {"start": 2, "count": 4}
+    assert config["dask"]["dashboard"] is False
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("steps", "1_000", "'1_000' is not of type 'integer'"),
+        ("steps", "1e2.5", "is not of type 'integer'"),
+        ("steps", "12.5", "12.5 is not of type 'integer'"),
+        ("stop_error", "small", "'small' is not of type 'number'"),
+    ],
+)
+def test_strings_that_are_not_numbers_stay_errors(key, value, fragment):
+    config = linear_config()
+    config["run"][key] = value
+    assert_config_error(config, f"run.{key}", fragment)
+
+
+def test_strings_stay_strings_where_the_schema_wants_text():
+    config = linear_config()
+    config["sweep"] = "2024"
+    config["dask"] = {"address": "1", "cluster": "address"}
+    config = load_config(config, results_root=None)
+    assert config["sweep"] == "2024" and config["dask"]["address"] == "1"
+
+
+SLURM_YAML = """
+dask:
+  cluster: slurm
+  slurm:
+    cores: 4
+    memory: 8GB
+"""
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        ("walltime: 10:00:00", 'as the base-60 number 36000: quote it: walltime: "10:00:00"'),
+        ("walltime: 55:00", 'quote it: walltime: "55:00"'),
+        ("queue: no", 'as a boolean: quote it: queue: "no"'),
+        ("account: 2024", 'YAML reads 2024 as a number: quote it: account: "2024"'),
+        ("account:", "YAML reads an empty value as null"),
+    ],
+)
+def test_yaml_traps_in_string_keys_get_a_targeted_hint(tmp_path, line, fragment):
+    text = yaml.safe_dump(linear_config()) + SLURM_YAML + f"    {line}\n"
     with pytest.raises(ConfigError) as raised:
-        load_config(path, results_root=None)
-    assert "grid.eta[0]" in str(raised.value)
-    assert "1.0e-2" in str(raised.value)
+        load_yaml_text(tmp_path, text)
+    key = line.split(":")[0]
+    message = str(raised.value)
+    assert message.startswith(f"dask.slurm.{key}:"), message
+    assert fragment in message, message
+    assert "1.0e-2" not in message
+
+
+def test_snakemake_config_override_of_a_nested_number(tmp_path):
+    """The real `snakemake --config 'run={steps: N}'` path (dry run)."""
+    configfile = write_config(tmp_path, linear_config())
+    ok = run_snakemake(tmp_path, configfile, "-n", "--config", "run={steps: 100}", cores=1)
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    # the override is read as the number 0, not the string "0": the schema's minimum says so
+    bad = run_snakemake(tmp_path, configfile, "-n", "--config", "run={steps: 0}", cores=1)
+    assert bad.returncode != 0
+    output = bad.stdout + bad.stderr
+    assert "run.steps: 0 is less than the minimum of 1" in output, output[-3000:]
+    assert not (tmp_path / "results").exists()
 
 
 def test_missing_required_section():
@@ -424,11 +519,35 @@ def write_eigenvalues(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_custom_spectrum_valid(tmp_path):
-    path = write_eigenvalues(tmp_path, "3 2 1\n0.5 0.5\n0.25\n")
+@pytest.mark.parametrize("text", ["3\n2\n1\n\n0.5\n0.5\n0.25\n", "  3 2 1 0.5 0.5 0.25\n\n"])
+def test_custom_spectrum_valid(tmp_path, text):
+    path = write_eigenvalues(tmp_path, text)
     config = load_config(custom_config(path, 6), results_root=None)
     assert config["spectrum"]["eigenvalues_file"] == str(path)
     assert read_eigenvalues_file(path).tolist() == [3, 2, 1, 0.5, 0.5, 0.25]
+
+
+def test_custom_spectrum_file_with_byte_order_mark(tmp_path):
+    # what Notepad and Excel write: the BOM is not part of the first number
+    path = tmp_path / "eigenvalues.txt"
+    path.write_bytes(b"\xef\xbb\xbf1.0\n0.5\n0.3\n0.2\n0.1\n0.0\n")
+    assert read_eigenvalues_file(path).tolist() == [1.0, 0.5, 0.3, 0.2, 0.1, 0.0]
+    load_config(custom_config(path, 6), results_root=None)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("1 2\n0.5 0.6\n0.3 0.4\n", ["line 1: 2 values (1 2)", "one eigenvalue per line"]),
+        ("3\n2\n1 0.5\n", ["line 3: 2 values (1 0.5)", "columns"]),
+        ("3\n2\n1_0\n0\n", ["line 3: '1_0' is not a number", "underscores"]),
+    ],
+    ids=["two-columns", "one-line-with-two", "underscore"],
+)
+def test_custom_spectrum_file_layout_errors_name_the_line(tmp_path, text, fragments):
+    path = write_eigenvalues(tmp_path, text)
+    message = assert_config_error(custom_config(path, 4), "spectrum.eigenvalues_file", *fragments)
+    assert "decreasing" not in message
 
 
 def test_custom_spectrum_relative_path_is_relative_to_the_working_directory(tmp_path, monkeypatch):

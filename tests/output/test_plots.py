@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from mfsim.analysis.scaling import fit_all
 from mfsim.output import plots
 from tests.analysis.synthetic import D_VALUES, make_single_run, make_synthetic_sweep
+from tests.helpers import in_process_sweep
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -67,12 +69,44 @@ def test_error_curves(sweep, tmp_path):
     assert len(figures) == 2
     for _, fig in figures:
         (ax,) = fig.axes
-        assert ax.get_yscale() == "log"
-        # 6 seeds for each of the smallest and the largest d, plus 2 medians
-        assert len(ax.lines) == 2 * 6 + 2
+        assert ax.get_yscale() == "log" and ax.get_xscale() == "symlog"
+        # 6 seeds for each of the smallest and the largest d, plus 2 medians (lines without
+        # markers); the stage markers are separate points
+        curves = [line for line in ax.lines if line.get_marker() in ("None", "", None)]
+        assert len(curves) == 2 * 6 + 2
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
-        assert labels[0].startswith("d = 100:") and labels[1].startswith("d = 1e+06:")
+        assert labels[0] == "d = 100: median of 6 seeds"
+        assert labels[1] == "d = 1e+06: median of 6 seeds"
     assert_files(plots.plot_error_curves(sweep, tmp_path / "error"), 2)
+
+
+def converging_sweep(n_steps: int = 10_000, rate: float = 0.1) -> xr.Dataset:
+    """error = max(exp(-rate t), 1e-16) for every run: reaches its float64-like floor."""
+    steps = np.arange(n_steps + 1)
+    error = np.maximum(np.exp(-rate * steps), 1e-16)
+    return xr.Dataset(
+        {"error": (("d", "seed", "step"), np.broadcast_to(error, (2, 3, steps.size)).copy())},
+        coords={"d": [100, 1000], "seed": [0, 1, 2], "step": steps},
+    )
+
+
+def test_error_curve_axis_stops_after_convergence_and_summarizes_the_tail():
+    ((_, fig),) = plots.error_curves_figures(converging_sweep())
+    (ax,) = fig.axes
+    # closed form: within 10x of the floor 1e-16 from exp(-t/10) <= 1e-15, t >= 150 ln 10 /
+    # 4.5... i.e. the first integer t >= 15 ln(10) / 0.1 = 345.4: t = 346; the axis ends 1.5x later
+    first = int(np.ceil(15 * np.log(10) / 0.1))
+    assert first == 346
+    assert ax.get_xlim() == pytest.approx((0, 1.5 * first))
+    assert "not shown: t = 519 to 10000" in ax.get_title()
+    assert "1.0e-16" in ax.get_title()
+
+
+def test_error_curve_axis_is_not_clipped_before_convergence():
+    ds = converging_sweep(n_steps=300)  # exp(-30) = 9e-14: never at the floor
+    ((_, fig),) = plots.error_curves_figures(ds)
+    assert fig.axes[0].get_xlim() == pytest.approx((0, 300))
+    assert "not shown" not in fig.axes[0].get_title()
 
 
 def test_heatmaps(tmp_path):
@@ -95,6 +129,19 @@ def test_heatmaps(tmp_path):
     assert_files(plots.plot_heatmaps(sweep, tmp_path / "heat"), 2)
 
 
+def test_heatmap_cells_show_small_values_in_scientific_notation_and_titles_fit():
+    sweep = make_synthetic_sweep(("log",), d_values=(1e2, 1e4), n_seeds=2, heatmap_steps=(0,))
+    block = np.array([[5.2e-5, -3.0e-3, 0.5], [-3.0e-3, 1.0e-7, 0.0], [0.5, 0.0, 0.25]])
+    sweep["top_gram"].values[...] = block
+    ((_, fig),) = plots.heatmap_figures(sweep)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == ["5.2e-5", "-3.0e-3", "0.50", "-3.0e-3", "1.0e-7", "0", "0.50", "0", "0.25"]
+    # the title (long grid coordinates) is wrapped inside the figure, not clipped
+    fig.canvas.draw()
+    box = fig._suptitle.get_window_extent()
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1
+
+
 def test_figure1(tmp_path):
     run = make_single_run(d=200, n_steps=320)
     fig = plots.figure1_figure(run)
@@ -111,3 +158,87 @@ def test_figure1(tmp_path):
 def test_figure1_needs_a_single_run(sweep):
     with pytest.raises(ValueError, match="single run"):
         plots.figure1_figure(sweep)
+
+
+def test_scaling_legend_entries_are_in_full(sweep, fits):
+    (_, fig), _ = plots.scaling_figures(sweep, fits, "escape")
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "fit constant" in labels
+    assert "fit m" not in labels, labels
+
+
+# --------------------------------------------------------------------------------------------
+# map sweeps: eta x varpi at one d
+
+
+MAP_CONFIG = {
+    "sweep": "map",
+    "spectrum": {"family": "flat", "lambda_1": 1.0},
+    "grid": {
+        "d": [200],
+        "r": [2],
+        "kappa": [5],
+        "eta": [0.002, 0.05, 0.3],
+        "varpi": [0.3, 1.0, 4.0],
+        "seeds": {"count": 4},
+    },
+    "run": {"steps": 3000, "heatmap_steps": [0, 100, 1000]},
+}
+
+
+@pytest.fixture(scope="module")
+def map_sweep(tmp_path_factory):
+    return in_process_sweep(MAP_CONFIG, tmp_path_factory.mktemp("map"))
+
+
+def test_map_sweep_gets_maps_instead_of_one_figure_per_cell(map_sweep, tmp_path):
+    assert plots.map_axes(map_sweep) == ["varpi", "eta"]
+    files = plots.plot_sweep(map_sweep, None, tmp_path)
+    assert sorted(p.name for p in files) == sorted(
+        f"{name}.{suffix}" for name in ("maps", "error_curves", "heatmaps")
+        for suffix in ("png", "pdf")
+    )  # fmt: skip
+    ((_, fig),) = plots.error_curves_figures(map_sweep)
+    assert len([ax for ax in fig.axes if ax.get_visible() and ax.lines]) == 3  # one per eta
+
+
+def test_map_values_and_boundaries(map_sweep):
+    ((selection, fig),) = plots.map_figures(map_sweep)
+    assert selection["d"] == 200
+    panels = [ax for ax in fig.axes if ax.collections and ax.get_title()]
+    titles = [ax.get_title() for ax in panels]
+    assert titles[:2] == ["fraction of runs diverged", "median t_eps, eps = 1e-06"]
+    assert "median escape, k = 1" in titles
+    cell = map_sweep.squeeze()  # dims (varpi, eta, seed, ...)
+    status = cell["status"].transpose("varpi", "eta", "seed").values
+    # independent count: diverged or non-finite among the runs
+    expected = ((status == 2) | (status == 3)).sum(axis=-1) / (status >= 0).sum(axis=-1)
+    assert expected.max() == 1 and expected.min() == 0  # the grid crosses the divergence limit
+    shown = panels[0].collections[0].get_array()
+    np.testing.assert_array_equal(np.asarray(shown).reshape(3, 3), expected)
+    # median t_eps: where every run reached eps, the plain median; else "not reached" counts
+    t_eps = cell["t_eps"].sel(eps=1e-6).transpose("varpi", "eta", "seed").values
+    shown = np.ma.filled(panels[1].collections[0].get_array(), np.nan).reshape(3, 3)
+    for i, j in np.ndindex(3, 3):
+        runs = t_eps[i, j]
+        reached = np.isfinite(runs)
+        if reached.all():
+            assert shown[i, j] == np.median(runs)
+        elif reached.sum() < 2:  # 4 seeds: fewer than 2 reached -> the median is not reached
+            assert np.isnan(shown[i, j])
+    # Theorem 6: eta <= Delta / (100 lambda_1^2) with Delta = lambda_1 / kappa = 0.2
+    ax = panels[0]
+    vertical = [line for line in ax.lines if line.get_linestyle() == "-."]
+    assert vertical[0].get_xdata()[0] == pytest.approx(0.2 / 100)
+    # divergence limit sigma_1(X_0) = varpi sigma_1(N_0) = 1 / sqrt(3 eta); sigma_1(N_0) from
+    # the stored sigma_1^2(X_0) of the runs
+    s = np.median(
+        np.sqrt(cell["sigma1_sq_X"].sel(step=0).values) / cell["varpi"].values[:, None, None]
+    )
+    dashed = [line for line in ax.lines if line.get_linestyle() == "--"][0]
+    eta, varpi = dashed.get_xdata(), dashed.get_ydata()
+    np.testing.assert_allclose(varpi, 1 / (s * np.sqrt(3 * eta)), rtol=1e-12)
+    assert 1.0 < s < 1.0 + 2 * np.sqrt(2 / 200)  # sigma_1 of a 200 x 2 N(0, 1/200) matrix
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any("Theorem 6" in label and "Delta/(100 lambda_1^2)" in label for label in labels)
+    assert any("1/sqrt(3 eta)" in label for label in labels)

@@ -30,7 +30,7 @@ from mfsim.config.validate import load_config
 from mfsim.plan.grid import count_runs, estimate_store_bytes
 from tests.helpers import snakemake_cmd, tiny, write_config
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.scenario]
 
 
 def custom(eigenvalues: str | None) -> dict:

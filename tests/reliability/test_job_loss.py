@@ -83,6 +83,7 @@ def kill_mid_write(chunk_id: str, configfile, out, tmp_path) -> str:
     return ready.read_text()
 
 
+@pytest.mark.scenario
 def test_killed_job_leaves_no_store_and_rerun_recomputes_exactly_the_missing(tmp_path):
     config = load_config(CONFIG, results_root=None)
     chunks = make_chunks(config)

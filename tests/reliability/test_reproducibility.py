@@ -132,6 +132,7 @@ def external_scheduler(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.scenario
 def test_same_data_with_a_separately_started_scheduler(reference, tmp_path, external_scheduler):
     address = external_scheduler
     assert address.startswith("tcp://127.0.0.1:")

@@ -47,6 +47,7 @@ def finished_for_snakemake(workdir, store) -> bool:
     return is_complete(store) and not flag.exists()
 
 
+@pytest.mark.scenario
 def test_sigint_then_rerun_gives_the_uninterrupted_store(tmp_path):
     chunks = make_chunks(load_config(CONFIG, results_root=None))
     assert len(chunks) == 4

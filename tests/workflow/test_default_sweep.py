@@ -14,7 +14,7 @@ import xarray as xr
 from mfsim.analysis.scaling import fit_quantities, fits_for
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.scenario]
 
 
 def test_default_sweep_produces_every_output(tmp_path):
@@ -28,7 +28,7 @@ def test_default_sweep_produces_every_output(tmp_path):
     out = tmp_path / "results" / "default"
     ds = xr.open_zarr(out / "sweep.zarr")
     assert ds.sizes["d"] >= 3 and np.log10(ds.d.max() / ds.d.min()) >= 2  # two decades of d
-    fits = xr.open_dataset(out / "scaling.nc")
+    fits = xr.open_dataset(out / "scaling.zarr")
     quantities = fit_quantities(fits)
     assert {"escape", "rise", "learned", "plateau", "t_eps", "t_k_star"} <= set(quantities)
     escape = fits_for(fits, "escape").sel(k=1).squeeze()
@@ -39,7 +39,7 @@ def test_default_sweep_produces_every_output(tmp_path):
             assert (figures / f"scaling_{quantity}{suffix}").stat().st_size > 1000
     for name in ("error_curves", "heatmaps"):
         assert (figures / f"{name}.png").stat().st_size > 1000
-    audit = xr.open_dataset(out / "audit.nc")
+    audit = xr.open_dataset(out / "audit.zarr")
     assert "violations_noise_decay" in audit
     html = (out / "report.html").read_text()
     assert html.index('id="verdicts"') < html.index("<img")

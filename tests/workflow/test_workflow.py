@@ -29,6 +29,7 @@ def warm_numba_cache():
     mfsim.simulate(mfsim.spectrum("linear", 50, r=2, kappa=5.0), steps=5, seeds=range(2))
 
 
+@pytest.mark.scenario
 def test_end_to_end(tmp_path):
     configfile = write_config(tmp_path, TINY)
     result = run_snakemake(tmp_path, configfile)
@@ -68,6 +69,7 @@ def test_invalid_config_stops_before_any_job(tmp_path, change, key):
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.scenario
 def test_interrupted_run_resumes(tmp_path):
     config = {
         **TINY,

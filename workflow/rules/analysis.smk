@@ -5,7 +5,7 @@ rule fit_scaling:
     input:
         store="results/{sweep}/sweep.zarr",
     output:
-        fits="results/{sweep}/scaling.nc",
+        fits=directory("results/{sweep}/scaling.zarr"),
     log:
         "results/{sweep}/logs/fit_scaling.log",
     conda:
@@ -18,7 +18,7 @@ rule audit:
     input:
         store="results/{sweep}/sweep.zarr",
     output:
-        audit="results/{sweep}/audit.nc",
+        audit=directory("results/{sweep}/audit.zarr"),
     log:
         "results/{sweep}/logs/audit.log",
     conda:
@@ -30,7 +30,7 @@ rule audit:
 rule figures:
     input:
         store="results/{sweep}/sweep.zarr",
-        fits="results/{sweep}/scaling.nc",
+        fits="results/{sweep}/scaling.zarr",
     output:
         figures=directory("results/{sweep}/figures"),
     log:
@@ -44,8 +44,8 @@ rule figures:
 rule report:
     input:
         store="results/{sweep}/sweep.zarr",
-        fits="results/{sweep}/scaling.nc",
-        audit="results/{sweep}/audit.nc",
+        fits="results/{sweep}/scaling.zarr",
+        audit="results/{sweep}/audit.zarr",
         figures="results/{sweep}/figures",
     output:
         report="results/{sweep}/report.html",

@@ -68,7 +68,7 @@ def all_targets():
     """Final outputs of the workflow: the sweep store and the analysis outputs."""
     return [
         sweep_store(),
-        f"{sweep_dir()}/scaling.nc",
-        f"{sweep_dir()}/audit.nc",
+        f"{sweep_dir()}/scaling.zarr",
+        f"{sweep_dir()}/audit.zarr",
         f"{sweep_dir()}/report.html",
     ]

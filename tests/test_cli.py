@@ -1,0 +1,127 @@
+"""The command line: help and defaults, --version, output formats, no overwrite, no warnings."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import re
+import subprocess
+import sys
+import tomllib
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from mfsim import cli
+
+ROOT = Path(__file__).parents[1]
+#: a flat bulk at d = 10^12 runs in well under a second (exact reduction of the bulk)
+HUGE = ["--family", "flat", "--kappa", "5", "--d", str(10**12), "--steps", "30", "--quiet"]
+
+
+def subparsers() -> dict[str, argparse.ArgumentParser]:
+    parser = cli.build_parser()
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("command", ["run", "figure1"])
+def test_every_flag_has_a_description_and_its_default(command):
+    parser = subparsers()[command]
+    text = flat(parser.format_help())
+    flags = [a for a in parser._actions if a.option_strings and a.dest != "help"]
+    assert len(flags) >= 5
+    for action in flags:
+        assert action.help and len(action.help) > 8, action.dest
+        assert flat(action.help) in text
+        default = action.default
+        if default is not None and default is not False:
+            shown = default if isinstance(default, str) else repr(default)
+            assert f"(default: {shown})" in text, (action.dest, text)
+
+
+def test_run_defaults_are_documented():
+    # the issue's complaint: family figure1, 1000 steps, one seed were documented nowhere
+    text = flat(subparsers()["run"].format_help())
+    for fragment in ["(default: figure1)", "step limit (default: 1000)", "(default: 0)"]:
+        assert fragment in text
+
+
+def test_version_matches_the_package_metadata(capsys):
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["--version"])
+    assert raised.value.code == 0
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert capsys.readouterr().out.strip() == f"mfsim {declared}"
+
+
+def test_existing_output_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "one.zarr"
+    out.mkdir()
+    (out / "keep").write_text("mine")
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("simulate called although the output exists")
+
+    monkeypatch.setattr(cli, "simulate", must_not_run)
+    assert cli.main(["run", *HUGE, "--out", str(out)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert (out / "keep").read_text() == "mine"
+
+
+def test_overwrite_replaces_the_output(tmp_path):
+    out = tmp_path / "one.zarr"
+    assert cli.main(["run", *HUGE, "--seeds", "0-1", "--out", str(out)]) == 0
+    assert cli.main(["run", *HUGE, "--seeds", "3", "--out", str(out), "--overwrite"]) == 0
+    assert xr.open_zarr(out)["seed"].values.tolist() == [3]
+
+
+def test_run_writes_int64_coordinates_beyond_int32_without_warnings(tmp_path):
+    out = tmp_path / "huge.zarr"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert cli.main(["run", *HUGE, "--out", str(out)]) == 0
+    assert [str(w.message) for w in caught] == []
+    back = xr.open_zarr(out)
+    assert back["d"].dtype == np.int64 and int(back["d"].values.ravel()[0]) == 10**12
+
+
+def test_netcdf_output_holds_d_1e12_or_is_refused_before_computing(tmp_path, capsys):
+    out = tmp_path / "huge.nc"
+    code = cli.main(["run", *HUGE, "--out", str(out)])
+    if importlib.util.find_spec(cli.NETCDF_ENGINE) is None:
+        assert code == 2 and not out.exists()
+        err = capsys.readouterr().err
+        assert f"needs the {cli.NETCDF_ENGINE} package" in err and ".zarr" in err
+    else:
+        assert code == 0
+        with xr.open_dataset(out, engine=cli.NETCDF_ENGINE) as back:
+            assert back["d"].dtype == np.int64 and int(back["d"].values.ravel()[0]) == 10**12
+
+
+def test_unknown_suffix_is_refused(tmp_path, capsys):
+    assert cli.main(["run", *HUGE, "--out", str(tmp_path / "x.csv")]) == 2
+    assert "must end in .zarr or .nc" in capsys.readouterr().err
+
+
+def test_terminal_shows_no_library_warnings(tmp_path):
+    """The installed command as a user runs it: stdout is the summary, stderr is empty."""
+    out = tmp_path / "one.zarr"
+    result = subprocess.run(
+        [sys.executable, "-m", "mfsim.cli", "run", "--d", "200", "--steps", "50", "--quiet"]
+        + ["--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert re.fullmatch(r"wrote .*one\.zarr: 1 runs, .*\n", result.stdout)
