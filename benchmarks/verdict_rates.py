@@ -40,7 +40,7 @@ def main() -> None:
                 law, n_sets=n_sets, n_boot=n_boot, seed=11, d_values=d_values, n_seeds=n_seeds
             )
             text = ", ".join(
-                f'{100 * share:.0f}% "{verdict}"'
+                f'{100 * share:.1f}% "{verdict}"'
                 for verdict, share in sorted(rates.items(), key=lambda item: -item[1])
             )
             print(f"| {law} | {text} |  <!-- {time.perf_counter() - start:.0f} s -->", flush=True)

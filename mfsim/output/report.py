@@ -465,11 +465,14 @@ def write_report(
 
     Notes
     -----
-    Order of the page: the verdict table (one row per quantity, group and k or eps, with the
-    preferred model, the log slope and power exponent with their bootstrap intervals, the CV
-    RMSE of each model, the verdict and the counts of reached / not reached / bound-dominated /
-    diverged runs summed over d), the method and verdict rule, the figures, provenance (sweep
-    and fit attrs, dims, creation time). All text from data is HTML-escaped.
+    Order of the page: one sentence per quantity on the Transition Assumption
+    (:func:`opening_sentences`: measured and what the fit says, bound-dominated and why, not
+    reached and why); the literal t_k^* table and the proxies' table (case, verdict and its
+    detail, log slope, power exponent and Box-Cox alpha with their intervals, preferred model,
+    CV RMSE, counts of reached / not reached / bound-dominated / diverged runs summed over d);
+    the small-signal theory beside the fitted slopes (:func:`theory_rows`); the Theorem 6
+    audit, flagged when it covered no run; the method and verdict rule; the figures;
+    provenance (sweep and fit attrs, dims, creation time). All text from data is HTML-escaped.
     """
     rows, n_omitted, fixed = verdict_rows(fits)
     quantities = fit_quantities(fits)
