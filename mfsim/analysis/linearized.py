@@ -55,10 +55,30 @@ class Bulk:
         Level eigenvalues, decreasing; ``values[0]`` is lambda_{r+1}.
     fractions : tuple of float
         Multiplicity of each level divided by d (they sum to (d - r) / d).
+    multiplicities : tuple of float
+        Multiplicity of each level at the d the bulk was built for.
     """
 
     values: tuple[float, ...]
     fractions: tuple[float, ...]
+    multiplicities: tuple[float, ...] = ()
+
+    def saturation_level(self, r: int) -> float:
+        """The largest level of multiplicity >= r: the value at which the bulk Gram matrix
+        saturates (levels above it hold fewer than r rows and grow like slow extra signals).
+
+        Raises
+        ------
+        ValueError
+            If no level has multiplicity >= r (or the multiplicities are unknown: then the top
+            level is returned).
+        """
+        if not self.multiplicities:
+            return self.values[0]
+        for value, count in zip(self.values, self.multiplicities, strict=True):
+            if count >= r:
+                return value
+        raise ValueError(f"no bulk level has multiplicity >= r = {r}")
 
 
 def bulk_of(spectrum, n_levels_per_ramp: int = 64) -> Bulk:
@@ -98,7 +118,9 @@ def bulk_of(spectrum, n_levels_per_ramp: int = 64) -> Bulk:
             mid = 0.5 * (lo + hi - 1.0)
             values.append(float(first + seg.increment * mid))
             counts.append(hi - lo)
-    return Bulk(tuple(values), tuple(float(c) / float(d) for c in counts))
+    return Bulk(
+        tuple(values), tuple(float(c) / float(d) for c in counts), tuple(float(c) for c in counts)
+    )
 
 
 def rise_slope(eta: float, top_lambda, bulk_top: float) -> np.ndarray:
@@ -130,32 +152,72 @@ def rise_slope(eta: float, top_lambda, bulk_top: float) -> np.ndarray:
     return 1.0 / (2.0 * np.log1p(eta * gaps))
 
 
-def t_k_star_slope(eta: float, top_lambda, bulk_top: float, Delta: float) -> np.ndarray:  # noqa: N803
+def t_k_star_slope(
+    eta: float,
+    top_lambda,
+    bulk_top: float,
+    Delta: float,  # noqa: N803
+    bound_dominated=None,
+    init_later=None,
+) -> np.ndarray:
     """Small-signal slope of the measured (not bound-dominated) literal t_k^* against ln d.
 
     Where ``t_k^*`` is not bound-dominated, eq. (15) is met before ``u_{k+1}`` rises, i.e.
     ``r q^s = sqrt(Delta/8) sigma_1(u_{k+1, t_k + s})`` with ``sigma_1(u_{k+1})`` growing by
     ``rho_{k+1}`` per step, which gives ``t_k^* ~ (rise_{k+1} - t_k) ln rho_{k+1} /
-    (ln rho_{k+1} - ln q)`` plus a constant (``docs/transition.md``, eq. T). With
-    ``t_k = rise_k + ceil(t^*)`` (k = 1, or whenever ``u_k`` rises after ``t_init,k``):
+    (ln rho_{k+1} - ln q)`` plus a constant (``docs/transition.md``, eq. T), so
 
-        d t_k^* / d ln d = (S_{k+1} - S_k) ln rho_{k+1} / (ln rho_{k+1} - ln q).
+        d t_k^* / d ln d = (S_{k+1} - T_k) ln rho_{k+1} / (ln rho_{k+1} - ln q),
+
+    with ``T_k`` the slope of ``t_k = max(t_init,k, rise_k) + ceil(t^*)``: ``S_k`` where
+    ``u_k`` rises after ``t_init,k``, else the slope of ``t_init,k = t_{k-1} + t_{k-1}^*``,
+    i.e. ``T_{k-1}`` plus that of ``t_{k-1}^*`` (0 when bound-dominated). Which of the two is
+    later depends on the d range (flat r = 3: ``t_init,2`` is later up to d ~ 1e450), so the
+    regime is an input.
+
+    Parameters
+    ----------
+    eta, top_lambda, bulk_top
+        As in :func:`rise_slope` (``bulk_top``: the saturation level).
+    Delta : float
+        Eigengap (sets q = 1 - eta Delta / 6).
+    bound_dominated : sequence of bool, optional
+        For k = 1..r-1, whether t_k^* is bound-dominated in the d range considered; default:
+        none is.
+    init_later : sequence of bool, optional
+        For k = 1..r-1, whether ``t_init,k`` comes after ``rise_k`` in that range; default:
+        never (``t_k = rise_k + ceil(t^*)``).
 
     Returns
     -------
     numpy.ndarray, shape (r - 1,)
-        Slopes for k = 1..r-1 in steps per unit of ln d.
+        Slopes in steps per unit of ln d (0 where bound-dominated).
     """
     slopes = rise_slope(eta, top_lambda, bulk_top)
     log_rho = np.log1p(eta * (np.asarray(top_lambda, dtype=float) - bulk_top))
     log_q = math.log(contraction(eta, Delta))
-    return (slopes[1:] - slopes[:-1]) * log_rho[1:] / (log_rho[1:] - log_q)
+    r = slopes.size
+    bound = np.zeros(r - 1, dtype=bool) if bound_dominated is None else np.asarray(bound_dominated)
+    later = np.zeros(r - 1, dtype=bool) if init_later is None else np.asarray(init_later)
+    out = np.zeros(r - 1)
+    t_init = 0.0  # t_init,1 = first step in S, independent of d
+    for k in range(r - 1):
+        t_k = t_init if later[k] else slopes[k]
+        measured = (slopes[k + 1] - t_k) * log_rho[k + 1] / (log_rho[k + 1] - log_q)
+        out[k] = 0.0 if bound[k] else measured
+        t_init = t_k + out[k]
+    return out
 
 
 def rise_slope_for(spectrum, eta: float) -> np.ndarray:
     """:func:`rise_slope` for a Spectrum (flat-level bulk, e.g. ``flat`` or ``staircase``)."""
     bulk = bulk_of(spectrum)
-    return rise_slope(eta, spectrum.top(spectrum.r), bulk.values[0])
+    return rise_slope(eta, spectrum.top(spectrum.r), bulk.saturation_level(spectrum.r))
+
+
+#: A bulk level with fewer rows than this at the reference d has a fixed multiplicity (its
+#: fraction of d shrinks as 1/d); larger levels are a fixed fraction of d.
+_FIXED_MULTIPLICITY = 1000
 
 
 def _rise_scalar(
@@ -173,16 +235,20 @@ def _rise_scalar(
     (Gram entry ``w^T B_j^T B_j w``): ``s <- s (1 + eta (lambda_k - s - sum b))^2``,
     ``b_j <- b_j (1 + eta (mu_j - s - sum b))^2``; ``s_0 = varpi^2 e^{E ln chi^2_m} / d`` (the
     initial ``u_k`` projected on the ``m = r - k + 1`` directions not taken by earlier signals),
-    ``b_j0 = varpi^2 f_j``. ``s`` is carried as ``ln s`` (d up to 10^300); while ``s`` is below
-    1e-200 it does not feed back (it is negligible next to ``b``).
+    ``b_j0 = varpi^2 f_j`` for a level whose multiplicity grows with d, ``varpi^2 c_j / d`` for
+    one of fixed multiplicity ``c_j < r`` (a single row such as the staircase's lambda_{r+1}).
+    ``s`` is carried as ``ln s`` (d up to 10^300; ``e^{ln s}`` underflows to 0 only where it is
+    negligible next to ``b``).
     """
     mu = np.asarray(bulk.values)
-    b = varpi**2 * np.asarray(bulk.fractions)
+    fractions = np.asarray(bulk.fractions)[None, :]
+    counts = np.asarray(bulk.multiplicities or [np.inf] * mu.size)[None, :]
+    fixed = counts < _FIXED_MULTIPLICITY
+    b = varpi**2 * np.where(fixed, counts * np.exp(-log_d)[:, None], fractions)
     log_s0 = 2.0 * math.log(varpi) + float(digamma(m / 2.0)) + math.log(2.0) - log_d
     out = np.empty((log_d.size, n_steps + 1))
     out[:, 0] = log_s0
     log_s = log_s0.copy()
-    b = np.broadcast_to(b, (log_d.size, mu.size)).copy()
     for t in range(n_steps):
         s = np.exp(np.maximum(log_s, -700.0))
         total = s + b.sum(axis=1)
@@ -307,7 +373,7 @@ def predict_stages(
         t_k=t_k,
         t_k_star=t_k_star,
         bound_dominated=bound,
-        rise_slope=rise_slope(eta, lam, bulk.values[0]),
+        rise_slope=rise_slope(eta, lam, bulk.saturation_level(r)),
     )
 
 
@@ -383,13 +449,15 @@ def applies_to(spec) -> tuple[bool, str]:
     """
     if spec is None:
         return False, "spectrum family of the sweep unknown"
-    top = next((s for s in _bulk_segments(spec)), None)
-    if top is None or top.increment != 0 or top.count < spec.r:
-        return False, (
-            f"the {spec.name} bulk has no flat top level of multiplicity >= r: the bulk Gram "
-            "matrix does not saturate at lambda_(r+1) I in a d-independent time"
-        )
-    return True, ""
+    for seg in _bulk_segments(spec):
+        if seg.increment != 0 and seg.count > 1:
+            break
+        if seg.count >= spec.r:
+            return True, ""
+    return False, (
+        f"the {spec.name} bulk has no flat level of multiplicity >= r above its ramps: the bulk "
+        "Gram matrix does not saturate in a d-independent time"
+    )
 
 
 def _bulk_segments(spec):
@@ -402,7 +470,9 @@ def _bulk_segments(spec):
         skip = 0
 
 
-def predicted_rise(ds, kappa: float, r: int, eta: float, varpi: float, d_values) -> dict:
+def predicted_rise(
+    ds, kappa: float, r: int, eta: float, varpi: float, d_values, with_chain: bool = False
+) -> dict:
     """Theory of the rise panels of one grid group.
 
     Parameters
@@ -413,11 +483,14 @@ def predicted_rise(ds, kappa: float, r: int, eta: float, varpi: float, d_values)
         The group's grid values.
     d_values : array_like
         d at which to evaluate the prediction (any size up to 10^300).
+    with_chain : bool, default False
+        Integrate long enough for the literal chain (t_k, t_k^*) as well as the rises.
 
     Returns
     -------
     dict
-        ``slope`` (r,) from :func:`rise_slope`, ``rise`` (n_d, r) from :func:`predict_stages`,
+        ``slope`` (r,) from :func:`rise_slope` (the asymptotic slopes), ``rise`` (n_d, r),
+        ``t_k_star`` and ``bound_dominated`` (n_d, r - 1) from :func:`predict_stages`,
         ``t_k_star_slope`` (r - 1,) from :func:`t_k_star_slope`; or ``{"reason": str}`` if the
         theory does not apply.
     """
@@ -426,12 +499,26 @@ def predicted_rise(ds, kappa: float, r: int, eta: float, varpi: float, d_values)
     if not ok:
         return {"reason": reason}
     bulk = bulk_of(spec)
+    level = bulk.saturation_level(int(r))
     log10_d = np.log10(np.asarray(d_values, dtype=float))
-    slope = rise_slope(eta, spec.top(int(r)), bulk.values[0])
+    slope = rise_slope(eta, spec.top(int(r)), level)
     horizon = int(1.3 * float(slope.max()) * float(log10_d.max()) * math.log(10.0)) + 2000
+    if with_chain:
+        horizon += 2 * int(math.ceil(t_star(eta, spec.Delta, spec.lambda_1, int(r))) + 2000)
     pred = predict_stages(log10_d, spec.top(int(r)), bulk, eta=eta, varpi=varpi, n_steps=horizon)
     return {
         "slope": slope,
         "rise": pred.rise,
-        "t_k_star_slope": t_k_star_slope(eta, spec.top(int(r)), bulk.values[0], spec.Delta),
+        "t_k_star": pred.t_k_star,
+        "bound_dominated": pred.bound_dominated,
+        # the chain's regime at the largest d decides which t_k sets the later slopes
+        "t_k_star_slope": t_k_star_slope(
+            eta,
+            spec.top(int(r)),
+            level,
+            spec.Delta,
+            pred.bound_dominated[-1],
+            pred.t_k[-1] - math.ceil(t_star(eta, spec.Delta, spec.lambda_1, int(r)))
+            > pred.rise[-1, :-1],
+        ),
     }

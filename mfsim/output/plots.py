@@ -117,11 +117,18 @@ def _draw_scaling_panel(
     ax, runs: xr.Dataset, fit: xr.Dataset, rng: np.random.Generator, theory=None
 ) -> None:
     """One panel: runs (dims d, seed) of one group and index, the group's fit, and optionally
-    the small-signal theory ``(d_curve, prediction, slope)`` (rise panels)."""
-    d = runs["d"].values.astype(float)
+    the small-signal theory ``(d_curve, prediction, slope)`` (rise panels).
+
+    Beyond d = 1e250 matplotlib's log axis overflows, so the axis is log10 d (linear)."""
+    d_raw = runs["d"].values.astype(float)
+    huge = _huge_d(d_raw)
+    axis = np.log10 if huge else (lambda v: np.asarray(v, dtype=float))
+    d = axis(d_raw)
     n_seed = runs.sizes["seed"]
-    jitter = np.exp(rng.uniform(-0.06, 0.06, size=(d.size, n_seed)) * np.log(10.0))
-    x = d[:, None] * jitter
+    shift = rng.uniform(-0.06, 0.06, size=(d.size, n_seed))
+    x = d[:, None] + shift * (np.ptp(d) / 50.0 if huge else 0.0)
+    if not huge:
+        x = d[:, None] * np.exp(shift * np.log(10.0))
     reached = runs["reached"].values
     bound = runs["bound_dominated"].values
     value = runs["value"].values
@@ -145,7 +152,7 @@ def _draw_scaling_panel(
         )
     ax.plot(d, medians, "D", color="k", ms=4.5, label="median", zorder=5)
 
-    curve_d = fit["d_curve"].values
+    curve_d = axis(fit["d_curve"].values)
     for model in ("log", "power", "const"):
         style = MODEL_STYLE[model]
         curve = fit["curve"].sel(model=model).values
@@ -173,7 +180,7 @@ def _draw_scaling_panel(
     if theory is not None:
         theory_d, theory_y, theory_slope = theory
         ax.plot(
-            theory_d,
+            axis(theory_d),
             theory_y,
             color="tab:purple",
             lw=1.4,
@@ -197,8 +204,12 @@ def _draw_scaling_panel(
                 fontsize=6.5,
                 color="tab:red",
             )
-    ax.set_xscale("log")
-    ax.set_xlim(d.min() / 1.6, d.max() * 1.6)
+    if huge:
+        margin = 0.03 * np.ptp(d)
+        ax.set_xlim(d.min() - margin, d.max() + margin)
+    else:
+        ax.set_xscale("log")
+        ax.set_xlim(d.min() / 1.6, d.max() * 1.6)
     ax.grid(True, which="major", alpha=0.3)
     ax.text(
         0.02,
@@ -211,6 +222,11 @@ def _draw_scaling_panel(
         family="monospace",
         bbox={"facecolor": "white", "alpha": 0.75, "lw": 0},
     )
+
+
+def _huge_d(d: np.ndarray) -> bool:
+    """d values beyond what matplotlib's log axis handles (it overflows near 1e308)."""
+    return bool(np.nanmax(d) > 1e250)
 
 
 def _fit_summary(fit: xr.Dataset, theory_slope: float | None = None) -> str:
@@ -306,7 +322,8 @@ def scaling_figures(ds: xr.Dataset, fits: xr.Dataset, quantity: str) -> list[tup
             head = f"{index} = {_fmt(value)}" if index else quantity
             ax.set_title(f"{head}: {fit_panel['verdict'].values}", fontsize=9)
             missed = int(runs_g.sel(sel)["not_reached"].sum())
-            ax.set_xlabel("d (log scale)" + ("\nred: not reached / runs" if missed else ""))
+            scale = "log10 d" if _huge_d(runs_g["d"].values) else "d (log scale)"
+            ax.set_xlabel(scale + ("\nred: not reached / runs" if missed else ""))
         axes[0].set_ylabel(f"{quantity} (steps)")
         handles, labels = axes[0].get_legend_handles_labels()
         for ax in axes[1:]:  # bound-dominated markers may only appear in later panels

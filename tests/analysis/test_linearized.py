@@ -35,9 +35,25 @@ def flat(r):
 def test_bulk_of_flat_and_linear():
     spec, bulk = flat(2)
     assert bulk.values == (0.6,) and bulk.fractions == pytest.approx(((10**6 - 2) / 10**6,))
-    lin = bulk_of(mfsim.spectrum("linear", d=1000, r=2, kappa=5), n_levels_per_ramp=4)
-    assert len(lin.values) == 4 and sum(lin.fractions) == pytest.approx(998 / 1000)
-    assert lin.values[0] < 0.6 and np.all(np.diff(lin.values) < 0)
+    spec = mfsim.spectrum("linear", d=1000, r=2, kappa=5)
+    lin = bulk_of(spec, n_levels_per_ramp=4)
+    ramps = sum(1 for seg in spec.segments if seg.increment != 0 and seg.count > 1)
+    constants = len(spec.segments) - 2 - ramps  # segments after the top r = 2 rows
+    assert len(lin.values) == 4 * ramps + constants
+    assert sum(lin.fractions) == pytest.approx(998 / 1000)
+    assert np.all(np.diff(lin.values) < 0) and lin.values[0] <= 0.6
+    # mean of the eigenvalues is kept: sum of level value x multiplicity = trace of the bulk
+    bulk = np.sort(np.concatenate([seg.values() for seg in spec.segments]))[::-1][2:]
+    assert np.dot(lin.values, lin.multiplicities) == pytest.approx(bulk.sum(), rel=1e-12)
+
+
+def test_staircase_saturates_at_its_top_multiple_level():
+    """lambda_(r+1) is a single row in the staircase; the bulk saturates at the next level."""
+    spec = mfsim.spectrum("staircase", d=10**6, r=2, kappa=KAPPA)
+    bulk = bulk_of(spec)
+    assert bulk.values[0] == pytest.approx(0.6) and bulk.multiplicities[0] == 1
+    assert bulk.saturation_level(2) == bulk.values[1] < 0.6
+    assert bulk.multiplicities[1] >= 2
 
 
 def test_rise_slope_closed_form_numbers():
@@ -100,6 +116,46 @@ def test_t_k_star_slope_in_measured_regime_matches_reference():
     slope = (np.median(hi) - np.median(lo)) / (80 * math.log(10.0))
     expected = t_k_star_slope(ETA, spec.top(2), 0.6, spec.Delta)[0]
     assert slope == pytest.approx(expected, rel=0.02)
+
+
+def test_t_k_star_slope_follows_the_chain_regime_r3():
+    """r = 3, k = 2 with t_1^* bound-dominated: t_2 moves with rise_1, slope (S_3 - S_1) f."""
+    spec, bulk = flat(3)
+    lo = reference_flat(240, 3, seeds=SEEDS, n_steps=18000)["t_k_star"][:, 1]
+    hi = reference_flat(290, 3, seeds=SEEDS, n_steps=21000)["t_k_star"][:, 1]
+    slope = (np.median(hi) - np.median(lo)) / (50 * math.log(10.0))
+    expected = t_k_star_slope(
+        ETA, spec.top(3), 0.4, spec.Delta, bound_dominated=[True, False], init_later=[False, True]
+    )
+    assert expected[0] == 0.0
+    assert slope == pytest.approx(expected[1], rel=0.03)
+    # the naive regime (t_k = rise_k + ceil(t^*)) would give 10.7: clearly different
+    assert abs(slope - t_k_star_slope(ETA, spec.top(3), 0.4, spec.Delta)[1]) > 2.0
+
+
+def test_staircase_rise_slope_matches_engine_runs_with_the_transient():
+    """Staircase: the scalar model (with the lower levels' transient) gives the engine's slope
+    over d = 1e3..1e12 within 3%; the asymptote (R) at the saturation level is 5-7% above."""
+    spec = mfsim.spectrum("staircase", d=10**6, r=2, kappa=KAPPA)
+    bulk = bulk_of(spec)
+    exponents = np.arange(3, 13)
+    medians = []
+    for e in exponents:
+        ds = simulate(
+            mfsim.spectrum("staircase", d=10 ** int(e), r=2, kappa=KAPPA),
+            eta=ETA,
+            steps=1500,
+            varpi=VARPI,
+            seeds=range(64),
+            epsilons=(1e-2,),
+        )
+        medians.append(np.median(ds["rise"].values, axis=0))
+    x = exponents * math.log(10.0)
+    measured = np.polyfit(x, np.array(medians), 1)[0]
+    pred = predict_stages(exponents, spec.top(2), bulk, eta=ETA, varpi=VARPI, n_steps=1500)
+    np.testing.assert_allclose(measured, np.polyfit(x, pred.rise, 1)[0], rtol=0.03)
+    asymptote = rise_slope(ETA, spec.top(2), bulk.saturation_level(2))
+    assert np.all(measured < 0.97 * asymptote)
 
 
 def test_measurable_threshold_brackets_reference():
