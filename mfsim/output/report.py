@@ -529,7 +529,8 @@ Same in all rows: {html.escape(fixed) or "&ndash;"}.</p>
 slope against ln d of the predicted stage times at the d values each fit used, and the
 asymptotic slope, rise_k: 1 / (2 ln(1 + eta (lambda_k - mu))) with mu the bulk level where the
 bulk Gram matrix saturates (lambda_(r+1) for the flat bulk); a measured literal t_k^*:
-(S_(k+1) - S_k) ln rho_(k+1) / (ln rho_(k+1) - ln q).</p>
+(S_(k+1) - T_k) ln rho_(k+1) / (ln rho_(k+1) - ln q), T_k the slope of t_k in the chain's
+regime at the largest fitted d.</p>
 {_theory_table(theory_rows(sweep_ds, fits))}
 {_audit_section(audit)}
 <h2 id="method">Method</h2>
