@@ -167,3 +167,33 @@ def test_measurable_threshold_brackets_reference():
     assert 125 < threshold[0] < 150
     assert reference_flat(125, 2, seeds=SEEDS, n_steps=9000)["bound_dominated"][:, 0].all()
     assert not reference_flat(150, 2, seeds=SEEDS, n_steps=10000)["bound_dominated"][:, 0].any()
+
+
+@pytest.mark.parametrize("r, k", [(2, 1), (3, 2)])
+def test_engine_literal_t_k_star_measured_at_1e300_bound_at_small_d(r, k):
+    """The shipped sweep's ends, fixed seeds: bound-dominated at d = 1e2, measured at 1e300,
+    and there within 3% of the scalar model's prediction."""
+    spec, bulk = flat(r)
+    seeds = range(4)
+    small = simulate(
+        mfsim.spectrum("flat", d=100, r=r, kappa=KAPPA),
+        eta=ETA,
+        steps=22000,
+        varpi=VARPI,
+        seeds=seeds,
+        epsilons=(1e-2,),
+    )
+    assert small["t_k_star_bound_dominated"].sel(k=k).values.all()
+    huge = simulate(
+        mfsim.spectrum("flat", d={"log10": 300}, r=r, kappa=KAPPA),
+        eta=ETA,
+        steps=22000,
+        varpi=VARPI,
+        seeds=seeds,
+        epsilons=(1e-2,),
+    )
+    values = huge["t_k_star"].sel(k=k).values
+    assert np.isfinite(values).all() and not huge["t_k_star_bound_dominated"].sel(k=k).any()
+    pred = predict_stages([300], spec.top(r), bulk, eta=ETA, varpi=VARPI, n_steps=22000)
+    assert not pred.bound_dominated[0, k - 1]
+    np.testing.assert_allclose(np.median(values), pred.t_k_star[0, k - 1], rtol=0.03)
