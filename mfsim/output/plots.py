@@ -113,12 +113,22 @@ def _index_dim(da: xr.DataArray) -> str | None:
     return "k" if "k" in da.dims else ("eps" if "eps" in da.dims else None)
 
 
-def _draw_scaling_panel(ax, runs: xr.Dataset, fit: xr.Dataset, rng: np.random.Generator) -> None:
-    """One panel: runs (dims d, seed) of one group and index, and the group's fit."""
-    d = runs["d"].values.astype(float)
+def _draw_scaling_panel(
+    ax, runs: xr.Dataset, fit: xr.Dataset, rng: np.random.Generator, theory=None
+) -> None:
+    """One panel: runs (dims d, seed) of one group and index, the group's fit, and optionally
+    the small-signal theory ``(d_curve, prediction, slope)`` (rise panels).
+
+    Beyond d = 1e250 matplotlib's log axis overflows, so the axis is log10 d (linear)."""
+    d_raw = runs["d"].values.astype(float)
+    huge = _huge_d(d_raw)
+    axis = np.log10 if huge else (lambda v: np.asarray(v, dtype=float))
+    d = axis(d_raw)
     n_seed = runs.sizes["seed"]
-    jitter = np.exp(rng.uniform(-0.06, 0.06, size=(d.size, n_seed)) * np.log(10.0))
-    x = d[:, None] * jitter
+    shift = rng.uniform(-0.06, 0.06, size=(d.size, n_seed))
+    x = d[:, None] + shift * (np.ptp(d) / 50.0 if huge else 0.0)
+    if not huge:
+        x = d[:, None] * np.exp(shift * np.log(10.0))
     reached = runs["reached"].values
     bound = runs["bound_dominated"].values
     value = runs["value"].values
@@ -142,7 +152,7 @@ def _draw_scaling_panel(ax, runs: xr.Dataset, fit: xr.Dataset, rng: np.random.Ge
         )
     ax.plot(d, medians, "D", color="k", ms=4.5, label="median", zorder=5)
 
-    curve_d = fit["d_curve"].values
+    curve_d = axis(fit["d_curve"].values)
     for model in ("log", "power", "const"):
         style = MODEL_STYLE[model]
         curve = fit["curve"].sel(model=model).values
@@ -167,6 +177,18 @@ def _draw_scaling_panel(ax, runs: xr.Dataset, fit: xr.Dataset, rng: np.random.Ge
                 lw=0,
             )
 
+    if theory is not None:
+        theory_d, theory_y, theory_slope = theory
+        ax.plot(
+            axis(theory_d),
+            theory_y,
+            color="tab:purple",
+            lw=1.4,
+            ls="--",
+            label="small-signal theory (docs/transition.md)",
+            zorder=4,
+        )
+
     not_reached = runs["not_reached"].values.sum(axis=1)
     n_runs = runs["exists"].values.sum(axis=1)
     transform = ax.get_xaxis_transform()
@@ -182,13 +204,17 @@ def _draw_scaling_panel(ax, runs: xr.Dataset, fit: xr.Dataset, rng: np.random.Ge
                 fontsize=6.5,
                 color="tab:red",
             )
-    ax.set_xscale("log")
-    ax.set_xlim(d.min() / 1.6, d.max() * 1.6)
+    if huge:
+        margin = 0.03 * np.ptp(d)
+        ax.set_xlim(d.min() - margin, d.max() + margin)
+    else:
+        ax.set_xscale("log")
+        ax.set_xlim(d.min() / 1.6, d.max() * 1.6)
     ax.grid(True, which="major", alpha=0.3)
     ax.text(
         0.02,
         0.98,
-        _fit_summary(fit),
+        _fit_summary(fit, None if theory is None else theory[2]),
         transform=ax.transAxes,
         ha="left",
         va="top",
@@ -198,10 +224,18 @@ def _draw_scaling_panel(ax, runs: xr.Dataset, fit: xr.Dataset, rng: np.random.Ge
     )
 
 
-def _fit_summary(fit: xr.Dataset) -> str:
-    """Text box of one panel: b and alpha with intervals, CV RMSE per model, preferred model."""
+def _huge_d(d: np.ndarray) -> bool:
+    """d values beyond what matplotlib's log axis handles (it overflows near 1e308)."""
+    return bool(np.nanmax(d) > 1e250)
+
+
+def _fit_summary(fit: xr.Dataset, theory_slope: float | None = None) -> str:
+    """Text box of one panel: b and alpha with intervals, the Box-Cox alpha, CV RMSE per model,
+    preferred model, and the theory's slope when given."""
     if not np.isfinite(float(fit["log_slope"])):
-        caveat = textwrap.fill(str(fit["caveat"].values), 45)
+        why = str(fit["case_text"].values) if "case_text" in fit else ""
+        why = why or str(fit["caveat"].values)
+        caveat = textwrap.fill(why, 45)
         return f"no fit: {fit['verdict'].values}" + (f"\n{caveat}" if caveat else "")
 
     def interval(name: str) -> str:
@@ -213,12 +247,14 @@ def _fit_summary(fit: xr.Dataset) -> str:
     )
     preferred = str(fit["preferred_model"].values)
     decisive = " (decisive)" if bool(fit["decisive"].values) else ""
-    return (
-        f"b     = {interval('log_slope')}\n"
-        f"alpha = {interval('power_exponent')}\n"
-        f"CV RMSE: {cv}\n"
-        f"preferred: {preferred}{decisive}"
-    )
+    lines = [f"b     = {interval('log_slope')}"]
+    if theory_slope is not None:
+        lines.append(f"b theory = {theory_slope:.3g}")
+    lines.append(f"alpha = {interval('power_exponent')}")
+    if "boxcox_alpha" in fit:
+        lines.append(f"Box-Cox alpha = {interval('boxcox_alpha')}")
+    lines += [f"CV RMSE: {cv}", f"preferred: {preferred}{decisive}"]
+    return "\n".join(lines)
 
 
 def scaling_figures(ds: xr.Dataset, fits: xr.Dataset, quantity: str) -> list[tuple[dict, Figure]]:
@@ -245,7 +281,9 @@ def scaling_figures(ds: xr.Dataset, fits: xr.Dataset, quantity: str) -> list[tup
     Panels show the stage time against d on a log axis, so ``a + b log d`` is a straight line:
     seeds as points jittered by up to ``10^{+-0.06}`` in d, medians (diamonds), fitted log,
     power and const curves, with pointwise bootstrap percentile bands for log and power, and the
-    number of runs that did not reach the stage at each d.
+    number of runs that did not reach the stage at each d. Rise panels also show the
+    small-signal prediction (:func:`mfsim.analysis.linearized.predicted_rise`, no fitted
+    parameter) where the spectrum has a flat top bulk level.
     """
     runs = classify_runs(ds, quantity).sortby("d")
     fit = fits_for(fits, quantity)
@@ -272,14 +310,20 @@ def scaling_figures(ds: xr.Dataset, fits: xr.Dataset, quantity: str) -> list[tup
         fig = Figure(figsize=(max(0.6 + 3.9 * n, 6.0), 5.1), layout="constrained")
         axes = fig.subplots(1, n, squeeze=False)[0]
         rng = np.random.default_rng(0)
+        theory = _rise_theory(ds, fit, selection) if quantity == "rise" else None
         for ax, value in zip(axes, index_values, strict=True):
             sel = {index: value} if index else {}
             fit_panel = fit_g.sel(sel)
-            _draw_scaling_panel(ax, runs_g.sel(sel), fit_panel, rng)
+            panel_theory = None
+            if theory is not None and index == "k" and int(value) <= len(theory[2]):
+                k = int(value) - 1
+                panel_theory = (theory[0], theory[1][:, k], float(theory[2][k]))
+            _draw_scaling_panel(ax, runs_g.sel(sel), fit_panel, rng, panel_theory)
             head = f"{index} = {_fmt(value)}" if index else quantity
             ax.set_title(f"{head}: {fit_panel['verdict'].values}", fontsize=9)
             missed = int(runs_g.sel(sel)["not_reached"].sum())
-            ax.set_xlabel("d (log scale)" + ("\nred: not reached / runs" if missed else ""))
+            scale = "log10 d" if _huge_d(runs_g["d"].values) else "d (log scale)"
+            ax.set_xlabel(scale + ("\nred: not reached / runs" if missed else ""))
         axes[0].set_ylabel(f"{quantity} (steps)")
         handles, labels = axes[0].get_legend_handles_labels()
         for ax in axes[1:]:  # bound-dominated markers may only appear in later panels
@@ -298,6 +342,34 @@ def scaling_figures(ds: xr.Dataset, fits: xr.Dataset, quantity: str) -> list[tup
         fig.suptitle(f"{quantity} vs d\n{_title(selection)}", fontsize=10)
         out.append((selection, fig))
     return out
+
+
+def _rise_theory(ds: xr.Dataset, fit: xr.Dataset, selection: dict):
+    """(d_curve, predicted rise (n, r), slope (r,)) of one group; None where it does not apply."""
+    from mfsim.analysis.linearized import predicted_rise
+
+    def value(name, default=None):
+        if name in selection:
+            return _scalar_value(selection[name])
+        if name in ds.coords and ds[name].size == 1:
+            return _scalar_value(ds[name].values)
+        return default
+
+    if value("varpi_exponent", 0.0) not in (0, 0.0):
+        return None
+    kappa, r, eta, varpi = (value(name) for name in ("kappa", "r", "eta", "varpi"))
+    if None in (kappa, r, eta, varpi):
+        return None
+    d_curve = fit["d_curve"].values
+    pred = predicted_rise(ds, kappa, int(r), eta, varpi, d_curve)
+    if "reason" in pred:
+        return None
+    return d_curve, pred["rise"], pred["slope"]
+
+
+def _scalar_value(value):
+    value = value.item() if hasattr(value, "item") else value
+    return value
 
 
 def plot_scaling(ds: xr.Dataset, fits: xr.Dataset, quantity: str, path_stem) -> list[Path]:

@@ -197,3 +197,70 @@ def make_single_run(
         },
     )
     return ds
+
+
+# --------------------------------------------------------------------------------------------
+# Single groups with known laws, for the verdict rule and its measured rates
+# --------------------------------------------------------------------------------------------
+def _log_law(sd):
+    return lambda d, rng, size: (
+        5.0 + 20.0 * np.log(d)[:, None] + sd * rng.standard_normal((d.size, size))
+    )
+
+
+def _power_law(prefactor, alpha, log_sd):
+    return lambda d, rng, size: (
+        prefactor * d[:, None] ** alpha * np.exp(log_sd * rng.standard_normal((d.size, size)))
+    )
+
+
+#: name -> law(d (n_d,), rng, n_seeds) -> stage times (n_d, n_seeds)
+LAWS = {
+    "log, sd 10": _log_law(10.0),
+    "log, sd 60": _log_law(60.0),
+    "log, sd 150": _log_law(150.0),
+    "d^0.5, lognormal 0.2": _power_law(3.0, 0.5, 0.2),
+    "d^0.5, lognormal 1": _power_law(3.0, 0.5, 1.0),
+    "d^0.2, lognormal 0.2": _power_law(30.0, 0.2, 0.2),
+    "d^0.1, lognormal 0.1": _power_law(100.0, 0.1, 0.1),
+    "d^0.05, lognormal 0.05": _power_law(200.0, 0.05, 0.05),
+    "const, sd 10": lambda d, rng, size: 40.0 + 10.0 * rng.standard_normal((d.size, size)),
+    "60 - 4 log d, sd 3": lambda d, rng, size: (
+        60.0 - 4.0 * np.log(d)[:, None] + 3.0 * rng.standard_normal((d.size, size))
+    ),
+    "200 d^-0.2, lognormal 0.1": _power_law(200.0, -0.2, 0.1),
+}
+
+
+def group_dataset(d_values, y) -> xr.Dataset:
+    """One group (kappa = 1, k = 1) of a stage quantity ``escape`` with values y (n_d, n_seed)."""
+    y = np.asarray(y, dtype=float)
+    return xr.Dataset(
+        {"escape": (("d", "seed", "kappa", "k"), y[:, :, None, None])},
+        coords={
+            "d": np.asarray(d_values, dtype=float),
+            "seed": np.arange(y.shape[1]),
+            "kappa": [1.0],
+            "k": [1],
+        },
+    )
+
+
+def verdict_of(d_values, y, *, n_boot=200, seed=0, full=False):
+    """Verdict (and detail, or the whole fit with ``full``) of one group, via fit_scaling."""
+    from mfsim.analysis.scaling import fit_scaling
+
+    fit = fit_scaling(group_dataset(d_values, y), "escape", n_boot=n_boot, seed=seed)
+    verdict = str(fit["verdict"].values.ravel()[0])
+    return verdict, (fit if full else str(fit["verdict_detail"].values.ravel()[0]))
+
+
+def verdict_rates(law, *, n_sets, n_boot=200, seed=0, d_values=D_VALUES, n_seeds=16):
+    """Share of each verdict over ``n_sets`` data sets drawn from ``LAWS[law]``."""
+    d = np.asarray(d_values, dtype=float)
+    counts: dict[str, int] = {}
+    for i in range(n_sets):
+        rng = np.random.default_rng([seed, i])
+        verdict, _ = verdict_of(d, LAWS[law](d, rng, n_seeds), n_boot=n_boot, seed=i)
+        counts[verdict] = counts.get(verdict, 0) + 1
+    return {verdict: count / n_sets for verdict, count in counts.items()}

@@ -6,17 +6,19 @@ import re
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from mfsim.analysis.scaling import (
+    VERDICT_BOUND,
     VERDICT_FASTER,
     VERDICT_FLAT,
-    VERDICT_LOG,
-    VERDICT_NOT_ENOUGH,
+    VERDICT_LOG_DECISIVE,
+    VERDICT_NOT_REACHED,
     fit_all,
     fit_scaling,
 )
 from mfsim.output import plots
-from mfsim.output.report import verdict_rows, write_report
+from mfsim.output.report import opening_sentences, theory_rows, verdict_rows, write_report
 from tests.analysis.synthetic import D_VALUES, make_synthetic_sweep
 
 
@@ -51,7 +53,7 @@ def test_report_is_written_with_verdicts_first(report):
     assert table < text.index('<h2 id="method">') < text.index('<h2 id="figures">')
     assert text.index('<h2 id="figures">') < text.index('<h2 id="provenance">')
     verdict_section = text[table : text.index('<h2 id="method">')]
-    for verdict in (VERDICT_LOG, VERDICT_FASTER, VERDICT_FLAT):
+    for verdict in (VERDICT_LOG_DECISIVE, VERDICT_FASTER, VERDICT_FLAT):
         assert verdict in verdict_section
 
 
@@ -84,6 +86,12 @@ def test_table_rows_and_counts(sweep, fits, report):
     assert all(r["n_bound_dominated"] == 1 for r in t_k_star)
     assert "9 (quantity, group, k) combinations omitted" in text
     assert text.count('<td class="verdict">') == len(rows)
+    # literal t_k^* and proxies in separate tables, in that order
+    literal = text[text.index('<h3 id="literal">') : text.index('<h3 id="proxies">')]
+    proxies = text[text.index('<h3 id="proxies">') : text.index('<h3 id="theory">')]
+    assert literal.count('<td class="verdict">') == len(t_k_star)
+    assert proxies.count('<td class="verdict">') == len(rows) - len(t_k_star)
+    assert "<td>t_k_star</td>" not in proxies
 
 
 def test_single_fit_and_not_enough_data(sweep, tmp_path):
@@ -92,5 +100,86 @@ def test_single_fit_and_not_enough_data(sweep, tmp_path):
     fit = fit_scaling(ds, "rise", n_boot=50)
     path = write_report(ds, fit, [], tmp_path / "r.html")
     text = path.read_text(encoding="utf-8")
-    assert VERDICT_NOT_ENOUGH in text
+    assert VERDICT_NOT_REACHED in text
     assert "No figures." in text
+
+
+def test_opening_sentences_one_per_quantity_with_the_case(sweep, fits, report):
+    _, text, _ = report
+    rows, _, _ = verdict_rows(fits)
+    sentences = opening_sentences(rows)
+    assert len(sentences) == len({row["quantity"] for row in rows})
+    assert sentences[0].startswith("literal t_k^* (eq. 15): ")
+    assert all("measured (fitted) at" in s for s in sentences)
+    # the opening comes before every table
+    assert text.index('<ul id="opening">') < text.index("<table")
+
+
+def test_opening_says_bound_dominated_and_why(sweep):
+    ds = sweep.copy(deep=True)
+    ds["t_k_star_bound_dominated"][:] = True
+    ds["t_sharp"] = ((), 1104.8)
+    fit = fit_scaling(ds, "t_k_star", n_boot=50)
+    rows, _, _ = verdict_rows(fit)
+    assert {row["verdict"] for row in rows} == {VERDICT_BOUND}
+    (sentence,) = opening_sentences(rows)
+    assert "bound-dominated at every d" in sentence and "ceil(t^sharp) = 1105" in sentence
+
+
+def test_opening_says_not_reached_and_when_the_runs_stopped(sweep):
+    ds = sweep.copy(deep=True)
+    ds["t_k_star"][:] = np.nan
+    ds["t_k"] = xr.full_like(ds["t_k_star"], 2909.0)
+    ds["stop_step"] = xr.full_like(ds["status"], 1500.0, dtype=float)
+    fit = fit_scaling(ds, "t_k_star", n_boot=50)
+    (sentence,) = opening_sentences(verdict_rows(fit)[0])
+    assert "not reached" in sentence
+    assert "stopped at step 1500 or earlier" in sentence and "t_k = 2909 to 2909" in sentence
+
+
+def test_empty_audit_is_flagged(fits, tmp_path):
+    """The paper's eta = 0.1 breaks Theorem 6's step-size condition: the audit covers no run."""
+    import mfsim
+    from mfsim.analysis.audit import audit_theorem6
+    from mfsim.engine.simulation import simulate
+
+    run = simulate(mfsim.spectrum("flat", d=200, r=2, kappa=5), eta=0.1, steps=300, seeds=[0])
+    audit = audit_theorem6(run)
+    text = write_report(run, fits, [], tmp_path / "a.html", audit=audit).read_text()
+    assert '<p class="warning">The Theorem 6 audit covered no run' in text
+    # within the conditions (eta <= Delta / 100, small start) the audit checks steps
+    run = simulate(
+        mfsim.spectrum("flat", d=200, r=2, kappa=5), eta=0.001, steps=300, seeds=[0], varpi=0.5
+    )
+    text = write_report(run, fits, [], tmp_path / "b.html", audit=audit_theorem6(run)).read_text()
+    assert "covered no run" not in text and "The Theorem 6 audit checked" in text
+
+
+def test_theory_table_for_a_flat_sweep_of_real_runs(tmp_path):
+    """Rise slopes of mfsim.simulate runs (flat family) against the small-signal prediction."""
+    import math
+
+    import mfsim
+    from mfsim.engine.simulation import simulate
+
+    parts = []
+    for e in (3, 5, 7, 9, 11):
+        spec = mfsim.spectrum("flat", d=10**e, r=2, kappa=5)
+        ds = simulate(spec, eta=0.1, steps=900, varpi=0.5, seeds=range(24), epsilons=(1e-2,))
+        parts.append(ds[["rise", "status"]].expand_dims(d=[float(10**e)]))
+    sweep = xr.concat(parts, "d").drop_vars(["lambda_k", "Delta", "lambda_1"], errors="ignore")
+    for name, value in (("kappa", 5.0), ("r", 2), ("eta", 0.1), ("varpi", 0.5)):
+        sweep = sweep.drop_vars(name, errors="ignore").expand_dims({name: [value]})
+    sweep.attrs["config"] = "sweep: t\nspectrum: {family: flat, lambda_1: 1.0}\n"
+    fits = fit_all(sweep, quantities=["rise"], n_boot=200)
+    rows = theory_rows(sweep, fits)
+    assert [row["k"] for row in rows] == [1, 2]
+    # 1 / (2 ln(1 + eta (lambda_k - lambda_3))) with lambda = 1, 0.8, bulk 0.6
+    expected = [1 / (2 * math.log(1.04)), 1 / (2 * math.log(1.02))]
+    assert [row["asymptotic"] for row in rows] == pytest.approx(expected)
+    # the flat bulk saturates within ~50 steps: over d = 1e3..1e11 the slope is the asymptote
+    assert [row["predicted"] for row in rows] == pytest.approx(expected, rel=0.01)
+    assert all(row["inside"] for row in rows), rows
+    figures = plots.plot_scaling(sweep, fits, "rise", tmp_path / "rise")
+    text = write_report(sweep, fits, figures, tmp_path / "r.html").read_text()
+    assert "Small-signal theory beside the fits" in text and "12.7" in text
