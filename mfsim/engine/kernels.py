@@ -62,6 +62,11 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from mfsim.engine import compilation
+
+# the engine's kernels are cached per mfsim version, not per checkout (before any @njit below)
+compilation.install()
+
 BLOCK_ROWS = 16384
 
 # the rank is a compile-time constant for r <= SPECIALIZED_MAX_R (one compiled kernel per r),

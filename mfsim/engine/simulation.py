@@ -17,6 +17,7 @@ import numba
 import numpy as np
 
 from mfsim.engine import kernels
+from mfsim.engine.compilation import compiling
 from mfsim.engine.dataset import build_dataset
 from mfsim.engine.initialization import (
     check_dimension,
@@ -149,7 +150,6 @@ def simulate(
         noise_floor_factor(eta, delta_gap),
     )
     tok = kernels.rank_token(r)
-    state = kernels.new_state(xs, segs)
 
     record_grid = recorded_steps(steps, record, record_stride, record_num)
     heatmap_steps = np.asarray(
@@ -162,8 +162,12 @@ def simulate(
             "row" if (n_runs < numba.get_num_threads() and n_rows > kernels.BLOCK_ROWS) else "seed"
         )
     run_block = {"seed": kernels.run_seed_parallel, "row": kernels.run_row_parallel}[kernel]
-    # compile (or load from the cache) before the clock starts: wall_time excludes compilation
-    run_block(tok, state, segs, params, 0, 0, kernels.empty_outputs(n_runs, 0, r))
+    # compile (or load from the cache) before the clock starts: wall_time excludes compilation;
+    # one process at a time compiles a specialization (the others then load it)
+    key = (kernel, r if tok is not None else "tiled", str(xs.dtype))
+    with compiling(key):
+        state = kernels.new_state(xs, segs)
+        run_block(tok, state, segs, params, 0, 0, kernels.empty_outputs(n_runs, 0, r))
 
     block_steps = _choose_block_steps(n_runs, r, steps)
     bar = _progress_bar(steps + 1, progress)
