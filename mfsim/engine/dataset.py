@@ -110,9 +110,21 @@ VARIABLE_ATTRS = {
         _STEP,
         "rise_{k+1} - learned_k (k < r); negative when u_{k+1} rises before u_k is learned",
     ),
-    "status": {**_attrs("run status", "1", "how the run ended"), **STATUS_FLAGS},
+    "status": {
+        **_attrs(
+            "run status",
+            "1",
+            "how the run ended; underflow: a positive diagnostic fell below float64's normal "
+            "range (docs/accuracy.md)",
+        ),
+        **STATUS_FLAGS,
+    },
     "stop_step": _attrs("stop step", _STEP, "last step whose diagnostics were computed"),
-    "wall_time": _attrs("wall time per run", "s", "batch wall time divided by the batch size"),
+    "wall_time": _attrs(
+        "wall time per run",
+        "s",
+        "batch wall time divided by the batch size, numba compilation excluded",
+    ),
     "t_star": _attrs(
         "t^*",
         _STEP,

@@ -67,7 +67,8 @@ def simulate(
     Parameters
     ----------
     spectrum : Spectrum
-        Sigma = diag(lambda) (see :func:`mfsim.spectrum`).
+        Sigma = diag(lambda) (see :func:`mfsim.spectrum`). ``spectrum.d`` may be a Python int of
+        any size or a float, up to 10^300 (flat bulks are reduced exactly: cost independent of d).
     r : int, optional
         Rank; defaults to ``spectrum.r``.
     eta : float
@@ -108,7 +109,16 @@ def simulate(
     Returns
     -------
     xarray.Dataset
-        Variables and dims as documented in ``docs/design.md``.
+        Variables and dims as documented in ``docs/design.md``; the accuracy of every
+        diagnostic and the ``noise_floor`` variable in ``docs/accuracy.md``. ``d`` is stored as
+        int64 below 2^53 and float64 above, with a ``log10_d`` coordinate. ``wall_time``
+        excludes numba compilation.
+
+    Raises
+    ------
+    ValueError
+        Invalid run arguments (the message names the argument); d > 10^300; a spectrum that
+        leaves more than 50,000,000 rows after the exact reduction; X0 of the wrong shape.
     """
     spec = spectrum if r is None or r == spectrum.r else spectrum.with_rank(int(r))
     r = spec.r
