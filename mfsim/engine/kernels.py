@@ -356,25 +356,20 @@ def _next_top(x, segs, eta, gram, unew, uhat, expo):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _gram_rows_static(tok, xc, k0, k1, acc):
-    """acc[p, q] += x_kp x_kq (q >= p) for the rows k0..k1-1 of the flat row-major slab ``xc``.
+def _bulk_rows_static(tok, xc, k0, k1, acc, uh, nacc):
+    """acc[p, q] += x_ip x_iq (q >= p) and nacc[k] += (x_i . uh_k)^2 for the rows i = k0..k1-1
+    of the flat row-major slab ``xc``.
 
-    One chain per entry, rows in order: the fixed summation order of the determinism rules.
-    Reads the stored value: for float32 storage the Gram must see the rounded iterate.
+    One chain per entry, rows in order: the fixed summation order of the determinism rules (the
+    Gram and noise chains are independent, so one loop lets them overlap). Reads the stored
+    value: for float32 storage the sums must see the rounded iterate.
     """
     r = _rank(tok)
-    for k in range(k0, k1):
-        for p in range(r):
-            xp = np.float64(xc[k * r + p])
-            for q in range(p, r):
-                acc[p, q] += xp * np.float64(xc[k * r + q])
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _noise_rows_static(tok, xc, k0, k1, uh, nacc):
-    """nacc[k] += (x_i . uh_k)^2 for the rows i = k0..k1-1 (one chain per k, rows in order)."""
-    r = _rank(tok)
     for i in range(k0, k1):
+        for p in range(r):
+            xp = np.float64(xc[i * r + p])
+            for q in range(p, r):
+                acc[p, q] += xp * np.float64(xc[i * r + q])
         for k in range(r):
             dot = 0.0
             for p in range(r):
@@ -422,8 +417,7 @@ def _advance_block_static(tok, x, i0, i1, segs, eta, gram, uhat, partial):
                 xc[k * r + q] = y[q]
         # bulk sums over the same rows (rows < r are U, not part of the bulk)
         k0 = min(max(r - c0, 0), m)
-        _gram_rows_static(tok, xc, k0, m, acc)
-        _noise_rows_static(tok, xc, k0, m, uh, nacc)
+        _bulk_rows_static(tok, xc, k0, m, acc, uh, nacc)
         c0 = c1
     for p in range(r):
         partial[r, p] = nacc[p]
@@ -444,8 +438,7 @@ def _bulk_block_static(tok, x, i0, i1, uhat, partial):
             acc[p, q] = 0.0
     if i1 > i0:
         xc = x.reshape(x.shape[0] * r)[i0 * r : i1 * r]
-        _gram_rows_static(tok, xc, 0, i1 - i0, acc)
-        _noise_rows_static(tok, xc, 0, i1 - i0, uh, nacc)
+        _bulk_rows_static(tok, xc, 0, i1 - i0, acc, uh, nacc)
     for p in range(r):
         partial[r, p] = nacc[p]
         for q in range(r):
