@@ -149,7 +149,7 @@ def compiling(key, what: str = "kernels"):
             _state["told"] = True
             print(
                 f"mfsim: compiling the numba {what} (first use of mfsim {__version__} on this "
-                f"machine: about 20-60 s on 2 idle cores, longer on a busy machine; cached in "
+                f"machine: about 15 s of CPU time, longer on a busy machine; cached in "
                 f"{cache_dir()} for later runs)",
                 file=sys.stderr,
                 flush=True,
