@@ -16,7 +16,7 @@ import pytest
 
 import mfsim
 from mfsim.engine import kernels
-from mfsim.engine.initialization import effective_system, initial_state
+from mfsim.engine.initialization import check_dimension, effective_system, initial_state
 
 NAMES = ("error", "signal", "noise", "sigma1_sq_X", "sigma1_sq_K", "sigmar_sq_U", "sigma1_sq_J")
 
@@ -294,8 +294,12 @@ def test_d_as_an_int_of_any_size_or_a_float_and_a_clear_error_beyond_1e300():
         assert ds.d.dtype == np.float64 and ds.log10_d.item() == pytest.approx(math.log10(d))
     ds = mfsim.simulate(mfsim.spectrum("flat", 1000, r=2, kappa=5), steps=5)
     assert ds.d.dtype == np.int64 and ds.d.item() == 1000 and ds.log10_d.item() == 3.0
-    with pytest.raises(ValueError, match=r"d = 10\^301 is out of range.*10\^300"):
+    # beyond 10^300: a clear error naming d and the limit (from the spectrum, and from the
+    # engine's own check for a Spectrum built by other means)
+    with pytest.raises(ValueError, match=r"10\^301.*10\^300"):
         mfsim.simulate(mfsim.spectrum("flat", 10**301, r=2, kappa=5), steps=5)
+    with pytest.raises(ValueError, match=r"d = 10\^301 is out of range.*10\^300"):
+        check_dimension(10**301)
 
 
 def test_a_value_below_the_float64_range_ends_the_run_with_status_underflow():
