@@ -35,6 +35,10 @@ the *rank token* the entry points take (:func:`rank_token`):
 * larger r: the token is ``None``: runtime r, explicit 4 x 4 register tiles (4 rows x 4 columns
   of ``x G`` at a time, 4 x 4 blocks of the Gram), with r padded to a multiple of 4.
 
+The noise sums cost r^2 multiply-adds per bulk row beside the r(r+1)/2 of the Gram: where the
+step is compute-bound (rows in cache: d = 4000 x 64 seeds) a step takes about 1.5x (r = 2) to 2x
+(r = 3) the time of the Gram-only pass; where it is memory-bound (d = 10^6) the cost is hidden.
+
 Both keep the arithmetic of the plain row-by-row loop exactly: every entry of ``x_i G`` is the sum
 over p in ascending order starting from 0.0, every entry of a block partial sum is the sum over
 the block's rows in row order starting from 0.0 (no FMA contraction: no fastmath flag at all),
