@@ -157,7 +157,7 @@ def simulate(
         float(lam1),
         float(stop_error),
         int(steps),
-        noise_floor_factor(eta, delta_gap),
+        noise_floor_factor(eta, delta_gap, dtype),
     )
     tok = kernels.rank_token(r)
 
@@ -216,7 +216,7 @@ def simulate(
     )
 
 
-def noise_floor_factor(eta: float, Delta: float) -> float:  # noqa: N803 - paper's symbol
+def noise_floor_factor(eta: float, Delta: float, dtype="float64") -> float:  # noqa: N803
     """F in noise_floor_k = F |u_k| ||K_k||_F: the level below which float64 cannot resolve noise_k.
 
     Rounding of one step perturbs every row x_i by about eps |x_i| (relative rounding of
@@ -226,13 +226,20 @@ def noise_floor_factor(eta: float, Delta: float) -> float:  # noqa: N803 - paper
     q = 1 - eta Delta / 6 per step (eq. 14, property 4), so the injected errors accumulate to
     at most eps |u_k| ||K_k||_F / sqrt(1 - q^2). Derivation and checks: ``docs/accuracy.md``.
 
+    Parameters
+    ----------
+    eta, Delta : float
+        Step size and eigengap (> 0).
+    dtype : {'float64', 'float32'}
+        Storage precision of the iterate: its eps is the rounding of each step.
+
     Returns
     -------
     float
-        eps / sqrt(1 - q^2), eps = 2^-52.
+        eps / sqrt(1 - q^2), eps = 2^-52 (float64 storage) or 2^-23 (float32).
     """
     q = 1.0 - eta * Delta / 6.0
-    return float(np.finfo(np.float64).eps) / math.sqrt(max(1.0 - q * q, 1e-300))
+    return float(np.finfo(np.dtype(dtype)).eps) / math.sqrt(max(1.0 - q * q, 1e-300))
 
 
 def _check_run_args(eta, steps, varpi, stop_error, learned_tolerance, epsilons, dtype):

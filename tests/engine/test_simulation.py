@@ -233,3 +233,13 @@ def test_explicit_x0_records_its_own_scale_and_varpi_coordinates_are_present():
     assert float(ds.varpi) == 0.7 == float(ds.varpi_effective)
     assert float(ds.varpi_exponent) == 0.0
     assert "noise_floor" in ds and ds.noise_floor.dims == ("seed", "k", "step")
+
+
+def test_noise_floor_follows_the_storage_precision():
+    spec = mfsim.spectrum("linear", 400, r=2, kappa=4)
+    kw = dict(eta=0.1, steps=30, seeds=[1], stop_error=0)
+    f64 = mfsim.simulate(spec, **kw)
+    f32 = mfsim.simulate(spec, dtype="float32", **kw)
+    ratio = (f32.noise_floor / f64.noise_floor).isel(step=0).values
+    # same X_0 up to float32 rounding: the floors differ by eps32 / eps64 = 2^29
+    np.testing.assert_allclose(ratio, 2.0**29, rtol=1e-5)
