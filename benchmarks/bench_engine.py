@@ -11,7 +11,8 @@ engine
     The compiled kernels ``kernels.run_seed_parallel`` / ``kernels.run_row_parallel`` (the layout
     ``mfsim.simulate(kernel='auto')`` picks), called exactly as ``mfsim.simulate`` calls them, with
     full per-step diagnostics (every step's error, signal, noise, sigma_1^2(X), sigma_1^2(K_k),
-    sigma_r^2(U), sigma_1^2(J), heat map block: what ``record='all'`` keeps), stop_error = 0.
+    sigma_r^2(U), sigma_1^2(J), noise floor, heat map block: what ``record="all"`` keeps),
+    stop_error = 0.
     Wall time of one call advancing ``steps`` steps, divided by ``steps``; nothing subtracted.
 simulate
     End-to-end ``mfsim.simulate(..., stop_error=0, record='all')`` wall time / steps, nothing
@@ -43,9 +44,9 @@ try:
 except ImportError:  # not installed: use the checkout this script lives in
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
     import mfsim
-from mfsim import kernels  # noqa: E402
+from mfsim.engine import kernels  # noqa: E402
 from mfsim.engine.initialization import effective_system, initial_state  # noqa: E402
-from mfsim.engine.simulation import _BlockOutputs  # noqa: E402
+from mfsim.engine.simulation import noise_floor_factor  # noqa: E402
 
 ETA = 0.1
 # every timed repeat starts from X_0; this many steps keep every entry far from subnormal numbers
@@ -96,54 +97,36 @@ class EngineState:
             np.stack([initial_state(system, 0.5, s, "float64") for s in range(batch)])
         )
         n_rows = self.xs.shape[1]
-        self.seg_first = np.array([s.first for s in system.segments], dtype=np.float64)
-        self.seg_inc = np.array([s.increment for s in system.segments], dtype=np.float64)
-        self.seg_count = np.array([s.count for s in system.segments], dtype=np.int64)
-        self.seg_start = np.concatenate([[0], np.cumsum(self.seg_count)[:-1]]).astype(np.int64)
-        self.top_lam = spec.top(r)
-        self.lam1 = float(spec.lambda_1)
-        n_blocks = -(-n_rows // kernels.BLOCK_ROWS)
-        self.partials = np.zeros((batch, n_blocks, r, r))
-        self.hs = np.empty((batch, r, r))
-        for b in range(batch):
-            kernels.rest_gram_blocks(self.xs[b], r, self.partials[b])
-            kernels._sum_partials(self.partials[b], self.hs[b])
-        self.status = np.full(batch, kernels.RUNNING, dtype=np.int64)
-        self.stop_step = np.full(batch, -1, dtype=np.int64)
+        counts = [s.count for s in system.segments]
+        self.segs = kernels.Segments(
+            np.array([s.first for s in system.segments], dtype=np.float64),
+            np.array([s.increment for s in system.segments], dtype=np.float64),
+            np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64),
+            np.array(counts, dtype=np.int64),
+        )
+        self.params = kernels.Params(
+            spec.top(r), ETA, float(spec.lambda_1), 0.0, 2**62, noise_floor_factor(ETA, spec.Delta)
+        )
+        self.tok = kernels.rank_token(r)
+        self.state = kernels.new_state(self.xs, self.segs)
+        self.status = self.state.status
         row = batch < numba.get_num_threads() and n_rows > kernels.BLOCK_ROWS
         self.layout = "row" if row else "seed"
         self.run_block = kernels.run_row_parallel if row else kernels.run_seed_parallel
         self.batch, self.r, self.t0 = batch, r, 0
-        self._initial = (self.xs.copy(), self.hs.copy(), self.partials.copy())
+        self._initial = (self.xs.copy(), self.state.bulk.copy(), self.state.partials.copy())
 
     def reset(self):
         """Back to X_0 (long runs would reach subnormal numbers, which are slow everywhere)."""
-        for dst, src in zip((self.xs, self.hs, self.partials), self._initial, strict=True):
+        current = (self.xs, self.state.bulk, self.state.partials)
+        for dst, src in zip(current, self._initial, strict=True):
             np.copyto(dst, src)
         self.status[:] = kernels.RUNNING
         self.t0 = 0
 
     def advance(self, nsteps):
-        out = _BlockOutputs(self.batch, nsteps, self.r)
-        self.run_block(
-            self.xs,
-            self.hs,
-            self.seg_first,
-            self.seg_inc,
-            self.seg_start,
-            self.seg_count,
-            self.top_lam,
-            ETA,
-            self.lam1,
-            0.0,
-            self.t0,
-            nsteps,
-            2**62,
-            self.status,
-            self.stop_step,
-            self.partials,
-            *out.arrays(),
-        )
+        out = kernels.empty_outputs(self.batch, nsteps, self.r)
+        self.run_block(self.tok, self.state, self.segs, self.params, self.t0, nsteps, out)
         self.t0 += nsteps
         if np.any(self.status != kernels.RUNNING):
             raise RuntimeError(f"a run stopped (status {self.status}); benchmark invalid")

@@ -228,7 +228,7 @@ def test_sweep_store_layout(many_chunks):
     for name in ("error", "t_k_star", "status", "d", "varpi", "eta", "step", "varpi_effective"):
         assert "units" in ds[name].attrs and "long_name" in ds[name].attrs, name
     assert ds["t_k_star"].attrs["units"] == "steps"
-    assert list(ds["status"].attrs["flag_values"]) == [0, 1, 2, 3]
+    assert list(ds["status"].attrs["flag_values"]) == [0, 1, 2, 3, 4]  # 4: underflow
     assert ds.attrs["mfsim_version"]
     assert "git_commit" in ds.attrs and "created" in ds.attrs
     assert yaml.safe_load(ds.attrs["config"]) == config

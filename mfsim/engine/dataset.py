@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import xarray as xr
 
 from mfsim import __version__
 from mfsim.engine.kernels import STATUS_MEANINGS
 
-__all__ = ["build_dataset", "VARIABLE_ATTRS", "STAGE_VARIABLES", "STATUS_FLAGS"]
+__all__ = [
+    "build_dataset",
+    "dimension_coordinate",
+    "VARIABLE_ATTRS",
+    "STAGE_VARIABLES",
+    "STATUS_FLAGS",
+]
 
 STATUS_FLAGS = {
-    "flag_values": np.array([0, 1, 2, 3], dtype=np.int8),
+    "flag_values": np.arange(len(STATUS_MEANINGS.split()), dtype=np.int8),
     "flag_meanings": STATUS_MEANINGS,
 }
 
@@ -30,6 +38,12 @@ VARIABLE_ATTRS = {
         "coupling noise",
         "1",
         "sigma_1(u_{k,t} K_{k,t}^T), K_k the rows k+1..d (Theorem 6, property 4)",
+    ),
+    "noise_floor": _attrs(
+        "noise rounding floor",
+        "1",
+        "eps |u_{k,t}| ||K_{k,t}||_F / sqrt(1 - q^2), q = 1 - eta Delta/6: noise values below it "
+        "are not resolved by a float64 iterate (docs/accuracy.md)",
     ),
     "sigma1_sq_X": _attrs("sigma_1^2(X_t)", "1", "largest eigenvalue of X_t^T X_t"),
     "sigma1_sq_K": _attrs("sigma_1^2(K_{k,t})", "1", "rows k+1..d; enters S (eq. 13)"),
@@ -96,9 +110,21 @@ VARIABLE_ATTRS = {
         _STEP,
         "rise_{k+1} - learned_k (k < r); negative when u_{k+1} rises before u_k is learned",
     ),
-    "status": {**_attrs("run status", "1", "how the run ended"), **STATUS_FLAGS},
+    "status": {
+        **_attrs(
+            "run status",
+            "1",
+            "how the run ended; underflow: a positive diagnostic fell below float64's normal "
+            "range (docs/accuracy.md)",
+        ),
+        **STATUS_FLAGS,
+    },
     "stop_step": _attrs("stop step", _STEP, "last step whose diagnostics were computed"),
-    "wall_time": _attrs("wall time per run", "s", "batch wall time divided by the batch size"),
+    "wall_time": _attrs(
+        "wall time per run",
+        "s",
+        "batch wall time divided by the batch size, numba compilation excluded",
+    ),
     "t_star": _attrs(
         "t^*",
         _STEP,
@@ -132,6 +158,13 @@ _PER_K = {
     "escape",
     "plateau",
 }
+
+
+def dimension_coordinate(d) -> np.generic:
+    """d as stored: exact int64 below 2^53, else float64 (d may be an int of any size)."""
+    if d < 2**53 and float(d) == int(d):
+        return np.int64(int(d))
+    return np.float64(float(d))
 
 
 def build_dataset(
@@ -169,6 +202,7 @@ def build_dataset(
         "error": (("seed", "step"), data["error"]),
         "signal": (("seed", "k", "step"), data["signal"].transpose(0, 2, 1)),
         "noise": (("seed", "k", "step"), data["noise"].transpose(0, 2, 1)),
+        "noise_floor": (("seed", "k", "step"), data["noise_floor"].transpose(0, 2, 1)),
         "sigma1_sq_X": (("seed", "step"), data["s1x"]),
         "sigma1_sq_K": (("seed", "k", "step"), data["s1k"].transpose(0, 2, 1)),
         "sigmar_sq_U": (("seed", "step"), data["sru"]),
@@ -196,9 +230,12 @@ def build_dataset(
         "heatmap_step": ("heatmap_step", recorder.heatmap_steps),
         "row": ("row", np.arange(1, 4)),
         "col": ("col", np.arange(1, 4)),
-        "d": spec.d,
+        "d": dimension_coordinate(spec.d),
+        "log10_d": math.log10(spec.d),
         "r": r,
         "kappa": spec.kappa,
+        "varpi": float(varpi),
+        "varpi_exponent": 0.0,
         "varpi_effective": float(varpi),
         "eta": float(eta),
         "lambda_1": spec.lambda_1,
@@ -213,6 +250,16 @@ def build_dataset(
     ds["Delta"].attrs.update(_attrs("eigengap", "1", "min_{i<=r}(lambda_i - lambda_{i+1})"))
     ds["kappa"].attrs.update(_attrs("condition number", "1", "lambda_1 / Delta (section 4.1)"))
     ds["varpi_effective"].attrs.update(_attrs("varpi", "1", "initialization scale of X_0"))
+    ds["varpi"].attrs.update(
+        _attrs("initialization scale c", "1", "varpi_effective = c d^-varpi_exponent")
+    )
+    ds["varpi_exponent"].attrs.update(
+        _attrs("initialization exponent a", "1", "simulate takes the scale as given: a = 0")
+    )
+    ds["d"].attrs.update(
+        _attrs("dimension", "1", "d; int64 when exact (d < 2^53), else float64 (see log10_d)")
+    )
+    ds["log10_d"].attrs.update(_attrs("log10 of the dimension", "1", "log10(d), exact for any d"))
     ds.attrs.update(
         {
             "title": "GD for matrix factorization from large initialization",

@@ -25,7 +25,20 @@ import numpy as np
 
 from mfsim.spectra import Segment, Spectrum
 
-__all__ = ["run_seed_sequence", "initial_state", "EffectiveSystem", "effective_system"]
+__all__ = [
+    "run_seed_sequence",
+    "initial_state",
+    "EffectiveSystem",
+    "effective_system",
+    "MAX_LOG10_D",
+    "MAX_EXPLICIT_ROWS",
+]
+
+#: the largest d: the top rows of X_0 start near varpi / sqrt(d), and their squares (the signals)
+#: must stay in float64's normal range (2.2e-308) with room for varpi and the random factors
+MAX_LOG10_D = 300.0
+#: the most rows the engine iterates explicitly (memory)
+MAX_EXPLICIT_ROWS = 50_000_000
 
 _SAMPLER_TAGS = {"gaussian": 0, "bartlett": 1}
 # the heat maps of Figure 1 need rows 1..3 individually, so they are never reduced
@@ -102,10 +115,33 @@ def effective_system(spec: Spectrum, reduce: bool | str = "auto") -> EffectiveSy
     if reduce is True:
         return reduced
     if reduce is False:
-        if spec.d > 50_000_000:
-            raise ValueError(f"d = {spec.d} needs the reduced engine (reduce=True or 'auto')")
+        if spec.d > MAX_EXPLICIT_ROWS:
+            if reduced.n_rows <= MAX_EXPLICIT_ROWS:
+                raise ValueError(f"d = {spec.d} needs the reduced engine (reduce=True or 'auto')")
+            raise ValueError(
+                f"d = {_show_d(spec.d)}: the {spec.name!r} spectrum leaves "
+                f"{_show_d(reduced.n_rows)} rows after the exact reduction of its flat segments; "
+                f"the engine holds at most "
+                f"{MAX_EXPLICIT_ROWS:,} rows, so this family supports d <= about "
+                f"{MAX_EXPLICIT_ROWS:,} (families whose bulk is flat reduce exactly at any d up to "
+                f"10^{MAX_LOG10_D:g})"
+            )
         return EffectiveSystem(spec, spec.segments, tuple(s.count for s in spec.segments))
     raise ValueError(f"reduce must be 'auto', True or False, got {reduce!r}")
+
+
+def check_dimension(d) -> None:
+    """Raise ValueError unless 1 <= d <= 10^MAX_LOG10_D (d: int of any size, or float)."""
+    if not (d >= 1 and math.log10(d) <= MAX_LOG10_D):
+        raise ValueError(
+            f"d = {_show_d(d)} is out of range: the engine supports d <= 10^{MAX_LOG10_D:g} "
+            f"(the top rows of X_0 start near varpi / sqrt(d), their squares near varpi^2 / d, "
+            f"which must stay in float64's normal range)"
+        )
+
+
+def _show_d(d) -> str:
+    return f"{d}" if d < 10**15 else f"10^{math.log10(d):.6g}"
 
 
 def bartlett_factor(rng, n: int, r: int, scale: float) -> np.ndarray:
@@ -115,7 +151,8 @@ def bartlett_factor(rng, n: int, r: int, scale: float) -> np.ndarray:
     """
     lower = np.zeros((r, r))
     for i in range(r):
-        lower[i, i] = np.sqrt(rng.chisquare(n - i))
+        # float(): n may be an int of any size (exact below 2^53, as numpy's own conversion)
+        lower[i, i] = np.sqrt(rng.chisquare(float(n - i)))
         lower[i, :i] = rng.standard_normal(i)
     return scale * lower.T
 
@@ -130,6 +167,7 @@ def initial_state(system: EffectiveSystem, varpi: float, seed: int, dtype=np.flo
     d, r = spec.d, spec.r
     if varpi < 0 or not np.isfinite(varpi):
         raise ValueError(f"varpi must be finite and >= 0, got {varpi!r}")
+    check_dimension(d)
     scale = varpi / math.sqrt(d)  # math: d may be an int beyond int64
     if not system.is_reduced:
         rng = np.random.default_rng(run_seed_sequence(seed, d, r, "gaussian"))

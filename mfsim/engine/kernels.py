@@ -1,45 +1,54 @@
-"""Compiled kernels: the fused GD step and the per-step Gram diagnostics.
+"""Compiled kernels: the fused GD step and the per-step diagnostics.
 
 One GD step (paper, eq. 9) on a diagonal Sigma, row by row::
 
     x_i <- (1 + eta lambda_i) x_i - eta x_i G,      G = X^T X  (r x r)
 
-The kernel reads each row once, writes it once and, in the same pass, accumulates the Gram matrix
-of the rows beyond the top r, ``H = J^T J``, which with the top rows ``U`` gives every diagnostic
-of the next step (``G = U^T U + H``). No d x d matrix is ever formed.
+The kernel reads each row once, writes it once and, in the same pass, accumulates two sums over
+the rows beyond the top r (the *bulk* J): the Gram matrix ``H = J^T J`` and, for every k, the
+cancellation-free noise sum ``sum_{i > r} (x_i . u_k)^2`` of the new iterate (the new top rows
+u_k are a function of the old ones and G only, so every block knows them before its rows stream
+by). With the top rows ``U`` these give every diagnostic of the next step (``G = U^T U + H``).
+No d x d matrix is ever formed. See ``docs/accuracy.md`` for the accuracy of each diagnostic.
 
 Determinism: rows are summed in fixed blocks of ``BLOCK_ROWS`` and the block partial sums are added
 in block order, whatever the number of threads and whichever kernel (seed-parallel or
 row-parallel) runs. No fastmath, so no reassociation and no FMA contraction: results are
 bit-identical across batch sizes, thread counts and machines with IEEE float64.
 
-Speed (issue 7)
----------------
-Each block is processed in chunks of ``_CHUNK_BYTES`` (L1-sized): first the update of every row of
-the chunk (rows are independent: no loop-carried dependency, so LLVM pipelines and vectorizes this
-pass across rows), then the Gram accumulation over the same rows while they are still in L1 (the
-serial part, whose order is fixed). Two implementations of that block step, chosen by r inside the
-compiled code (:func:`_advance_block`):
+Scaling: u_k is divided by a power of two (exact) before the noise sums, so that products of
+tiny rows (d up to 10^300: top rows near 1e-150) do not underflow; the squared norms are computed
+the same way. In float64's normal range this changes no bit.
 
-* ``r <= SPECIALIZED_MAX_R``: the rank is a compile-time constant. The kernel takes a *rank
-  token*, the tuple ``(0,) * r``; its length is part of its numba type, so numba compiles one
-  specialization per r, and LLVM sees literal-size r x r loops that it unrolls, with the scratch
-  arrays on the stack (:func:`_square`) and the Gram accumulators in registers.
-* larger r: runtime r, explicit 4 x 4 register tiles (4 rows x 4 columns of ``x G`` at a time,
-  4 x 4 blocks of the Gram), with r padded to a multiple of 4 in the scratch arrays.
+Speed
+-----
+Each block is processed in *slabs* of ``_SLAB_BYTES`` (L1-sized): first the update of every row of
+the slab (rows are independent: no loop-carried dependency, so LLVM pipelines and vectorizes this
+pass across rows), then the bulk sums over the same rows while they are still in L1 (the serial
+part, whose order is fixed). Two implementations of that block step, chosen at compile time by
+the *rank token* the entry points take (:func:`rank_token`):
+
+* ``r <= SPECIALIZED_MAX_R``: the token is the tuple ``(0,) * r``; its length is part of its
+  numba type, so r is a compile-time constant: LLVM sees literal-size r x r loops that it
+  unrolls, with the scratch arrays on the stack (:func:`_square`) and the accumulators in
+  registers.
+* larger r: the token is ``None``: runtime r, explicit 4 x 4 register tiles (4 rows x 4 columns
+  of ``x G`` at a time, 4 x 4 blocks of the Gram), with r padded to a multiple of 4.
+
+The noise sums cost r^2 multiply-adds per bulk row beside the r(r+1)/2 of the Gram: where the
+step is compute-bound (rows in cache: d = 4000 x 64 seeds) a step takes about 1.5x (r = 2) to 2x
+(r = 3) the time of the Gram-only pass; where it is memory-bound (d = 10^6) the cost is hidden.
 
 Both keep the arithmetic of the plain row-by-row loop exactly: every entry of ``x_i G`` is the sum
-over p in ascending order starting from 0.0, every entry of a block partial Gram is the sum over
-the block's rows in row order starting from 0.0 (no FMA contraction: no fastmath flag at all). The
-diagnostics are the same computations (their scratch arrays are allocated once per kernel call
-instead of several times per step, the u_i . u_k products are computed once, and sigma_1^2(K_r) is
-sigma_1^2(J), computed once). Hence the results are bit-identical to the previous implementation:
-checked on reference runs (figure1 d = 4000 x 4 seeds x 500 steps; linear kappa = 4, r = 2,
-d = 50000; linear kappa = 30, r = 10, d = 3000; r = 1; r = 3; float32 storage; both layouts), and
-against the plain loop in ``tests/engine/test_kernels.py``.
+over p in ascending order starting from 0.0, every entry of a block partial sum is the sum over
+the block's rows in row order starting from 0.0 (no FMA contraction: no fastmath flag at all),
+checked against the plain loop in ``tests/engine/test_kernels.py``.
 
-Compile time: the first call compiles every specialization (a few seconds each, once per storage
-dtype and layout); ``cache=True`` keeps them on disk for later processes.
+Compilation: only the specializations a run uses (rank token, storage dtype, layout) are
+compiled, on first use; ``cache=True`` keeps them on disk (see :mod:`mfsim.engine.compilation`).
+
+Entry points take named tuples (:class:`Segments`, :class:`Params`, :class:`BatchState`,
+:class:`Outputs`) instead of positional arrays.
 
 Note: numba's ``float()`` of a float32 is float32, so elements are widened with ``np.float64()``:
 with float32 storage the iterate is rounded to float32 after every step, but Gram products and
@@ -49,10 +58,18 @@ signal that the iterate still holds).
 
 from __future__ import annotations
 
+import math
+from collections import namedtuple
+
 import numpy as np
 from numba import njit, prange, types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
+
+from mfsim.engine import compilation
+
+# the engine's kernels are cached per mfsim version, not per checkout (before any @njit below)
+compilation.install()
 
 BLOCK_ROWS = 16384
 
@@ -60,12 +77,77 @@ BLOCK_ROWS = 16384
 # runtime (tiled kernel) above
 SPECIALIZED_MAX_R = 10
 
-# rows of a chunk: update pass, then Gram pass over the same rows while they are in L1
-_CHUNK_BYTES = 8192
+# rows of a slab: update pass, then the bulk sums over the same rows while they are in L1
+_SLAB_BYTES = 8192
 
-# run status codes (CF flag_values); RUNNING only inside the engine
-RUNNING, CONVERGED, MAX_STEPS, DIVERGED, NONFINITE = -1, 0, 1, 2, 3
-STATUS_MEANINGS = "converged max_steps diverged nonfinite"
+# run status codes (CF flag_values); RUNNING only inside the engine.
+# UNDERFLOW: a diagnostic whose exact value is positive fell below float64's normal range
+# (2.2e-308), where its relative accuracy is lost (docs/accuracy.md).
+RUNNING, CONVERGED, MAX_STEPS, DIVERGED, NONFINITE, UNDERFLOW = -1, 0, 1, 2, 3, 4
+STATUS_MEANINGS = "converged max_steps diverged nonfinite underflow"
+
+_TINY = float(np.finfo(np.float64).tiny)
+
+# ---- the arguments of the entry points
+
+#: Eigenvalue segments of the effective rows: row ``start[s] + j`` has eigenvalue
+#: ``first[s] + increment[s] * j`` (float64, float64, int64, int64 arrays of one length).
+Segments = namedtuple("Segments", ["first", "increment", "start", "count"])
+
+#: Run constants: ``top_lam`` (r,) lambda_1..lambda_r; ``eta``, ``lam1``, ``stop_error``
+#: (floats); ``max_steps`` (int); ``floor_factor`` (float): noise_floor_k = floor_factor
+#: |u_k| ||K_k||_F (docs/accuracy.md).
+Params = namedtuple("Params", ["top_lam", "eta", "lam1", "stop_error", "max_steps", "floor_factor"])
+
+#: The state of a batch, updated in place. ``xs`` (n_runs, n_rows, r) the iterates (float64 or
+#: float32); ``bulk`` (n_runs, r + 1, r): rows 0..r-1 hold H = J^T J, row r the scaled noise sums
+#: of :func:`_bulk_sums`; ``partials`` (n_runs, n_blocks, r + 1, r) their block partial sums;
+#: ``status``, ``stop_step`` (n_runs,) int64.
+BatchState = namedtuple("BatchState", ["xs", "bulk", "partials", "status", "stop_step"])
+
+#: Per-step diagnostics of one block of steps, filled by the kernels: (n_runs, nsteps) for
+#: ``error``, ``s1x``, ``sru``, ``s1j``; (n_runs, nsteps, r) for ``signal``, ``noise``,
+#: ``noise_floor``, ``s1k``; (n_runs, nsteps, 3, 3) for ``top``.
+Outputs = namedtuple(
+    "Outputs", ["error", "signal", "noise", "noise_floor", "s1x", "s1k", "sru", "s1j", "top"]
+)
+
+
+def rank_token(r: int):
+    """The compile-time rank token of the entry points: ``(0,) * r``, or None above
+    ``SPECIALIZED_MAX_R`` (tiled runtime-r kernel)."""
+    return (0,) * int(r) if int(r) <= SPECIALIZED_MAX_R else None
+
+
+def empty_outputs(n_runs: int, nsteps: int, r: int) -> Outputs:
+    """Uninitialized :class:`Outputs` for a block of ``nsteps`` steps."""
+    return Outputs(
+        np.empty((n_runs, nsteps)),
+        np.empty((n_runs, nsteps, r)),
+        np.empty((n_runs, nsteps, r)),
+        np.empty((n_runs, nsteps, r)),
+        np.empty((n_runs, nsteps)),
+        np.empty((n_runs, nsteps, r)),
+        np.empty((n_runs, nsteps)),
+        np.empty((n_runs, nsteps)),
+        np.empty((n_runs, nsteps, 3, 3)),
+    )
+
+
+def new_state(xs: np.ndarray, segs: Segments) -> BatchState:
+    """:class:`BatchState` of a batch of initial iterates (bulk sums of X_0 included)."""
+    xs = np.ascontiguousarray(xs)
+    n_runs, n_rows, r = xs.shape
+    n_blocks = -(-n_rows // BLOCK_ROWS)
+    partials = np.zeros((n_runs, n_blocks, r + 1, r))
+    bulk = np.empty((n_runs, r + 1, r))
+    tok = rank_token(r)
+    for b in range(n_runs):
+        initial_bulk_sums(tok, xs[b], partials[b])
+        _sum_partials(partials[b], bulk[b])
+    status = np.full(n_runs, RUNNING, dtype=np.int64)
+    stop_step = np.full(n_runs, -1, dtype=np.int64)
+    return BatchState(xs, bulk, partials, status, stop_step)
 
 
 # --------------------------------------------------------------------------------------------
@@ -120,19 +202,6 @@ def _stack_array(ndim):
 
 _square = _stack_array(2)
 _vector = _stack_array(1)
-
-# the rank tokens of the compile-time-r kernels (globals: frozen as constants)
-_T1 = (0,) * 1
-_T2 = (0,) * 2
-_T3 = (0,) * 3
-_T4 = (0,) * 4
-_T5 = (0,) * 5
-_T6 = (0,) * 6
-_T7 = (0,) * 7
-_T8 = (0,) * 8
-_T9 = (0,) * 9
-_T10 = (0,) * 10
-
 
 # --------------------------------------------------------------------------------------------
 # small symmetric eigenproblems
@@ -242,51 +311,101 @@ def _segment_of(row, seg_start, seg_count):
 
 
 @njit(cache=True, nogil=True)
-def _chunk_rows(r):
-    return max(_CHUNK_BYTES // (8 * r), 8)
+def _slab_rows(r):
+    return max(_SLAB_BYTES // (8 * r), 8)
+
+
+@njit(cache=True, nogil=True)
+def _exponent(m):
+    """e with m / 2**e in [0.5, 1) (frexp), 0 for m == 0 or not finite: an exact scaling."""
+    if m > 0.0 and m < np.inf:
+        return math.frexp(m)[1]
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def _scaled_rows(x, uhat, expo):
+    """uhat[k] = u_k / 2**expo[k] (exact), max |uhat[k, p]| in [0.5, 1), for the top r rows."""
+    r = x.shape[1]
+    for k in range(r):
+        m = 0.0
+        for p in range(r):
+            m = max(m, abs(np.float64(x[k, p])))
+        e = _exponent(m)
+        expo[k] = e
+        for p in range(r):
+            uhat[k, p] = math.ldexp(np.float64(x[k, p]), -e)
+
+
+@njit(cache=True, nogil=True)
+def _next_top(x, segs, eta, gram, unew, uhat, expo):
+    """The top r rows after the step, exactly as the block update stores them (``unew``, in the
+    storage dtype), and their power-of-two scaled copies for the noise sums."""
+    r = x.shape[1]
+    s = 0
+    for k in range(r):
+        while k >= segs.start[s] + segs.count[s]:
+            s += 1
+        lam = segs.first[s] + segs.increment[s] * float(k - segs.start[s])
+        a = 1.0 + eta * lam
+        for q in range(r):
+            acc_q = 0.0
+            for p in range(r):
+                acc_q += x[k, p] * gram[p, q]
+            unew[k, q] = a * x[k, q] - eta * acc_q
+    _scaled_rows(unew, uhat, expo)
 
 
 # ---- compile-time r (rank token): literal-size loops, unrolled, accumulators in registers
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _gram_rows_static(tok, xc, k0, k1, acc):
-    """acc[p, q] += x_kp x_kq (q >= p) for the rows k0..k1-1 of the flat row-major chunk ``xc``.
+def _bulk_rows_static(tok, xc, k0, k1, acc, uh, nacc):
+    """acc[p, q] += x_ip x_iq (q >= p) and nacc[k] += (x_i . uh_k)^2 for the rows i = k0..k1-1
+    of the flat row-major slab ``xc``.
 
-    One chain per entry, rows in order: the fixed summation order of the determinism rules.
-    Reads the stored value: for float32 storage the Gram must see the rounded iterate.
+    One chain per entry, rows in order: the fixed summation order of the determinism rules (the
+    Gram and noise chains are independent, so one loop lets them overlap). Reads the stored
+    value: for float32 storage the sums must see the rounded iterate.
     """
     r = _rank(tok)
-    for k in range(k0, k1):
+    for i in range(k0, k1):
         for p in range(r):
-            xp = np.float64(xc[k * r + p])
+            xp = np.float64(xc[i * r + p])
             for q in range(p, r):
-                acc[p, q] += xp * np.float64(xc[k * r + q])
+                acc[p, q] += xp * np.float64(xc[i * r + q])
+        for k in range(r):
+            dot = 0.0
+            for p in range(r):
+                dot += np.float64(xc[i * r + p]) * uh[k, p]
+            nacc[k] += dot * dot
 
 
 @njit(cache=True, nogil=True)
-def _advance_block_static(
-    tok, x, i0, i1, seg_first, seg_inc, seg_start, seg_count, eta, gram, partial
-):
+def _advance_block_static(tok, x, i0, i1, segs, eta, gram, uhat, partial):
     r = _rank(tok)
     g = _square(tok)
+    uh = _square(tok)
     acc = _square(tok)
     y = _vector(tok)
+    nacc = _vector(tok)
     for p in range(r):
+        nacc[p] = 0.0
         for q in range(r):
             g[p, q] = gram[p, q]
+            uh[p, q] = uhat[p, q]
             acc[p, q] = 0.0
     xf = x.reshape(x.shape[0] * r)
-    chunk = _chunk_rows(r)
-    s = _segment_of(i0, seg_start, seg_count)
+    slab = _slab_rows(r)
+    s = _segment_of(i0, segs.start, segs.count)
     c0 = i0
     while c0 < i1:
-        while c0 >= seg_start[s] + seg_count[s]:
+        while c0 >= segs.start[s] + segs.count[s]:
             s += 1
-        c1 = min(i1, seg_start[s] + seg_count[s], c0 + chunk)
-        first = seg_first[s]
-        inc = seg_inc[s]
-        base = c0 - seg_start[s]
+        c1 = min(i1, segs.start[s] + segs.count[s], c0 + slab)
+        first = segs.first[s]
+        inc = segs.increment[s]
+        base = c0 - segs.start[s]
         xc = xf[c0 * r : c1 * r]
         m = c1 - c0
         # update pass: independent rows (vectorized across rows)
@@ -300,25 +419,32 @@ def _advance_block_static(
                 y[q] = a * xc[k * r + q] - eta * acc_q
             for q in range(r):
                 xc[k * r + q] = y[q]
-        # Gram pass over the same rows (rows < r are U, not part of H)
-        _gram_rows_static(tok, xc, min(max(r - c0, 0), m), m, acc)
+        # bulk sums over the same rows (rows < r are U, not part of the bulk)
+        k0 = min(max(r - c0, 0), m)
+        _bulk_rows_static(tok, xc, k0, m, acc, uh, nacc)
         c0 = c1
     for p in range(r):
+        partial[r, p] = nacc[p]
         for q in range(r):
             partial[p, q] = acc[p, q] if q >= p else acc[q, p]
 
 
 @njit(cache=True, nogil=True)
-def _rest_gram_block_static(tok, x, i0, i1, partial):
+def _bulk_block_static(tok, x, i0, i1, uhat, partial):
     r = _rank(tok)
+    uh = _square(tok)
     acc = _square(tok)
+    nacc = _vector(tok)
     for p in range(r):
+        nacc[p] = 0.0
         for q in range(r):
+            uh[p, q] = uhat[p, q]
             acc[p, q] = 0.0
     if i1 > i0:
         xc = x.reshape(x.shape[0] * r)[i0 * r : i1 * r]
-        _gram_rows_static(tok, xc, 0, i1 - i0, acc)
+        _bulk_rows_static(tok, xc, 0, i1 - i0, acc, uh, nacc)
     for p in range(r):
+        partial[r, p] = nacc[p]
         for q in range(r):
             partial[p, q] = acc[p, q] if q >= p else acc[q, p]
 
@@ -328,7 +454,7 @@ def _rest_gram_block_static(tok, x, i0, i1, partial):
 
 @njit(cache=True, nogil=True)
 def _update_rows_tiled(xc, m, r, rp, first, inc, base, eta, gp, ybuf):
-    """x_k <- a_k x_k - eta x_k G for the rows k < m of the flat chunk ``xc``.
+    """x_k <- a_k x_k - eta x_k G for the rows k < m of the flat slab ``xc``.
 
     Four rows times four columns of x_k G at a time (16 chains, each the same sum over p in
     ascending order from 0.0 as the row-by-row loop); ``gp`` is G padded with zero columns to
@@ -486,128 +612,143 @@ def _gram_rows_tiled(xc, k0, k1, r, rp, acc):
 
 
 @njit(cache=True, nogil=True)
-def _advance_block_tiled(x, i0, i1, seg_first, seg_inc, seg_start, seg_count, eta, gram, partial):
+def _noise_rows_tiled(xc, k0, k1, r, uhat, nacc):
+    """nacc[k] += (x_i . uhat_k)^2 for the rows i = k0..k1-1 (same order as the static loop)."""
+    for i in range(k0, k1):
+        b = i * r
+        for k in range(r):
+            dot = 0.0
+            for p in range(r):
+                dot += np.float64(xc[b + p]) * uhat[k, p]
+            nacc[k] += dot * dot
+
+
+@njit(cache=True, nogil=True)
+def _advance_block_tiled(x, i0, i1, segs, eta, gram, uhat, partial):
     r = x.shape[1]
     rp = (r + 3) // 4 * 4
     gp = np.zeros((r, rp))
     acc = np.zeros((rp, rp))
+    nacc = np.zeros(r)
     ybuf = np.empty((4, rp))
     for p in range(r):
         for q in range(r):
             gp[p, q] = gram[p, q]
     xf = x.reshape(x.shape[0] * r)
-    chunk = _chunk_rows(r)
-    s = _segment_of(i0, seg_start, seg_count)
+    slab = _slab_rows(r)
+    s = _segment_of(i0, segs.start, segs.count)
     c0 = i0
     while c0 < i1:
-        while c0 >= seg_start[s] + seg_count[s]:
+        while c0 >= segs.start[s] + segs.count[s]:
             s += 1
-        c1 = min(i1, seg_start[s] + seg_count[s], c0 + chunk)
+        c1 = min(i1, segs.start[s] + segs.count[s], c0 + slab)
         m = c1 - c0
         xc = xf[c0 * r : c1 * r]
-        _update_rows_tiled(xc, m, r, rp, seg_first[s], seg_inc[s], c0 - seg_start[s], eta, gp, ybuf)
-        _gram_rows_tiled(xc, min(max(r - c0, 0), m), m, r, rp, acc)
+        _update_rows_tiled(
+            xc, m, r, rp, segs.first[s], segs.increment[s], c0 - segs.start[s], eta, gp, ybuf
+        )
+        k0 = min(max(r - c0, 0), m)
+        _gram_rows_tiled(xc, k0, m, r, rp, acc)
+        _noise_rows_tiled(xc, k0, m, r, uhat, nacc)
         c0 = c1
     for p in range(r):
+        partial[r, p] = nacc[p]
         for q in range(r):
             partial[p, q] = acc[p, q] if q >= p else acc[q, p]
 
 
 @njit(cache=True, nogil=True)
-def _rest_gram_block_tiled(x, i0, i1, partial):
+def _bulk_block_tiled(x, i0, i1, uhat, partial):
     r = x.shape[1]
     rp = (r + 3) // 4 * 4
     acc = np.zeros((rp, rp))
+    nacc = np.zeros(r)
     if i1 > i0:
         xc = x.reshape(x.shape[0] * r)[i0 * r : i1 * r]
         _gram_rows_tiled(xc, 0, i1 - i0, r, rp, acc)
+        _noise_rows_tiled(xc, 0, i1 - i0, r, uhat, nacc)
     for p in range(r):
+        partial[r, p] = nacc[p]
         for q in range(r):
             partial[p, q] = acc[p, q] if q >= p else acc[q, p]
 
 
-# ---- dispatch on r
+# ---- dispatch on the rank token, written once: resolved at compile time
 
 
-@njit(cache=True, nogil=True)
-def _advance_block(x, i0, i1, r, seg_first, seg_inc, seg_start, seg_count, eta, gram, partial):
-    """Update rows i0..i1-1 of one iterate in place; set ``partial`` to y^T y of its rows >= r.
+def _advance_block(tok, x, i0, i1, segs, eta, gram, uhat, partial):
+    """Update rows i0..i1-1 of one iterate in place; set ``partial`` to the bulk sums of its
+    rows >= r: ``partial[:r]`` = y^T y, ``partial[r, k]`` = sum (y_i . uhat_k)^2.
 
-    r = 1 .. SPECIALIZED_MAX_R (keep the branches in sync): compile-time r; otherwise tiled.
+    Compiled code only (an overload): a rank token ``(0,) * r`` selects the compile-time-r
+    kernel, None the tiled one.
     """
-    args = (x, i0, i1, seg_first, seg_inc, seg_start, seg_count, eta, gram, partial)
-    if r == 1:
-        _advance_block_static(_T1, *args)
-    elif r == 2:
-        _advance_block_static(_T2, *args)
-    elif r == 3:
-        _advance_block_static(_T3, *args)
-    elif r == 4:
-        _advance_block_static(_T4, *args)
-    elif r == 5:
-        _advance_block_static(_T5, *args)
-    elif r == 6:
-        _advance_block_static(_T6, *args)
-    elif r == 7:
-        _advance_block_static(_T7, *args)
-    elif r == 8:
-        _advance_block_static(_T8, *args)
-    elif r == 9:
-        _advance_block_static(_T9, *args)
-    elif r == 10:
-        _advance_block_static(_T10, *args)
-    else:
-        _advance_block_tiled(*args)
+    raise NotImplementedError("compiled code only")
+
+
+def _bulk_block(tok, x, i0, i1, uhat, partial):
+    """The bulk sums of rows i0..i1-1 without an update (same order of sums as the step)."""
+    raise NotImplementedError("compiled code only")
+
+
+@overload(_advance_block, jit_options={"nogil": True})
+def _advance_block_impl(tok, x, i0, i1, segs, eta, gram, uhat, partial):
+    if isinstance(tok, types.NoneType):
+
+        def tiled(tok, x, i0, i1, segs, eta, gram, uhat, partial):
+            _advance_block_tiled(x, i0, i1, segs, eta, gram, uhat, partial)
+
+        return tiled
+
+    def static(tok, x, i0, i1, segs, eta, gram, uhat, partial):
+        _advance_block_static(tok, x, i0, i1, segs, eta, gram, uhat, partial)
+
+    return static
+
+
+@overload(_bulk_block, jit_options={"nogil": True})
+def _bulk_block_impl(tok, x, i0, i1, uhat, partial):
+    if isinstance(tok, types.NoneType):
+
+        def tiled(tok, x, i0, i1, uhat, partial):
+            _bulk_block_tiled(x, i0, i1, uhat, partial)
+
+        return tiled
+
+    def static(tok, x, i0, i1, uhat, partial):
+        _bulk_block_static(tok, x, i0, i1, uhat, partial)
+
+    return static
 
 
 @njit(cache=True, nogil=True)
-def _rest_gram_block(x, i0, i1, r, partial):
-    """Gram of the rows i0..i1-1 (same order of sums as :func:`_advance_block`)."""
-    args = (x, i0, i1, partial)
-    if r == 1:
-        _rest_gram_block_static(_T1, *args)
-    elif r == 2:
-        _rest_gram_block_static(_T2, *args)
-    elif r == 3:
-        _rest_gram_block_static(_T3, *args)
-    elif r == 4:
-        _rest_gram_block_static(_T4, *args)
-    elif r == 5:
-        _rest_gram_block_static(_T5, *args)
-    elif r == 6:
-        _rest_gram_block_static(_T6, *args)
-    elif r == 7:
-        _rest_gram_block_static(_T7, *args)
-    elif r == 8:
-        _rest_gram_block_static(_T8, *args)
-    elif r == 9:
-        _rest_gram_block_static(_T9, *args)
-    elif r == 10:
-        _rest_gram_block_static(_T10, *args)
-    else:
-        _rest_gram_block_tiled(*args)
+def advance_block(tok, x, i0, i1, segs, eta, gram, uhat, partial):
+    """:func:`_advance_block` callable from Python (tests)."""
+    _advance_block(tok, x, i0, i1, segs, eta, gram, uhat, partial)
 
 
 @njit(cache=True, nogil=True)
-def rest_gram_blocks(x, r, partials):
-    """Block partial Grams of rows >= r (no update): used for the initial H."""
-    x = np.ascontiguousarray(x)
-    n = x.shape[0]
+def initial_bulk_sums(tok, x, partials):
+    """Block partial bulk sums of rows >= r of X_0 (no update), with the scaling of its U."""
+    n, r = x.shape
+    uhat = np.empty((r, r))
+    expo = np.empty(r, dtype=np.int64)
+    _scaled_rows(x, uhat, expo)
     for blk in range(partials.shape[0]):
         i0 = max(blk * BLOCK_ROWS, r)
         i1 = max(min((blk + 1) * BLOCK_ROWS, n), i0)
-        _rest_gram_block(x, i0, i1, r, partials[blk])
+        _bulk_block(tok, x, i0, i1, uhat, partials[blk])
 
 
 @njit(cache=True, nogil=True)
 def _sum_partials(partials, out):
-    r = out.shape[0]
-    for p in range(r):
-        for q in range(r):
+    rows, cols = out.shape
+    for p in range(rows):
+        for q in range(cols):
             out[p, q] = 0.0
     for blk in range(partials.shape[0]):
-        for p in range(r):
-            for q in range(r):
+        for p in range(rows):
+            for q in range(cols):
                 out[p, q] += partials[blk, p, q]
 
 
@@ -619,44 +760,106 @@ def _sum_partials(partials, out):
 @njit(cache=True, nogil=True)
 def _diag_scratch(r):
     """Scratch of :func:`_diagnose`, allocated once per kernel call (not per step)."""
-    return np.empty((5, r, r))
+    return np.empty((7, r, r))
 
 
 @njit(cache=True, nogil=True)
-def _diagnose(
-    x,
-    h,
-    top_lam,
-    eta,
-    lam1,
-    stop_error,
-    t,
-    max_steps,
-    j,
-    out_error,
-    out_signal,
-    out_noise,
-    out_s1x,
-    out_s1k,
-    out_sru,
-    out_s1j,
-    out_top,
-    gram,
-    scratch,
-):
+def _scaled_norm_sq(w, k):
+    """(s, e) with ||w_k||^2 = s 2**(2 e), s computed from the row scaled to max |.| in
+    [0.5, 1): no intermediate underflow."""
+    r = w.shape[1]
+    m = 0.0
+    for p in range(r):
+        m = max(m, abs(w[k, p]))
+    e = _exponent(m)
+    s = 0.0
+    for p in range(r):
+        v = math.ldexp(w[k, p], -e)
+        s += v * v
+    return s, e
+
+
+@njit(cache=True, nogil=True)
+def _sigma_min_sq(x, w):
+    """sigma_r^2(U) of the top r rows: one-sided (Hestenes) Jacobi on the rows of U.
+
+    Rotating pairs of rows until they are orthogonal leaves the singular values as the row
+    norms; this is accurate relative to sigma_r itself (not to ||U||) when the rows differ in
+    scale, unlike an eigenvalue of U^T U. U is scaled by a power of two first (exact).
+    Returns (sigma_r^2, resolved): resolved is False when a positive value underflowed.
+    """
+    r = w.shape[0]
+    m = 0.0
+    for k in range(r):
+        for p in range(r):
+            m = max(m, abs(np.float64(x[k, p])))
+    if not np.isfinite(m):
+        return np.nan, True
+    e = _exponent(m)
+    for k in range(r):
+        for p in range(r):
+            w[k, p] = math.ldexp(np.float64(x[k, p]), -e)
+    for _sweep in range(60):
+        rotated = False
+        for p in range(r):
+            for q in range(p + 1, r):
+                alpha = 0.0
+                beta = 0.0
+                gamma = 0.0
+                for c in range(r):
+                    alpha += w[p, c] * w[p, c]
+                    beta += w[q, c] * w[q, c]
+                    gamma += w[p, c] * w[q, c]
+                if abs(gamma) <= 1e-15 * math.sqrt(alpha) * math.sqrt(beta) or gamma == 0.0:
+                    continue
+                rotated = True
+                zeta = (beta - alpha) / (2.0 * gamma)
+                t = (1.0 if zeta >= 0.0 else -1.0) / (abs(zeta) + math.hypot(1.0, zeta))
+                cs = 1.0 / math.sqrt(1.0 + t * t)
+                sn = cs * t
+                for c in range(r):
+                    wp = w[p, c]
+                    wq = w[q, c]
+                    w[p, c] = cs * wp - sn * wq
+                    w[q, c] = sn * wp + cs * wq
+        if not rotated:
+            break
+    best = np.inf
+    best_s = 0.0
+    for k in range(r):
+        s, ek = _scaled_norm_sq(w, k)
+        v = math.ldexp(s, 2 * (e + ek))
+        if v < best or k == 0:
+            best = v
+            best_s = s
+    return best, not (best_s > 0.0 and best < _TINY)
+
+
+@njit(cache=True, nogil=True)
+def _diagnose(x, bulk, params, t, j, out, gram, scratch, expo):
     """Diagnostics of the current iterate (row j of the outputs); returns a status code.
 
-    Every quantity is built from U (top r rows) and H = J^T J as sums of non-negative pieces:
-    ||Sigma_r - X X^T||_F^2 = ||Lambda_r - U U^T||_F^2 + 2 sum_i u_i H u_i^T + ||H||_F^2.
-    Also fills ``gram`` = U^T U + H for the next update. ``scratch``: (5, r, r) work space.
+    The error is built from U (top r rows) and H = J^T J (``bulk[:r]``) as sums of non-negative
+    pieces: ||Sigma_r - X X^T||_F^2 = ||Lambda_r - U U^T||_F^2 + 2 sum_k u_k H u_k^T + ||H||_F^2.
+    The noise is sigma_1(u_k K_k^T) = (sum_{i > k} (x_i . u_k)^2)^(1/2), from the bulk terms
+    accumulated in the fused pass (``bulk[r]``, with u_k scaled by 2**-expo[k]) plus the top-block
+    terms, each computed directly: no difference of large numbers (docs/accuracy.md).
+    Also fills ``gram`` = U^T U + H for the next update.
     """
-    r = h.shape[0]
+    r = bulk.shape[1]
     n = x.shape[0]
+    h = bulk[:r]
     utu = scratch[0]
     dots = scratch[1]  # dots[i, k] = u_i . u_k
     kk = scratch[2]
     work = scratch[3]
-    hq = scratch[4, 0]  # u_k H for the current k
+    uhat = scratch[4]  # u_k / 2**expo[k]
+    svd = scratch[5]
+    hq = scratch[6, 0]  # u_k H for the current k
+    eta = params.eta
+    top_lam = params.top_lam
+    resolved = True
+    _scaled_rows(x, uhat, expo)
     # U^T U and G
     for p in range(r):
         for q in range(r):
@@ -677,12 +880,14 @@ def _diagnose(
             diff = (top_lam[i] if i == k else 0.0) - dot
             err2_top += diff * diff
     h_norm2 = 0.0
+    trace_h = 0.0
     for p in range(r):
+        trace_h += h[p, p]
         for q in range(r):
             h_norm2 += h[p, q] * h[p, q]
     s1j = _eig_max(h, work)
     for k in range(r):
-        # quadratic form u_k H u_k^T (>= 0; clamp the rounding of a PSD form)
+        # quadratic form u_k H u_k^T (>= 0; clamp the rounding of a PSD form): enters the error
         quad = 0.0
         for p in range(r):
             acc = 0.0
@@ -692,18 +897,26 @@ def _diagnose(
             quad += np.float64(x[k, p]) * acc
         quad = max(quad, 0.0)
         cross += quad
-        sig = 0.0
+        # signal ||u_k||^2, summed in the scaled row (bit-identical to the plain sum in range)
+        sig_scaled = 0.0
         for p in range(r):
-            sig += np.float64(x[k, p]) * np.float64(x[k, p])
-        out_signal[j, k] = sig
-        # noise_k^2 = u_k H u_k^T + sum_{i>k} (u_i . u_k)^2   (K_k = rows k+1..d)
-        nz = quad
+            sig_scaled += uhat[k, p] * uhat[k, p]
+        sig = math.ldexp(sig_scaled, 2 * expo[k])
+        out.signal[j, k] = sig
+        # noise_k^2 = sum_{i > r} (x_i . u_k)^2 + sum_{k < i < r} (u_i . u_k)^2, scaled by 2**-2e_k
+        nz = bulk[r, k]
         for i in range(k + 1, r):
-            nz += dots[i, k] * dots[i, k]
-        out_noise[j, k] = np.sqrt(nz)
+            dik = 0.0
+            for p in range(r):
+                dik += np.float64(x[i, p]) * uhat[k, p]
+            nz += dik * dik
+        noise = math.ldexp(math.sqrt(nz), expo[k])
+        out.noise[j, k] = noise
+        if (sig_scaled > 0.0 and sig < _TINY) or (nz > 0.0 and noise < _TINY):
+            resolved = False
         # sigma_1^2(K_k): largest eigenvalue of H + sum_{i>k} u_i^T u_i (just H for k = r - 1)
         if k == r - 1:
-            out_s1k[j, k] = s1j
+            out.s1k[j, k] = s1j
         else:
             for p in range(r):
                 for q in range(r):
@@ -712,299 +925,198 @@ def _diagnose(
                 for p in range(r):
                     for q in range(r):
                         kk[p, q] += np.float64(x[i, p]) * np.float64(x[i, q])
-            out_s1k[j, k] = _eig_max(kk, work)
-    error = np.sqrt(err2_top + 2.0 * cross + h_norm2)
-    out_error[j] = error
+            out.s1k[j, k] = _eig_max(kk, work)
+    # noise_floor_k = floor_factor |u_k| ||K_k||_F, ||K_k||_F^2 = tr H + sum_{i > k} ||u_i||^2
+    tail = trace_h
+    for k in range(r - 1, -1, -1):
+        norm_u = math.sqrt(out.signal[j, k])
+        out.noise_floor[j, k] = params.floor_factor * norm_u * math.sqrt(max(tail, 0.0))
+        tail += out.signal[j, k]
+    error = math.sqrt(err2_top + 2.0 * cross + h_norm2)
+    out.error[j] = error
     s1x = _eig_max(gram, work)
-    out_s1x[j] = s1x
-    out_sru[j] = max(_eig_min(utu, work), 0.0)
-    out_s1j[j] = s1j
+    out.s1x[j] = s1x
+    sru, sru_resolved = _sigma_min_sq(x, svd)
+    out.sru[j] = sru
+    resolved = resolved and sru_resolved
+    out.s1j[j] = s1j
     for a in range(3):
         for b in range(3):
             if a < n and b < n:
                 dot = 0.0
                 for p in range(r):
                     dot += np.float64(x[a, p]) * np.float64(x[b, p])
-                out_top[j, a, b] = dot
+                out.top[j, a, b] = dot
             else:
-                out_top[j, a, b] = np.nan
+                out.top[j, a, b] = np.nan
     if not np.isfinite(error) or not np.isfinite(s1x):
         return NONFINITE
     # sigma_1(X_{t+1}) >= (eta s^2 - 1 - eta lambda_1) sigma_1(X_t): >= 2x per step from here on
     # (discussion after Theorem 6, extended to Sigma != 0), so the run provably diverges.
-    if eta * s1x >= 3.0 + eta * lam1:
+    if eta * s1x >= 3.0 + eta * params.lam1:
         return DIVERGED
-    if error <= stop_error:
+    if error <= params.stop_error:
         return CONVERGED
-    if t >= max_steps:
+    if not resolved:
+        return UNDERFLOW
+    if t >= params.max_steps:
         return MAX_STEPS
     return RUNNING
 
 
 @njit(cache=True, nogil=True)
-def _fill_nan(j, out_error, out_signal, out_noise, out_s1x, out_s1k, out_sru, out_s1j, out_top):
-    out_error[j] = np.nan
-    out_s1x[j] = np.nan
-    out_sru[j] = np.nan
-    out_s1j[j] = np.nan
-    for k in range(out_signal.shape[1]):
-        out_signal[j, k] = np.nan
-        out_noise[j, k] = np.nan
-        out_s1k[j, k] = np.nan
+def _fill_nan(j, out):
+    out.error[j] = np.nan
+    out.s1x[j] = np.nan
+    out.sru[j] = np.nan
+    out.s1j[j] = np.nan
+    for k in range(out.signal.shape[1]):
+        out.signal[j, k] = np.nan
+        out.noise[j, k] = np.nan
+        out.noise_floor[j, k] = np.nan
+        out.s1k[j, k] = np.nan
     for a in range(3):
         for b in range(3):
-            out_top[j, a, b] = np.nan
+            out.top[j, a, b] = np.nan
 
 
 @njit(cache=True, nogil=True)
-def _run_one_seed(
-    x,
-    h,
-    seg_first,
-    seg_inc,
-    seg_start,
-    seg_count,
-    top_lam,
-    eta,
-    lam1,
-    stop_error,
-    t0,
-    nsteps,
-    max_steps,
-    status,
-    stop_step,
-    partials,
-    out_error,
-    out_signal,
-    out_noise,
-    out_s1x,
-    out_s1k,
-    out_sru,
-    out_s1j,
-    out_top,
-):
-    r = h.shape[0]
+def _seed_outputs(out, b):
+    """The outputs of seed b (views)."""
+    return Outputs(
+        out.error[b],
+        out.signal[b],
+        out.noise[b],
+        out.noise_floor[b],
+        out.s1x[b],
+        out.s1k[b],
+        out.sru[b],
+        out.s1j[b],
+        out.top[b],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# entry points
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def _run_one_seed(tok, x, bulk, partials, status, stop_step, segs, params, t0, nsteps, out):
+    r = x.shape[1]
     n = x.shape[0]
     nblk = partials.shape[0]
     gram = np.empty((r, r))
     scratch = _diag_scratch(r)
+    expo = np.empty(r, dtype=np.int64)
+    unew = np.empty((r, r), dtype=x.dtype)
+    uhat = np.empty((r, r))
     st = status[0]
     for j in range(nsteps):
         t = t0 + j
         if st != RUNNING:
-            _fill_nan(
-                j, out_error, out_signal, out_noise, out_s1x, out_s1k, out_sru, out_s1j, out_top
-            )
+            _fill_nan(j, out)
             continue
-        st = _diagnose(
-            x,
-            h,
-            top_lam,
-            eta,
-            lam1,
-            stop_error,
-            t,
-            max_steps,
-            j,
-            out_error,
-            out_signal,
-            out_noise,
-            out_s1x,
-            out_s1k,
-            out_sru,
-            out_s1j,
-            out_top,
-            gram,
-            scratch,
-        )
+        st = _diagnose(x, bulk, params, t, j, out, gram, scratch, expo)
         if st != RUNNING:
             stop_step[0] = t
             continue
+        _next_top(x, segs, params.eta, gram, unew, uhat, expo)
         for blk in range(nblk):
-            _advance_block(
-                x,
-                blk * BLOCK_ROWS,
-                min((blk + 1) * BLOCK_ROWS, n),
-                r,
-                seg_first,
-                seg_inc,
-                seg_start,
-                seg_count,
-                eta,
-                gram,
-                partials[blk],
-            )
-        _sum_partials(partials, h)
+            i0 = blk * BLOCK_ROWS
+            i1 = min((blk + 1) * BLOCK_ROWS, n)
+            _advance_block(tok, x, i0, i1, segs, params.eta, gram, uhat, partials[blk])
+        _sum_partials(partials, bulk)
     status[0] = st
 
 
 @njit(cache=True, parallel=True)
-def run_seed_parallel(
-    xs,
-    hs,
-    seg_first,
-    seg_inc,
-    seg_start,
-    seg_count,
-    top_lam,
-    eta,
-    lam1,
-    stop_error,
-    t0,
-    nsteps,
-    max_steps,
-    status,
-    stop_step,
-    partials,
-    out_error,
-    out_signal,
-    out_noise,
-    out_s1x,
-    out_s1k,
-    out_sru,
-    out_s1j,
-    out_top,
-):
+def run_seed_parallel(tok, state, segs, params, t0, nsteps, out):
     """Advance every seed of a batch by ``nsteps`` steps; seeds run in parallel.
+
+    Parameters
+    ----------
+    tok : tuple or None
+        :func:`rank_token` of r (selects the compiled specialization).
+    state : BatchState
+        Updated in place.
+    segs : Segments
+    params : Params
+    t0 : int
+        Step number of the first step of the block.
+    nsteps : int
+    out : Outputs
+        Filled with the diagnostics of steps t0 .. t0 + nsteps - 1 (NaN after a run stopped).
 
     Best when the batch has at least as many seeds as threads (small and moderate d).
     """
+    xs = state.xs
+    bulk = state.bulk
+    partials = state.partials
+    status = state.status
+    stop_step = state.stop_step
     for b in prange(xs.shape[0]):
         _run_one_seed(
+            tok,
             xs[b],
-            hs[b],
-            seg_first,
-            seg_inc,
-            seg_start,
-            seg_count,
-            top_lam,
-            eta,
-            lam1,
-            stop_error,
-            t0,
-            nsteps,
-            max_steps,
+            bulk[b],
+            partials[b],
             status[b : b + 1],
             stop_step[b : b + 1],
-            partials[b],
-            out_error[b],
-            out_signal[b],
-            out_noise[b],
-            out_s1x[b],
-            out_s1k[b],
-            out_sru[b],
-            out_s1j[b],
-            out_top[b],
+            segs,
+            params,
+            t0,
+            nsteps,
+            _seed_outputs(out, b),
         )
 
 
 @njit(cache=True, parallel=True)
-def _advance_all_blocks(xs, active, seg_first, seg_inc, seg_start, seg_count, eta, grams, partials):
+def _advance_all_blocks(tok, xs, active, segs, eta, grams, uhats, partials):
     nseed = xs.shape[0]
     nblk = partials.shape[1]
     n = xs.shape[1]
-    r = xs.shape[2]
     for item in prange(nseed * nblk):
         b = item // nblk
         blk = item % nblk
         if active[b]:
-            _advance_block(
-                xs[b],
-                blk * BLOCK_ROWS,
-                min((blk + 1) * BLOCK_ROWS, n),
-                r,
-                seg_first,
-                seg_inc,
-                seg_start,
-                seg_count,
-                eta,
-                grams[b],
-                partials[b, blk],
-            )
+            i0 = blk * BLOCK_ROWS
+            i1 = min((blk + 1) * BLOCK_ROWS, n)
+            _advance_block(tok, xs[b], i0, i1, segs, eta, grams[b], uhats[b], partials[b, blk])
 
 
 @njit(cache=True)
-def run_row_parallel(
-    xs,
-    hs,
-    seg_first,
-    seg_inc,
-    seg_start,
-    seg_count,
-    top_lam,
-    eta,
-    lam1,
-    stop_error,
-    t0,
-    nsteps,
-    max_steps,
-    status,
-    stop_step,
-    partials,
-    out_error,
-    out_signal,
-    out_noise,
-    out_s1x,
-    out_s1k,
-    out_sru,
-    out_s1j,
-    out_top,
-):
+def run_row_parallel(tok, state, segs, params, t0, nsteps, out):
     """Same as :func:`run_seed_parallel` but the rows of each step are split across threads.
 
     Best for large d and few seeds. Bit-identical to the seed-parallel kernel (same blocks, same
     order of the block sums).
     """
+    xs = state.xs
     nseed = xs.shape[0]
-    r = hs.shape[1]
+    r = xs.shape[2]
     grams = np.empty((nseed, r, r))
+    uhats = np.empty((nseed, r, r))
+    unew = np.empty((r, r), dtype=xs.dtype)
+    expo = np.empty(r, dtype=np.int64)
     scratch = _diag_scratch(r)
     active = np.zeros(nseed, dtype=np.bool_)
     for j in range(nsteps):
         t = t0 + j
         for b in range(nseed):
-            if status[b] != RUNNING:
+            o = _seed_outputs(out, b)
+            if state.status[b] != RUNNING:
                 active[b] = False
-                _fill_nan(
-                    j,
-                    out_error[b],
-                    out_signal[b],
-                    out_noise[b],
-                    out_s1x[b],
-                    out_s1k[b],
-                    out_sru[b],
-                    out_s1j[b],
-                    out_top[b],
-                )
+                _fill_nan(j, o)
                 continue
-            st = _diagnose(
-                xs[b],
-                hs[b],
-                top_lam,
-                eta,
-                lam1,
-                stop_error,
-                t,
-                max_steps,
-                j,
-                out_error[b],
-                out_signal[b],
-                out_noise[b],
-                out_s1x[b],
-                out_s1k[b],
-                out_sru[b],
-                out_s1j[b],
-                out_top[b],
-                grams[b],
-                scratch,
-            )
-            status[b] = st
+            st = _diagnose(xs[b], state.bulk[b], params, t, j, o, grams[b], scratch, expo)
+            state.status[b] = st
             active[b] = st == RUNNING
             if st != RUNNING:
-                stop_step[b] = t
-        _advance_all_blocks(
-            xs, active, seg_first, seg_inc, seg_start, seg_count, eta, grams, partials
-        )
+                state.stop_step[b] = t
+            else:
+                _next_top(xs[b], segs, params.eta, grams[b], unew, uhats[b], expo)
+        _advance_all_blocks(tok, xs, active, segs, params.eta, grams, uhats, state.partials)
         for b in range(nseed):
             if active[b]:
-                _sum_partials(partials[b], hs[b])
+                _sum_partials(state.partials[b], state.bulk[b])

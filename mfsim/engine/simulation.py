@@ -10,26 +10,33 @@ underflow can make a saddle exact. Both are shown in ``tests/engine/test_simulat
 
 from __future__ import annotations
 
+import math
 import time
 
 import numba
 import numpy as np
 
 from mfsim.engine import kernels
+from mfsim.engine.compilation import compiling
 from mfsim.engine.dataset import build_dataset
-from mfsim.engine.initialization import effective_system, initial_state, reduce_explicit
+from mfsim.engine.initialization import (
+    check_dimension,
+    effective_system,
+    initial_state,
+    reduce_explicit,
+)
 from mfsim.engine.recording import recorded_steps
 from mfsim.engine.stages import StageTracker
 from mfsim.spectra import Spectrum
 
-__all__ = ["simulate", "simulate_dense"]
+__all__ = ["simulate", "simulate_dense", "noise_floor_factor"]
 
 # about 64 MB of per-step diagnostics per block of steps
 _BLOCK_BYTES = 64 * 2**20
 
 
 def _choose_block_steps(n_runs: int, r: int, steps: int) -> int:
-    per_step = n_runs * 8 * (16 + 3 * r)
+    per_step = n_runs * 8 * (16 + 4 * r)
     return int(np.clip(_BLOCK_BYTES // per_step, 16, 4096).item()) if steps > 16 else steps + 1
 
 
@@ -60,7 +67,8 @@ def simulate(
     Parameters
     ----------
     spectrum : Spectrum
-        Sigma = diag(lambda) (see :func:`mfsim.spectrum`).
+        Sigma = diag(lambda) (see :func:`mfsim.spectrum`). ``spectrum.d`` may be a Python int of
+        any size or a float, up to 10^300 (flat bulks are reduced exactly: cost independent of d).
     r : int, optional
         Rank; defaults to ``spectrum.r``.
     eta : float
@@ -68,11 +76,15 @@ def simulate(
     steps : int
         Step limit. Diagnostics are computed at steps 0..steps.
     varpi : float
-        Initialization scale (>= 0); N_0 has i.i.d. N(0, 1/d) entries.
+        Initialization scale (>= 0); N_0 has i.i.d. N(0, 1/d) entries. Recorded as the
+        coordinates ``varpi`` and ``varpi_effective`` (``varpi_exponent`` = 0: the scale is
+        taken as given, see ``docs/design.md``).
     seeds : sequence of int
         One run per seed; the random stream depends on (seed, d, r) only.
     X0 : array, optional
-        Explicit initial point(s), (d, r) or (n_runs, d, r); then ``seeds`` only label runs.
+        Explicit initial point(s), (d, r) or (n_runs, d, r); then ``seeds`` only label runs and
+        ``varpi`` is ignored: the recorded scale is X_0's own, sqrt(mean ||X_0||_F^2 / r) (the
+        varpi with E||varpi N_0||_F^2 = ||X_0||_F^2).
     epsilons : sequence of float
         Accuracy levels for ``t_eps``.
     stop_error : float
@@ -97,11 +109,21 @@ def simulate(
     Returns
     -------
     xarray.Dataset
-        Variables and dims as documented in ``docs/design.md``.
+        Variables and dims as documented in ``docs/design.md``; the accuracy of every
+        diagnostic and the ``noise_floor`` variable in ``docs/accuracy.md``. ``d`` is stored as
+        int64 below 2^53 and float64 above, with a ``log10_d`` coordinate. ``wall_time``
+        excludes numba compilation.
+
+    Raises
+    ------
+    ValueError
+        Invalid run arguments (the message names the argument); d > 10^300; a spectrum that
+        leaves more than 50,000,000 rows after the exact reduction; X0 of the wrong shape.
     """
     spec = spectrum if r is None or r == spectrum.r else spectrum.with_rank(int(r))
     r = spec.r
     _check_run_args(eta, steps, varpi, stop_error, learned_tolerance, epsilons, dtype)
+    check_dimension(spec.d)
     seeds = np.atleast_1d(np.asarray(seeds, dtype=np.int64))
     # an explicit X_0 is taken exactly: 'auto' then means no reduction
     system = effective_system(spec, False if (X0 is not None and reduce == "auto") else reduce)
@@ -115,22 +137,29 @@ def simulate(
         xs = np.stack([reduce_explicit(system, x) for x in x0]).astype(dtype)
         if len(seeds) != len(xs):
             seeds = np.arange(len(xs), dtype=np.int64)
+        # the scale of the given X_0: varpi with E||varpi N_0||_F^2 = varpi^2 r = ||X_0||_F^2
+        # (root mean square over the runs of the batch)
+        varpi = float(np.sqrt(np.mean(np.sum(x0**2, axis=(1, 2))) / r))
     xs = np.ascontiguousarray(xs)
     n_runs, n_rows = xs.shape[0], xs.shape[1]
 
-    seg_first = np.array([s.first for s in system.segments], dtype=np.float64)
-    seg_inc = np.array([s.increment for s in system.segments], dtype=np.float64)
-    seg_count = np.array([s.count for s in system.segments], dtype=np.int64)
-    seg_start = np.concatenate([[0], np.cumsum(seg_count)[:-1]]).astype(np.int64)
+    segs = kernels.Segments(
+        np.array([s.first for s in system.segments], dtype=np.float64),
+        np.array([s.increment for s in system.segments], dtype=np.float64),
+        np.concatenate([[0], np.cumsum([s.count for s in system.segments])[:-1]]).astype(np.int64),
+        np.array([s.count for s in system.segments], dtype=np.int64),
+    )
     top_lam = spec.top(r)
     lam1, delta_gap = spec.lambda_1, spec.Delta
-
-    n_blocks = -(-n_rows // kernels.BLOCK_ROWS)
-    partials = np.zeros((n_runs, n_blocks, r, r))
-    hs = np.empty((n_runs, r, r))
-    for b in range(n_runs):
-        kernels.rest_gram_blocks(xs[b], r, partials[b])
-        kernels._sum_partials(partials[b], hs[b])
+    params = kernels.Params(
+        top_lam,
+        float(eta),
+        float(lam1),
+        float(stop_error),
+        int(steps),
+        noise_floor_factor(eta, delta_gap, dtype),
+    )
+    tok = kernels.rank_token(r)
 
     record_grid = recorded_steps(steps, record, record_stride, record_num)
     heatmap_steps = np.asarray(
@@ -138,46 +167,33 @@ def simulate(
     )
     rec = _Recorder(n_runs, r, record_grid, heatmap_steps)
     tracker = StageTracker(n_runs, r, top_lam, delta_gap, eta, epsilons, learned_tolerance)
-    status = np.full(n_runs, kernels.RUNNING, dtype=np.int64)
-    stop_step = np.full(n_runs, -1, dtype=np.int64)
     if kernel == "auto":
         kernel = (
             "row" if (n_runs < numba.get_num_threads() and n_rows > kernels.BLOCK_ROWS) else "seed"
         )
     run_block = {"seed": kernels.run_seed_parallel, "row": kernels.run_row_parallel}[kernel]
+    # compile (or load from the cache) before the clock starts: wall_time excludes compilation;
+    # one process at a time compiles a specialization (the others then load it)
+    key = (kernel, r if tok is not None else "tiled", str(xs.dtype))
+    with compiling(key):
+        state = kernels.new_state(xs, segs)
+        run_block(tok, state, segs, params, 0, 0, kernels.empty_outputs(n_runs, 0, r))
 
     block_steps = _choose_block_steps(n_runs, r, steps)
     bar = _progress_bar(steps + 1, progress)
     started = time.perf_counter()
     t0 = 0
-    while t0 <= steps and np.any(status == kernels.RUNNING):
+    while t0 <= steps and np.any(state.status == kernels.RUNNING):
         nsteps = min(block_steps, steps + 1 - t0)
-        out = _BlockOutputs(n_runs, nsteps, r)
-        run_block(
-            xs,
-            hs,
-            seg_first,
-            seg_inc,
-            seg_start,
-            seg_count,
-            top_lam,
-            float(eta),
-            float(lam1),
-            float(stop_error),
-            t0,
-            nsteps,
-            int(steps),
-            status,
-            stop_step,
-            partials,
-            *out.arrays(),
-        )
+        out = kernels.empty_outputs(n_runs, nsteps, r)
+        run_block(tok, state, segs, params, t0, nsteps, out)
         tracker.update(t0, out.signal, out.error, out.s1x, out.s1k, out.sru, out.s1j)
         rec.take(t0, out)
         t0 += nsteps
         bar.update(nsteps)
     bar.close()
     wall = time.perf_counter() - started
+    status, stop_step = state.status, state.stop_step
 
     stages = tracker.finalize(status)
     return build_dataset(
@@ -200,6 +216,32 @@ def simulate(
     )
 
 
+def noise_floor_factor(eta: float, Delta: float, dtype="float64") -> float:  # noqa: N803
+    """F in noise_floor_k = F |u_k| ||K_k||_F: the level below which float64 cannot resolve noise_k.
+
+    Rounding of one step perturbs every row x_i by about eps |x_i| (relative rounding of
+    (1 + eta lambda_i) x_i - eta x_i G, whose terms have size |x_i|), hence x_i . u_k by about
+    eps |x_i| |u_k| with random sign: noise_k by about eps |u_k| ||K_k||_F per step. Where the
+    noise decays (the regime where it is small) the exact dynamics contract it by at most
+    q = 1 - eta Delta / 6 per step (eq. 14, property 4), so the injected errors accumulate to
+    at most eps |u_k| ||K_k||_F / sqrt(1 - q^2). Derivation and checks: ``docs/accuracy.md``.
+
+    Parameters
+    ----------
+    eta, Delta : float
+        Step size and eigengap (> 0).
+    dtype : {'float64', 'float32'}
+        Storage precision of the iterate: its eps is the rounding of each step.
+
+    Returns
+    -------
+    float
+        eps / sqrt(1 - q^2), eps = 2^-52 (float64 storage) or 2^-23 (float32).
+    """
+    q = 1.0 - eta * Delta / 6.0
+    return float(np.finfo(np.dtype(dtype)).eps) / math.sqrt(max(1.0 - q * q, 1e-300))
+
+
 def _check_run_args(eta, steps, varpi, stop_error, learned_tolerance, epsilons, dtype):
     if not (np.isfinite(eta) and eta > 0):
         raise ValueError(f"eta must be finite and > 0, got {eta!r}")
@@ -217,50 +259,23 @@ def _check_run_args(eta, steps, varpi, stop_error, learned_tolerance, epsilons, 
         raise ValueError(f"dtype must be float64 or float32, got {dtype!r}")
 
 
-class _BlockOutputs:
-    """Per-step diagnostics of one block of steps, as the kernels fill them."""
-
-    def __init__(self, n_runs, nsteps, r):
-        self.error = np.empty((n_runs, nsteps))
-        self.signal = np.empty((n_runs, nsteps, r))
-        self.noise = np.empty((n_runs, nsteps, r))
-        self.s1x = np.empty((n_runs, nsteps))
-        self.s1k = np.empty((n_runs, nsteps, r))
-        self.sru = np.empty((n_runs, nsteps))
-        self.s1j = np.empty((n_runs, nsteps))
-        self.top = np.empty((n_runs, nsteps, 3, 3))
-
-    def arrays(self):
-        return (
-            self.error,
-            self.signal,
-            self.noise,
-            self.s1x,
-            self.s1k,
-            self.sru,
-            self.s1j,
-            self.top,
-        )
-
-
 class _Recorder:
     """Keeps the diagnostics of the recorded steps (and the heat maps of the heat-map steps)."""
 
-    NAMES = ("error", "signal", "noise", "s1x", "s1k", "sru", "s1j")
+    NAMES = ("error", "signal", "noise", "noise_floor", "s1x", "s1k", "sru", "s1j")
 
     def __init__(self, n_runs, r, record_grid, heatmap_steps):
         self.steps = record_grid
         self.heatmap_steps = heatmap_steps
         n = record_grid.size
+        per_k = ("signal", "noise", "noise_floor", "s1k")
         self.data = {
-            name: np.full(
-                (n_runs, n, r) if name in ("signal", "noise", "s1k") else (n_runs, n), np.nan
-            )
+            name: np.full((n_runs, n, r) if name in per_k else (n_runs, n), np.nan)
             for name in self.NAMES
         }
         self.top = np.full((n_runs, heatmap_steps.size, 3, 3), np.nan)
 
-    def take(self, t0, out: _BlockOutputs):
+    def take(self, t0, out: kernels.Outputs):
         t1 = t0 + out.error.shape[1]
         sel = np.flatnonzero((self.steps >= t0) & (self.steps < t1))
         local = self.steps[sel] - t0

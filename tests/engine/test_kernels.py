@@ -55,58 +55,39 @@ class _State:
         self.xs = np.ascontiguousarray(xs)
         nb, d, r = self.xs.shape
         self.seg_first, self.seg_inc, self.seg_start, self.seg_count, self.lam = segs
-        self.top_lam = self.lam[:r].copy()
-        self.eta, self.max_steps = eta, max_steps
-        nblk = -(-d // B)
-        self.partials = np.zeros((nb, nblk, r, r))
-        self.hs = np.empty((nb, r, r))
-        for b in range(nb):
-            kernels.rest_gram_blocks(self.xs[b], r, self.partials[b])
-            kernels._sum_partials(self.partials[b], self.hs[b])
-        self.status = np.full(nb, kernels.RUNNING, dtype=np.int64)
-        self.stop_step = np.full(nb, -1, dtype=np.int64)
+        self.segs = kernels.Segments(self.seg_first, self.seg_inc, self.seg_start, self.seg_count)
+        self.params = kernels.Params(
+            self.lam[:r].copy(), eta, float(self.lam[0]), 0.0, max_steps, 1e-15
+        )
+        self.tok = kernels.rank_token(r)
+        self.state = kernels.new_state(self.xs, self.segs)
         self.t0 = 0
         self.outs = []
 
+    @property
+    def status(self):
+        return self.state.status
+
+    @property
+    def stop_step(self):
+        return self.state.stop_step
+
+    @property
+    def hs(self):
+        return self.state.bulk[:, :-1]
+
     def run(self, kernel, nsteps):
         nb, _, r = self.xs.shape
-        out = [
-            np.empty((nb, nsteps)),
-            np.empty((nb, nsteps, r)),
-            np.empty((nb, nsteps, r)),
-            np.empty((nb, nsteps)),
-            np.empty((nb, nsteps, r)),
-            np.empty((nb, nsteps)),
-            np.empty((nb, nsteps)),
-            np.empty((nb, nsteps, 3, 3)),
-        ]
-        kernel(
-            self.xs,
-            self.hs,
-            self.seg_first,
-            self.seg_inc,
-            self.seg_start,
-            self.seg_count,
-            self.top_lam,
-            self.eta,
-            float(self.lam[0]),
-            0.0,
-            self.t0,
-            nsteps,
-            self.max_steps,
-            self.status,
-            self.stop_step,
-            self.partials,
-            *out,
-        )
+        out = kernels.empty_outputs(nb, nsteps, r)
+        kernel(self.tok, self.state, self.segs, self.params, self.t0, nsteps, out)
         self.t0 += nsteps
-        self.outs.append(out)
+        self.outs.append(list(out))
         return self
 
     def results(self):
         return [
             self.xs,
-            self.hs,
+            self.state.bulk,
             self.status,
             self.stop_step,
             *[np.concatenate(parts, axis=1) for parts in zip(*self.outs, strict=True)],
@@ -124,9 +105,11 @@ def _assert_all_equal(a, b):
 
 
 @njit(cache=True)
-def _reference_block(x, i0, i1, r, seg_first, seg_inc, seg_start, seg_count, eta, gram, partial):
-    """The plain row-by-row fused step (the implementation before issue 7), as the reference."""
-    for p in range(r):
+def _reference_block(
+    x, i0, i1, r, seg_first, seg_inc, seg_start, seg_count, eta, gram, uhat, partial
+):
+    """The plain row-by-row fused step, as the reference: H and the noise sums of rows >= r."""
+    for p in range(r + 1):
         for q in range(r):
             partial[p, q] = 0.0
     s = 0
@@ -150,6 +133,11 @@ def _reference_block(x, i0, i1, r, seg_first, seg_inc, seg_start, seg_count, eta
                 xp = np.float64(x[i, p])
                 for q in range(p, r):
                     partial[p, q] += xp * np.float64(x[i, q])
+            for k in range(r):
+                dot = 0.0
+                for p in range(r):
+                    dot += np.float64(x[i, p]) * uhat[k, p]
+                partial[r, k] += dot * dot
     for p in range(r):
         for q in range(p):
             partial[p, q] = partial[q, p]
@@ -178,12 +166,18 @@ def test_fused_step_equals_numpy_step(r, d):
         j = want[r:]
         assert np.max(np.abs(st.hs[b] - j.T @ j)) <= 1e-13 * np.max(np.abs(j.T @ j))
         assert np.array_equal(st.hs[b], st.hs[b].T)
+        # and the noise sums sum_{i >= r} (x_i . u_k)^2 of the new iterate (u_k scaled by 2^-e_k)
+        u = want[:r]
+        scale = 2.0 ** np.frexp(np.max(np.abs(u), axis=1))[1]
+        np.testing.assert_allclose(
+            st.state.bulk[b, r], np.sum((j @ (u / scale[:, None]).T) ** 2, axis=0), rtol=1e-12
+        )
     # the recorded diagnostics of step 0 are those of X_0
     x = xs[0]
     err = np.linalg.norm(np.diag(lam[:r]) - x[:r] @ x[:r].T) ** 2
     err += 2 * np.sum((x[:r] @ x[r:].T) ** 2) + np.linalg.norm(x[r:].T @ x[r:]) ** 2
     assert st.outs[0][0][0, 0] == pytest.approx(np.sqrt(err), rel=1e-12)
-    assert st.outs[0][3][0, 0] == pytest.approx(np.linalg.eigvalsh(x.T @ x)[-1], rel=1e-12)
+    assert st.outs[0][4][0, 0] == pytest.approx(np.linalg.eigvalsh(x.T @ x)[-1], rel=1e-12)
 
 
 @pytest.mark.parametrize("r", [1, 2, 3, 4, 5, 6, 7, 10, 11, 13])
@@ -196,24 +190,29 @@ def test_fused_step_is_bit_identical_to_the_row_by_row_loop(r):
     for dtype in (np.float64, np.float32):
         x = _random_x(rng, 1, d, r, scale=2.0, dtype=dtype)[0]
         gram = (x.astype(np.float64).T @ x) * 1.1
+        uhat = rng.standard_normal((r, r))
+        segs = kernels.Segments(seg_first, seg_inc, seg_start, seg_count)
+        tok = kernels.rank_token(r)
         got, want = x.copy(), x.copy()
         for i0 in (0, B):
             i1 = min(i0 + B, d)
-            p_got, p_want = np.empty((r, r)), np.empty((r, r))
-            kernels._advance_block(
-                got, i0, i1, r, seg_first, seg_inc, seg_start, seg_count, 0.07, gram, p_got
-            )
+            p_got, p_want = np.empty((r + 1, r)), np.empty((r + 1, r))
+            kernels.advance_block(tok, got, i0, i1, segs, 0.07, gram, uhat, p_got)
             _reference_block(
-                want, i0, i1, r, seg_first, seg_inc, seg_start, seg_count, 0.07, gram, p_want
+                want, i0, i1, r, seg_first, seg_inc, seg_start, seg_count, 0.07, gram, uhat, p_want
             )
             assert np.array_equal(p_got, p_want)
         assert np.array_equal(got, want)
-        # the initial Gram too
-        parts = np.empty((2, r, r))
-        kernels.rest_gram_blocks(x, r, parts)
+        # the initial bulk sums too (u_k scaled by a power of two)
+        parts = np.empty((2, r + 1, r))
+        kernels.initial_bulk_sums(tok, x, parts)
+        u = x[:r].astype(np.float64)
+        scale = 2.0 ** np.frexp(np.max(np.abs(u), axis=1))[1]
         for blk, (i0, i1) in enumerate(((r, B), (B, d))):
             rows = x[i0:i1].astype(np.float64)
-            assert np.max(np.abs(parts[blk] - rows.T @ rows)) <= 1e-13 * np.max(rows.T @ rows)
+            assert np.max(np.abs(parts[blk, :r] - rows.T @ rows)) <= 1e-13 * np.max(rows.T @ rows)
+            want_noise = np.sum((rows @ (u / scale[:, None]).T) ** 2, axis=0)
+            np.testing.assert_allclose(parts[blk, r], want_noise, rtol=1e-12)
 
 
 # --------------------------------------------------------------------------------------------

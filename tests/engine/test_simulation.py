@@ -216,3 +216,30 @@ def test_figure1_incremental_learning_and_curve_shape():
         flat = np.concatenate([slope[: r1 - 10], slope[l1 : r2 - 10]]).mean()
         steep = np.concatenate([slope[r1 - 10 : l1], slope[r2 - 10 : l2]]).mean()
         assert flat < 0.25 * steep, (b, flat, steep)
+
+
+def test_explicit_x0_records_its_own_scale_and_varpi_coordinates_are_present():
+    spec = mfsim.spectrum("linear", 300, r=2, kappa=4)
+    rng = np.random.default_rng(2)
+    x0 = rng.standard_normal((300, 2)) * 3.0 / np.sqrt(300)
+    ds = mfsim.simulate(spec, eta=0.01, steps=5, X0=x0)
+    # E||varpi N_0||_F^2 = varpi^2 r: the scale of X_0 is ||X_0||_F / sqrt(r) (about 3.0 here)
+    want = np.sqrt(np.sum(x0**2) / 2)
+    assert float(ds.varpi_effective) == pytest.approx(want, rel=1e-15)
+    assert abs(float(ds.varpi_effective) - 3.0) < 0.3
+    assert float(ds.varpi) == float(ds.varpi_effective) and float(ds.varpi_exponent) == 0.0
+    # without X0 the scale is the argument, taken as given (exponent 0)
+    ds = mfsim.simulate(spec, eta=0.01, steps=5, varpi=0.7)
+    assert float(ds.varpi) == 0.7 == float(ds.varpi_effective)
+    assert float(ds.varpi_exponent) == 0.0
+    assert "noise_floor" in ds and ds.noise_floor.dims == ("seed", "k", "step")
+
+
+def test_noise_floor_follows_the_storage_precision():
+    spec = mfsim.spectrum("linear", 400, r=2, kappa=4)
+    kw = dict(eta=0.1, steps=30, seeds=[1], stop_error=0)
+    f64 = mfsim.simulate(spec, **kw)
+    f32 = mfsim.simulate(spec, dtype="float32", **kw)
+    ratio = (f32.noise_floor / f64.noise_floor).isel(step=0).values
+    # same X_0 up to float32 rounding: the floors differ by eps32 / eps64 = 2^29
+    np.testing.assert_allclose(ratio, 2.0**29, rtol=1e-5)
