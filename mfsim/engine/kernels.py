@@ -83,8 +83,15 @@ _SLAB_BYTES = 8192
 # run status codes (CF flag_values); RUNNING only inside the engine.
 # UNDERFLOW: a diagnostic whose exact value is positive fell below float64's normal range
 # (2.2e-308), where its relative accuracy is lost (docs/accuracy.md).
-RUNNING, CONVERGED, MAX_STEPS, DIVERGED, NONFINITE, UNDERFLOW = -1, 0, 1, 2, 3, 4
-STATUS_MEANINGS = "converged max_steps diverged nonfinite underflow"
+from mfsim.datamodel import (
+    CONVERGED,
+    DIVERGED,
+    MAX_STEPS,
+    NONFINITE,
+    RUNNING,
+    STATUS_MEANINGS,
+    UNDERFLOW,
+)  # noqa: E402, F401, I001, E501
 
 _TINY = float(np.finfo(np.float64).tiny)
 

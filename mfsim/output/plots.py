@@ -24,6 +24,7 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
 from mfsim.analysis.scaling import VERDICT_NO_RUNS, VERDICT_UNDEFINED, classify_runs, fits_for
+from mfsim.datamodel import NO_RUN
 
 __all__ = [
     "error_curves_figures",
@@ -103,7 +104,7 @@ def _existing_seeds(ds: xr.Dataset, selection: dict) -> xr.DataArray | None:
     if "status" not in ds.data_vars:
         return None
     status = ds["status"].sel(selection)
-    return status.notnull() & (status != -1)
+    return status.notnull() & (status != NO_RUN)
 
 
 # --------------------------------------------------------------------------------------------
