@@ -288,7 +288,7 @@ def _batch_to_runs(ds: xr.Dataset, batch: Batch, k_max: int) -> dict:
         "r": np.full(n, point.r, dtype=np.int64),
         "seed": np.asarray(ds["seed"].values, dtype=np.int64),
         "varpi_effective": np.full(n, float(ds["varpi_effective"]), dtype=np.float64),
-        "kappa_realized": np.full(n, float(ds["kappa"]), dtype=np.float64),
+        "kappa_realized": np.full(n, float(ds["kappa_realized"]), dtype=np.float64),
         "lambda_1": np.full(n, float(ds["lambda_1"]), dtype=np.float64),
         "Delta": np.full(n, float(ds["Delta"]), dtype=np.float64),
         "lambda_k": np.broadcast_to(
