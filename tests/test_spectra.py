@@ -193,8 +193,9 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "config").glob("*.yaml")
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_every_named_config_builds_a_valid_spectrum_at_every_grid_point(path, monkeypatch):
-    from mfsim.config.validate import load_config
     from mfsim.pipeline import _spectrum_args
+
+    from mfsim.config.validate import load_config
     from mfsim.plan.grid import grid_axes
 
     monkeypatch.chdir(path.parents[1])  # eigenvalue files are relative to the project

@@ -7,7 +7,8 @@ A config is checked in three steps, all before any work:
    same default rule);
 2. semantic checks that need computation (d > r, kappa against the spectrum family, the
    eigenvalues file of the custom family, ...);
-3. resource limits (run count, store size, free disk space): :func:`mfsim.plan.grid.check_limits`.
+3. resource limits (run count, store size, free disk space):
+   :func:`mfsim.config.limits.check_limits`.
 
 Every problem raises :class:`ConfigError` whose message starts with the key path
 (e.g. ``grid.d``) and states the allowed values.
@@ -28,6 +29,9 @@ import jsonschema
 import numpy as np
 import yaml
 
+from mfsim.config.axes import grid_axes
+from mfsim.config.errors import ConfigError
+from mfsim.config.limits import check_limits
 from mfsim.spectra import SpectrumError, read_eigenvalues
 
 __all__ = [
@@ -49,10 +53,6 @@ SCHEMA_PATH = Path(__file__).parents[2] / "workflow" / "schemas" / "config.schem
 SWEEP_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 FIGURE1_RANK = 2
 FIGURE1_MIN_D = 4
-
-
-class ConfigError(ValueError):
-    """An invalid config; the message names the key path and the allowed values."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -576,8 +576,6 @@ def check_semantics(config: dict) -> None:
         eigenvalues file or a d grid other than the file's length, heatmap steps beyond
         ``run.steps``, ``minimum_jobs > maximum_jobs``.
     """
-    from mfsim.plan.grid import grid_axes  # grid imports this module: import at call time
-
     problems = list(_non_finite_numbers(config, []))
     if problems:
         raise ConfigError(_join_problems(problems))
@@ -618,10 +616,8 @@ def load_config(
     ------
     ConfigError
         Schema violations, semantic problems (:func:`check_semantics`) or a sweep above the
-        limits (:func:`mfsim.plan.grid.check_limits`); the message names the key path.
+        limits (:func:`mfsim.config.limits.check_limits`); the message names the key path.
     """
-    from mfsim.plan.grid import check_limits  # grid imports this module: import at call time
-
     if isinstance(path_or_dict, Mapping):
         config = copy.deepcopy(dict(path_or_dict))
     else:

@@ -17,8 +17,8 @@ import pytest
 import xarray as xr
 
 from mfsim.config.validate import load_config
-from mfsim.pipeline import MARKER, chunk_store_path, is_complete
 from mfsim.plan.grid import make_chunks
+from mfsim.store import MARKER, chunk_store_path, is_complete
 from tests.helpers import (
     assert_same_data,
     in_process_sweep,

@@ -2,12 +2,16 @@
 
 
 rule simulate:
+    params:
+        plan=chunk_plan,
     output:
         store=directory("results/{sweep}/chunks/{chunk}.zarr"),
     log:
         "results/{sweep}/logs/simulate/{chunk}.log",
     conda:
         "../../environment.yml"
+    message:
+        "simulate chunk {wildcards.chunk} of sweep {wildcards.sweep}"
     threads: simulate_threads
     resources:
         mem_mb=simulate_mem_mb,
@@ -23,6 +27,8 @@ rule assemble:
         store=directory("results/{sweep}/sweep.zarr"),
     log:
         "results/{sweep}/logs/assemble.log",
+    message:
+        "assemble {output.store}"
     conda:
         "../../environment.yml"
     script:
