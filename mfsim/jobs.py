@@ -46,6 +46,10 @@ def job_log(path, name: str, terminal: bool = False):
     started = time.perf_counter()
     try:
         yield log
+    except KeyboardInterrupt:
+        # Ctrl-C reaches every job of the process group: one line, no traceback
+        log.warning("%s interrupted", name)
+        raise SystemExit(130) from None
     except Exception:
         log.exception("%s failed", name)
         raise

@@ -17,6 +17,7 @@ Every problem raises :class:`ConfigError` whose message starts with the key path
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import math
 import re
@@ -336,6 +337,30 @@ def _error_messages(error: jsonschema.ValidationError, schema: dict) -> list[str
     return list(dict.fromkeys(messages))
 
 
+def _did_you_mean(key: Any, allowed: list[str]) -> str:
+    """``" (did you mean 'kappa'?)"`` for the allowed key closest to a misspelt one, if any."""
+    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _misspelt_keys(config: Any, schema: dict) -> set[str]:
+    """Key paths of required keys that an unknown key of the same mapping is a misspelling of:
+    their "required key is missing" only repeats the unknown-key message."""
+    found = set()
+    validator = DefaultInjectingValidator(schema)
+    for error in validator.iter_errors(copy.deepcopy(config)):
+        for leaf in _leaf_errors(error):
+            if leaf.validator != "additionalProperties":
+                continue
+            allowed = sorted(leaf.schema.get("properties", {}))
+            path = _key_path(leaf.absolute_path)
+            for key in set(leaf.instance) - set(allowed):
+                close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+                if close:
+                    found.add(_child_path(path, close[0]))
+    return found
+
+
 def _leaf_messages(error: jsonschema.ValidationError, schema: dict) -> list[str]:
     path = _key_path(error.absolute_path)
     own_description = error.schema.get("description") if isinstance(error.schema, dict) else None
@@ -343,7 +368,8 @@ def _leaf_messages(error: jsonschema.ValidationError, schema: dict) -> list[str]
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed))
         return [
-            f"{_child_path(path, key)}: unknown key; allowed keys here: {', '.join(allowed)}"
+            f"{_child_path(path, key)}: unknown key{_did_you_mean(key, allowed)}; "
+            f"allowed keys here: {', '.join(allowed)}"
             for key in unknown
         ]
     if error.validator == "required":
@@ -395,6 +421,12 @@ def validate_schema(config: dict) -> dict:
     errors = sorted(validator.iter_errors(config), key=_error_path)
     messages = [message for error in errors for message in _error_messages(error, schema)]
     messages = list(dict.fromkeys(messages))
+    misspelt = _misspelt_keys(config, schema) if messages else set()
+    messages = [
+        message
+        for message in messages
+        if not (": required key is missing" in message and message.split(":", 1)[0] in misspelt)
+    ]
     if messages:
         raise ConfigError(_join_problems(messages))
     return config

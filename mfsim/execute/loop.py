@@ -1,4 +1,5 @@
-"""The sweep loop without Snakemake: every chunk (reusing complete chunk stores), then assembly."""
+"""The sweep loop (``mfsim.sweep``) without Snakemake: every chunk, reusing complete chunk
+stores, then assembly."""
 
 from __future__ import annotations
 
