@@ -392,8 +392,9 @@ def make_chunks(config: dict) -> list[Chunk]:
 
     Parameters
     ----------
-    config : dict
-        Validated config (``chunking.target_seconds``, ``chunking.max_runs_per_chunk``).
+    config : SweepConfig or dict
+        Parsed (or validated) config (``chunking.target_seconds``,
+        ``chunking.max_runs_per_chunk``).
 
     Returns
     -------
@@ -402,7 +403,7 @@ def make_chunks(config: dict) -> list[Chunk]:
 
     Raises
     ------
-    mfsim.config.validate.ConfigError
+    RuntimeError
         Two chunks with the same id (a hash collision: never expected).
 
     Notes
