@@ -45,6 +45,11 @@ rule all:
         all_targets(),
 
 
+# Before the first job (never in a dry run): the plan file of each chunk, read by its job.
+onstart:
+    write_plans()
+
+
 # After a failure or Ctrl-C: say what is kept and how to resume (printed once, last).
 onerror:
     sys.stderr.write(

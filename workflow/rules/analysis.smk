@@ -8,8 +8,6 @@ rule fit_scaling:
         fits=directory("results/{sweep}/scaling.zarr"),
     log:
         "results/{sweep}/logs/fit_scaling.log",
-    message:
-        "fit stage times against log d: {output.fits}"
     conda:
         "../../environment.yml"
     script:
@@ -23,8 +21,6 @@ rule audit:
         audit=directory("results/{sweep}/audit.zarr"),
     log:
         "results/{sweep}/logs/audit.log",
-    message:
-        "audit Theorem 6 on every run: {output.audit}"
     conda:
         "../../environment.yml"
     script:
@@ -39,8 +35,6 @@ rule figures:
         figures=directory("results/{sweep}/figures"),
     log:
         "results/{sweep}/logs/figures.log",
-    message:
-        "figures: {output.figures}"
     conda:
         "../../environment.yml"
     script:
@@ -57,8 +51,6 @@ rule report:
         report="results/{sweep}/report.html",
     log:
         "results/{sweep}/logs/report.log",
-    message:
-        "report: {output.report}"
     conda:
         "../../environment.yml"
     script:

@@ -1,8 +1,9 @@
 # Helpers of the workflow: the config parsed once, the chunk list, paths, resources.
 # Everything is computed by the mfsim library from one parsed config (mfsim.config.parse) and
 # its plan (mfsim.plan.chunk_plan.make_plan): every Snakemake invocation sees the same chunks.
-# Each chunk's plan is written once to results/<sweep>/plan/<chunk_id>.json: the simulate job
-# reads only its own file.
+# Each chunk's plan is written to results/<sweep>/plan/<chunk_id>.json when the workflow starts
+# (onstart in the Snakefile: never in a dry run; rewritten only when its content changes): the
+# simulate job reads only its own file.
 import re
 import sys
 
@@ -23,7 +24,6 @@ config.update(SWEEP_CONFIG.as_dict())
 SWEEP = SWEEP_CONFIG.sweep
 PLAN = make_plan(SWEEP_CONFIG)
 CHUNKS = PLAN.by_id
-write_chunk_plans(PLAN, f"results/{SWEEP}")
 
 
 wildcard_constraints:
@@ -49,6 +49,11 @@ def chunk_stores(wildcards):
 def chunk_plan(wildcards):
     """The plan file of one chunk (written above, once per invocation if changed)."""
     return str(chunk_plan_path(f"results/{wildcards.sweep}", wildcards.chunk))
+
+
+def write_plans():
+    """Write the plan file of every chunk (the Snakefile's onstart: not in a dry run)."""
+    write_chunk_plans(PLAN, sweep_dir())
 
 
 def simulate_threads(wildcards):

@@ -10,8 +10,6 @@ rule simulate:
         "results/{sweep}/logs/simulate/{chunk}.log",
     conda:
         "../../environment.yml"
-    message:
-        "simulate chunk {wildcards.chunk} of sweep {wildcards.sweep}"
     threads: simulate_threads
     resources:
         mem_mb=simulate_mem_mb,
@@ -27,8 +25,6 @@ rule assemble:
         store=directory("results/{sweep}/sweep.zarr"),
     log:
         "results/{sweep}/logs/assemble.log",
-    message:
-        "assemble {output.store}"
     conda:
         "../../environment.yml"
     script:
