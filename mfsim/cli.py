@@ -64,7 +64,7 @@ def _check_out(out: Path, overwrite: bool) -> str | None:
 
 def _write(ds, out: Path) -> None:
     """Write `ds` to a Zarr store or a netCDF-4 file, replacing `out` (checked by _check_out)."""
-    from mfsim.pipeline import ZARR_FORMAT
+    from mfsim.store.layout import ZARR_FORMAT
 
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".nc":
