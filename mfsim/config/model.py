@@ -65,11 +65,37 @@ class SpectrumSpec:
     eigenvalues: tuple[float, ...] | None = None
     eigenvalues_sha1: str | None = None
 
+    @classmethod
+    def from_section(cls, spectrum: Mapping) -> SpectrumSpec:
+        """From a ``spectrum`` section (the ``custom`` eigenvalues file read here).
+
+        Raises
+        ------
+        KeyError
+            No ``family`` (or, for ``custom``, no ``eigenvalues_file``).
+        mfsim.config.errors.ConfigError
+            An unreadable or invalid eigenvalues file.
+        """
+        eigenvalues = sha1 = None
+        if spectrum["family"] == "custom":
+            path = spectrum["eigenvalues_file"]
+            eigenvalues = tuple(float(v) for v in read_eigenvalues_file(path))
+            sha1 = hashlib.sha1(Path(path).read_bytes()).hexdigest()
+        return cls(
+            family=spectrum["family"],
+            # the schema's defaults, for sections written without them (e.g. in store attributes)
+            lambda_1=float(spectrum.get("lambda_1", 1.0)),
+            bulk_bottom=float(spectrum.get("bulk_bottom", 0.0)),
+            eigenvalues_file=spectrum.get("eigenvalues_file"),
+            eigenvalues=eigenvalues,
+            eigenvalues_sha1=sha1,
+        )
+
     def family_params(self) -> dict:
         """Keyword parameters of :func:`mfsim.spectrum` for this family (a fresh dict)."""
         if self.family == "linear":
             return {"lambda_1": self.lambda_1, "bulk_bottom": self.bulk_bottom}
-        if self.family == "flat":
+        if self.family in ("flat", "staircase"):
             return {"lambda_1": self.lambda_1}
         if self.family == "custom":
             return {"eigenvalues": np.asarray(self.eigenvalues, dtype=np.float64)}
@@ -219,15 +245,11 @@ class SweepConfig:
         spectrum = config["spectrum"]
         run = config["run"]
         recorded = run_recorded_steps(run)
-        eigenvalues = sha1 = None
-        if spectrum["family"] == "custom":
-            path = spectrum["eigenvalues_file"]
-            eigenvalues = tuple(float(v) for v in read_eigenvalues_file(path))
-            sha1 = hashlib.sha1(Path(path).read_bytes()).hexdigest()
+        spectrum_spec = SpectrumSpec.from_section(spectrum)
         identity_spectrum = dict(spectrum)
         if "eigenvalues_file" in identity_spectrum:
             identity_spectrum.pop("eigenvalues_file")
-            identity_spectrum["eigenvalues_sha1"] = sha1
+            identity_spectrum["eigenvalues_sha1"] = spectrum_spec.eigenvalues_sha1
         identity_run = dict(run)
         identity_run["record"] = hashlib.sha1(recorded.astype("<i8").tobytes()).hexdigest()
         axes = grid_axes(config)
@@ -235,14 +257,7 @@ class SweepConfig:
         dask = config["dask"]
         return cls(
             sweep=config["sweep"],
-            spectrum=SpectrumSpec(
-                family=spectrum["family"],
-                lambda_1=float(spectrum["lambda_1"]),
-                bulk_bottom=float(spectrum["bulk_bottom"]),
-                eigenvalues_file=spectrum.get("eigenvalues_file"),
-                eigenvalues=eigenvalues,
-                eigenvalues_sha1=sha1,
-            ),
+            spectrum=spectrum_spec,
             grid=GridSpec(**{axis: tuple(values) for axis, values in axes.items()}),
             run=RunSpec(
                 steps=int(run["steps"]),
