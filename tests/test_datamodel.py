@@ -10,16 +10,14 @@ from mfsim.engine import kernels
 
 
 def test_engine_status_codes_are_the_datamodel_codes():
-    assert (kernels.CONVERGED, kernels.MAX_STEPS, kernels.DIVERGED, kernels.NONFINITE) == (
-        0,
-        1,
-        2,
-        3,
-    )
+    codes = (kernels.CONVERGED, kernels.MAX_STEPS, kernels.DIVERGED, kernels.NONFINITE)
+    assert codes + (kernels.UNDERFLOW,) == (0, 1, 2, 3, 4)
     assert kernels.STATUS_MEANINGS is datamodel.STATUS_MEANINGS
     flags = datamodel.STATUS_FLAGS
-    assert flags["flag_values"].tolist() == [0, 1, 2, 3]
-    assert flags["flag_meanings"].split() == ["converged", "max_steps", "diverged", "nonfinite"]
+    assert flags["flag_values"].tolist() == [0, 1, 2, 3, 4]
+    assert flags["flag_meanings"].split() == [
+        "converged", "max_steps", "diverged", "nonfinite", "underflow"
+    ]  # fmt: skip
     assert set(datamodel.FAILED_STATUSES) == {datamodel.DIVERGED, datamodel.NONFINITE}
 
 
