@@ -4,16 +4,31 @@
 #   snakemake --cores 2 --configfile config/figure1.yaml
 #
 # The config is validated (JSON schema + semantic checks + size limits) before any job runs.
+import sys
+
 from snakemake.utils import min_version
 
 min_version("8.0")
 
 
 # The default sweep, unless --configfile names another: a named sweep replaces it whole
-# (merging the two would mix their grids).
-if not config:
+# (merging the two would mix their grids). Without --configfile, each --config section replaces
+# the default's section whole and a changed grid needs its own sweep name
+# (mfsim.config.overrides; README "Running a sweep").
+if not workflow.overwrite_configfiles:
+    import sys
 
-    configfile: "config/config.yaml"
+    from mfsim.config.errors import ConfigError
+    from mfsim.config.overrides import apply_command_line_config
+    from mfsim.config.validate import read_config_file
+
+    try:
+        _raw = apply_command_line_config(read_config_file("config/config.yaml"), config)
+    except ConfigError as error:
+        sys.stderr.write(f"mfsim: invalid config: {error}\n")
+        sys.exit(1)
+    config.clear()
+    config.update(_raw)
 
 
 include: "workflow/rules/common.smk"
@@ -28,3 +43,17 @@ rule all:
     default_target: True
     input:
         all_targets(),
+
+
+# Before the first job (never in a dry run): the plan file of each chunk, read by its job.
+onstart:
+    write_plans()
+
+
+# After a failure or Ctrl-C: say what is kept and how to resume (printed once, last).
+onerror:
+    sys.stderr.write(
+        f"mfsim: the sweep stopped before completion. Finished chunks are kept in "
+        f"results/{SWEEP}/chunks/ (mfsim status results/{SWEEP} shows them); the same "
+        "snakemake command resumes with the chunks that are left.\n"
+    )

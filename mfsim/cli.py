@@ -64,7 +64,7 @@ def _check_out(out: Path, overwrite: bool) -> str | None:
 
 def _write(ds, out: Path) -> None:
     """Write `ds` to a Zarr store or a netCDF-4 file, replacing `out` (checked by _check_out)."""
-    from mfsim.pipeline import ZARR_FORMAT
+    from mfsim.store.layout import ZARR_FORMAT
 
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".nc":
@@ -141,6 +141,18 @@ def cmd_figure1(args) -> int:
     ds.to_netcdf(args.out / "figure1.nc")
     for path in files:
         print(f"wrote {path}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from mfsim.execute.progress import format_status, sweep_status
+
+    try:
+        status = sweep_status(args.sweep_dir)
+    except FileNotFoundError as error:
+        print(f"mfsim status: {error}", file=sys.stderr)
+        return 2
+    print(format_status(args.sweep_dir, status))
     return 0
 
 
@@ -222,6 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     fig.add_argument("--overwrite", action="store_true", help="replace existing output files")
     fig.add_argument("--quiet", action="store_true", help="no progress bar")
     fig.set_defaults(func=cmd_figure1)
+    status = sub.add_parser(
+        "status", help="chunks and runs done, ETA, of a sweep directory (while it runs, too)"
+    )
+    status.add_argument("sweep_dir", type=Path, help="the sweep directory, e.g. results/default")
+    status.set_defaults(func=cmd_status)
     return parser
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -24,18 +25,31 @@ __all__ = [
 
 
 @contextlib.contextmanager
-def job_log(path, name: str):
-    """Log to ``path`` for the duration of a job; log the traceback of any failure."""
+def job_log(path, name: str, terminal: bool = False):
+    """Log to ``path`` for the duration of a job; log the traceback of any failure.
+
+    With `terminal`, the job's own lines (logger `name`, INFO and above) also go to stderr,
+    which Snakemake shows while the job runs.
+    """
     handler = logging.FileHandler(path, mode="w")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
+    echo = None
+    if terminal:
+        echo = logging.StreamHandler(sys.stderr)
+        echo.setFormatter(logging.Formatter("[mfsim %(asctime)s] %(message)s", "%H:%M:%S"))
+        logging.getLogger(name).addHandler(echo)
     root.setLevel(logging.INFO)
     logging.captureWarnings(True)
     log = logging.getLogger(name)
     started = time.perf_counter()
     try:
         yield log
+    except KeyboardInterrupt:
+        # Ctrl-C reaches every job of the process group: one line, no traceback
+        log.warning("%s interrupted", name)
+        raise SystemExit(130) from None
     except Exception:
         log.exception("%s failed", name)
         raise
@@ -43,40 +57,54 @@ def job_log(path, name: str):
         log.info("%s took %.2f s", name, time.perf_counter() - started)
         root.removeHandler(handler)
         handler.close()
+        if echo is not None:
+            logging.getLogger(name).removeHandler(echo)
 
 
-def simulate_job(chunk_id: str, config: dict, out, threads: int, log_path) -> None:
-    """Rule ``simulate``: run one chunk and write its store atomically.
+def simulate_job(plan_path, out, threads: int, log_path) -> None:
+    """Rule ``simulate``: run the chunk of the plan file `plan_path` and write its store.
 
-    With the local cluster and one thread the batches run in this process (a LocalCluster of one
-    worker would only add its start-up); otherwise on the configured Dask cluster (a LocalCluster
-    of ``threads`` workers, an existing scheduler, or SLURM workers).
+    The job reads only its own chunk plan (``results/<sweep>/plan/<chunk_id>.json``, written
+    once by the workflow from the parsed config). With the local cluster and one thread the
+    batches run in this process (a LocalCluster of one worker would only add its start-up);
+    otherwise on the configured Dask cluster (a LocalCluster of ``threads`` workers, an existing
+    scheduler, or SLURM workers). Progress lines go to the log and to the terminal.
     """
-    from mfsim.pipeline import cluster_client, run_chunk
+    from mfsim.execute.clusters import cluster_client
+    from mfsim.execute.runner import run_chunk_plan
+    from mfsim.plan.chunk_plan import read_chunk_plan
 
-    with job_log(log_path, "mfsim.simulate") as log:
-        if config["dask"]["cluster"] == "local" and threads <= 1:
-            log.info("chunk %s: in-process, 1 thread", chunk_id)
-            run_chunk(chunk_id, config, out, client=None, log=log, threads=1)
+    plan = read_chunk_plan(plan_path)
+    with job_log(log_path, "mfsim.simulate", terminal=True) as log:
+        cluster = plan.cluster()
+        if cluster.get("cluster", "local") == "local" and threads <= 1:
+            log.info(
+                "chunk %s: in-process, 1 thread (the first job compiles the numba kernels: "
+                "this can take minutes)",
+                plan.chunk_id,
+            )
+            run_chunk_plan(plan, out, client=None, log=log, threads=1)
         else:
-            with cluster_client(config["dask"], threads) as client:
-                log.info("chunk %s: Dask client %s", chunk_id, client)
-                run_chunk(chunk_id, config, out, client=client, log=log)
+            with cluster_client(cluster, threads) as client:
+                log.info("chunk %s: Dask client %s", plan.chunk_id, client)
+                run_chunk_plan(plan, out, client=client, log=log)
 
 
 def assemble_job(chunk_stores, config: dict, out, log_path) -> None:
     """Rule ``assemble``: combine the chunk stores into ``sweep.zarr`` (refuses incomplete ones)."""
-    from mfsim.pipeline import assemble
+    from mfsim.config.model import as_sweep_config
+    from mfsim.store.assemble import assemble
 
     with job_log(log_path, "mfsim.assemble") as log:
-        assemble(list(chunk_stores), config, out)
+        # the Snakefile's config is validated (defaults injected) before any job runs
+        assemble(list(chunk_stores), as_sweep_config(config), out)
         log.info("assembled %d chunk stores into %s", len(chunk_stores), out)
 
 
 def _write_zarr(ds: xr.Dataset, out) -> None:
     """Zarr like the sweep store: holds int64 and float64 coordinates (d = 10^12), which
     scipy's netCDF-3 writer cannot."""
-    from mfsim.pipeline import ZARR_FORMAT
+    from mfsim.store.layout import ZARR_FORMAT
 
     ds.to_zarr(out, mode="w", zarr_format=ZARR_FORMAT, consolidated=True)
 

@@ -1,4 +1,5 @@
-"""Helpers shared by the workflow and reliability tests (tiny sweeps, snakemake runs)."""
+"""Helpers shared by the tests (tiny sweeps, snakemake runs, bit-identity); fixtures that wrap
+them live in ``tests/conftest.py``."""
 
 from __future__ import annotations
 
@@ -7,15 +8,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 import yaml
 
 from mfsim.config.validate import load_config
-from mfsim.pipeline import assemble, chunk_store_path, run_chunk
+from mfsim.datamodel import NONDETERMINISTIC_VARIABLES
+from mfsim.execute import run_chunk
 from mfsim.plan.grid import make_chunks
-from tests.test_pipeline import assert_same_data
+from mfsim.store import assemble, chunk_store_path
 
 __all__ = [
+    "STORE_TINY",
+    "store_tiny",
+    "run_all",
     "ROOT",
     "SNAKEFILE",
     "TINY",
@@ -44,6 +50,59 @@ TINY = {
     },
     "run": {"steps": 200},
 }
+
+
+#: A small sweep exercising the store layout: two ranks (k padding), two varpi exponents, two
+#: seed blocks per grid point ([0, 1] and [2]).
+STORE_TINY = {
+    "sweep": "tiny",
+    "spectrum": {"family": "linear", "lambda_1": 1.0},
+    "grid": {
+        "d": [50, 200],
+        "r": [1, 2],
+        "kappa": [5.0],
+        "varpi": {"scale": [0.5], "exponent": [0.0, 0.5]},
+        "eta": [0.1],
+        "seeds": {"start": 0, "count": 3},
+    },
+    "run": {"steps": 200, "heatmap_steps": [0, 50]},
+    "chunking": {"seeds_per_batch": 2},
+}
+
+
+def store_tiny(**chunking) -> dict:
+    """:data:`STORE_TINY` validated, with ``chunking`` settings updated."""
+    config = copy.deepcopy(STORE_TINY)
+    config["chunking"].update(chunking)
+    return load_config(config, results_root=None)
+
+
+def run_all(config, out, client=None, threads=1) -> list:
+    """Run every chunk of `config` into ``<out>/chunks/``; return the chunk store paths."""
+    paths = []
+    for chunk in make_chunks(config):
+        path = chunk_store_path(out, chunk)
+        run_chunk(chunk, config, path, client=client, threads=threads)
+        paths.append(path)
+    return paths
+
+
+def assert_same_data(a: xr.Dataset, b: xr.Dataset) -> None:
+    """Bit-identical data variables and coordinates (NaN == NaN), timings excepted."""
+    assert list(a.data_vars) == list(b.data_vars)
+    for name in a.variables:
+        if name in NONDETERMINISTIC_VARIABLES:
+            continue
+        va, vb = a[name], b[name]
+        assert va.dims == vb.dims, name
+        assert va.dtype == vb.dtype, name
+        x, y = va.values, vb.values
+        if x.dtype.kind == "f":
+            assert np.array_equal(x, y, equal_nan=True), name
+            # bit for bit, including the sign of zeros
+            assert x.tobytes() == y.tobytes(), name
+        else:
+            assert np.array_equal(x, y), name
 
 
 def tiny(**sections) -> dict:

@@ -193,14 +193,12 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "config").glob("*.yaml")
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_every_named_config_builds_a_valid_spectrum_at_every_grid_point(path, monkeypatch):
-    from mfsim.config.validate import load_config
-    from mfsim.pipeline import _spectrum_args
-    from mfsim.plan.grid import grid_axes
+    from mfsim.config import parse
 
     monkeypatch.chdir(path.parents[1])  # eigenvalue files are relative to the project
-    config = load_config(path, results_root=None)
-    axes = grid_axes(config)
-    family, params = _spectrum_args(config)
+    config = parse(path)
+    axes = config.grid.axes
+    family, params = config.spectrum.family, config.spectrum.family_params()
     count = check_spectrum_grid(family, axes["d"], axes["r"], axes["kappa"], **params)
     assert count == len(axes["d"]) * len(axes["r"]) * len(axes["kappa"]) > 0
     for d in axes["d"]:

@@ -28,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from mfsim.theory import contraction, contraction_signal_error, theorem6_conditions
+
 __all__ = [
     "audit_theorem6",
     "audit_table",
@@ -56,8 +58,7 @@ PROPERTIES = {
 
 def theorem_conditions(ds: xr.Dataset) -> xr.DataArray:
     """True where eta <= Delta/(100 lambda_1^2) and sigma_1(X_0) <= 1/sqrt(3 eta) (Theorem 6)."""
-    sigma1_sq_x0 = ds.sigma1_sq_X.sel(step=0)
-    return (ds.eta <= ds.Delta / (100.0 * ds.lambda_1**2)) & (sigma1_sq_x0 <= 1.0 / (3.0 * ds.eta))
+    return theorem6_conditions(ds.eta, ds.Delta, ds.lambda_1, ds.sigma1_sq_X.sel(step=0))
 
 
 def noise_floor_closed_form(ds: xr.Dataset) -> xr.DataArray:
@@ -145,8 +146,8 @@ def audit_theorem6(ds: xr.Dataset) -> xr.Dataset:
     holds = theorem_conditions(ds)
     lower_k = ds.k < ds.r  # property 4 is stated for k < r
     defined_k = ds.k <= ds.r
-    q6 = 1.0 - ds.eta * ds.Delta / 6.0
-    q8 = 1.0 - ds.eta * ds.Delta / 8.0
+    q6 = contraction(ds.eta, ds.Delta)
+    q8 = contraction_signal_error(ds.eta, ds.Delta)
     since_tk = step - ds.t_k
     floors = rounding_floors(ds)
     noise_bound = q6**since_tk

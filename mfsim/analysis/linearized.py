@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import digamma
 
-from mfsim.engine.stages import contraction, t_star
+from mfsim.theory import contraction, t_star
 
 __all__ = [
     "Bulk",
@@ -427,7 +427,7 @@ def _sweep_spectrum(ds, kappa: float, r: int):
     """The sweep's spectrum at the reference d, or None (family and parameters from the config)."""
     import yaml
 
-    from mfsim.pipeline import _spectrum_args
+    from mfsim.config.model import SpectrumSpec
     from mfsim.spectra import SpectrumError, spectrum
 
     text = ds.attrs.get("config")
@@ -435,7 +435,8 @@ def _sweep_spectrum(ds, kappa: float, r: int):
         return None
     try:
         config = yaml.safe_load(text)
-        family, params = _spectrum_args(config)
+        section = SpectrumSpec.from_section(config["spectrum"])
+        family, params = section.family, section.family_params()
         return spectrum(family, _REFERENCE_D, r=int(r), kappa=float(kappa), **params)
     except (SpectrumError, KeyError, TypeError, ValueError, yaml.YAMLError):
         return None

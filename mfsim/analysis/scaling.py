@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from mfsim.datamodel import FAILED_STATUSES, NO_RUN
+
 __all__ = [
     "DETECTION_POWER",
     "GROWTH_VERDICTS",
@@ -58,8 +60,8 @@ CURVE_VARS = ("curve", "curve_lo", "curve_hi")
 #: Separator between quantity and variable name in :func:`fit_all` output.
 SEP = "__"
 
-STATUS_NO_RUN = -1
-STATUS_DIVERGED = (2, 3)  # diverged, nonfinite
+STATUS_NO_RUN = NO_RUN
+STATUS_DIVERGED = FAILED_STATUSES  # diverged, nonfinite
 
 VERDICT_LOG_DECISIVE = "O(log d), decisive against power laws"
 VERDICT_LOG_OR_POWER = "O(log d) and d^alpha both consistent"

@@ -7,7 +7,8 @@ A config is checked in three steps, all before any work:
    same default rule);
 2. semantic checks that need computation (d > r, kappa against the spectrum family, the
    eigenvalues file of the custom family, ...);
-3. resource limits (run count, store size, free disk space): :func:`mfsim.plan.grid.check_limits`.
+3. resource limits (run count, store size, free disk space):
+   :func:`mfsim.config.limits.check_limits`.
 
 Every problem raises :class:`ConfigError` whose message starts with the key path
 (e.g. ``grid.d``) and states the allowed values.
@@ -16,6 +17,7 @@ Every problem raises :class:`ConfigError` whose message starts with the key path
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import math
 import re
@@ -28,6 +30,9 @@ import jsonschema
 import numpy as np
 import yaml
 
+from mfsim.config.axes import grid_axes
+from mfsim.config.errors import ConfigError
+from mfsim.config.limits import check_limits
 from mfsim.spectra import SpectrumError, read_eigenvalues
 
 __all__ = [
@@ -49,10 +54,6 @@ SCHEMA_PATH = Path(__file__).parents[2] / "workflow" / "schemas" / "config.schem
 SWEEP_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 FIGURE1_RANK = 2
 FIGURE1_MIN_D = 4
-
-
-class ConfigError(ValueError):
-    """An invalid config; the message names the key path and the allowed values."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -336,6 +337,30 @@ def _error_messages(error: jsonschema.ValidationError, schema: dict) -> list[str
     return list(dict.fromkeys(messages))
 
 
+def _did_you_mean(key: Any, allowed: list[str]) -> str:
+    """``" (did you mean 'kappa'?)"`` for the allowed key closest to a misspelt one, if any."""
+    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _misspelt_keys(config: Any, schema: dict) -> set[str]:
+    """Key paths of required keys that an unknown key of the same mapping is a misspelling of:
+    their "required key is missing" only repeats the unknown-key message."""
+    found = set()
+    validator = DefaultInjectingValidator(schema)
+    for error in validator.iter_errors(copy.deepcopy(config)):
+        for leaf in _leaf_errors(error):
+            if leaf.validator != "additionalProperties":
+                continue
+            allowed = sorted(leaf.schema.get("properties", {}))
+            path = _key_path(leaf.absolute_path)
+            for key in set(leaf.instance) - set(allowed):
+                close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+                if close:
+                    found.add(_child_path(path, close[0]))
+    return found
+
+
 def _leaf_messages(error: jsonschema.ValidationError, schema: dict) -> list[str]:
     path = _key_path(error.absolute_path)
     own_description = error.schema.get("description") if isinstance(error.schema, dict) else None
@@ -343,7 +368,8 @@ def _leaf_messages(error: jsonschema.ValidationError, schema: dict) -> list[str]
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed))
         return [
-            f"{_child_path(path, key)}: unknown key; allowed keys here: {', '.join(allowed)}"
+            f"{_child_path(path, key)}: unknown key{_did_you_mean(key, allowed)}; "
+            f"allowed keys here: {', '.join(allowed)}"
             for key in unknown
         ]
     if error.validator == "required":
@@ -395,6 +421,12 @@ def validate_schema(config: dict) -> dict:
     errors = sorted(validator.iter_errors(config), key=_error_path)
     messages = [message for error in errors for message in _error_messages(error, schema)]
     messages = list(dict.fromkeys(messages))
+    misspelt = _misspelt_keys(config, schema) if messages else set()
+    messages = [
+        message
+        for message in messages
+        if not (": required key is missing" in message and message.split(":", 1)[0] in misspelt)
+    ]
     if messages:
         raise ConfigError(_join_problems(messages))
     return config
@@ -576,8 +608,6 @@ def check_semantics(config: dict) -> None:
         eigenvalues file or a d grid other than the file's length, heatmap steps beyond
         ``run.steps``, ``minimum_jobs > maximum_jobs``.
     """
-    from mfsim.plan.grid import grid_axes  # grid imports this module: import at call time
-
     problems = list(_non_finite_numbers(config, []))
     if problems:
         raise ConfigError(_join_problems(problems))
@@ -618,10 +648,8 @@ def load_config(
     ------
     ConfigError
         Schema violations, semantic problems (:func:`check_semantics`) or a sweep above the
-        limits (:func:`mfsim.plan.grid.check_limits`); the message names the key path.
+        limits (:func:`mfsim.config.limits.check_limits`); the message names the key path.
     """
-    from mfsim.plan.grid import check_limits  # grid imports this module: import at call time
-
     if isinstance(path_or_dict, Mapping):
         config = copy.deepcopy(dict(path_or_dict))
     else:

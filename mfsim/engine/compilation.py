@@ -36,7 +36,7 @@ from pathlib import Path
 import numba
 from numba.core import caching
 
-from mfsim import __version__
+from mfsim._version import __version__
 
 __all__ = ["cache_dir", "compiling", "install", "COMPILE_MESSAGE_AFTER"]
 

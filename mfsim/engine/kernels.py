@@ -66,6 +66,8 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from mfsim.datamodel import CONVERGED, DIVERGED, MAX_STEPS, NONFINITE, RUNNING, UNDERFLOW
+from mfsim.datamodel import STATUS_MEANINGS as STATUS_MEANINGS  # re-exported
 from mfsim.engine import compilation
 
 # the engine's kernels are cached per mfsim version, not per checkout (before any @njit below)
@@ -80,11 +82,9 @@ SPECIALIZED_MAX_R = 10
 # rows of a slab: update pass, then the bulk sums over the same rows while they are in L1
 _SLAB_BYTES = 8192
 
-# run status codes (CF flag_values); RUNNING only inside the engine.
+# run status codes (CF flag_values; mfsim.datamodel); RUNNING only inside the engine.
 # UNDERFLOW: a diagnostic whose exact value is positive fell below float64's normal range
 # (2.2e-308), where its relative accuracy is lost (docs/accuracy.md).
-RUNNING, CONVERGED, MAX_STEPS, DIVERGED, NONFINITE, UNDERFLOW = -1, 0, 1, 2, 3, 4
-STATUS_MEANINGS = "converged max_steps diverged nonfinite underflow"
 
 _TINY = float(np.finfo(np.float64).tiny)
 

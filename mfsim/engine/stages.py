@@ -38,6 +38,9 @@ import math
 
 import numpy as np
 
+from mfsim.datamodel import CONVERGED, FAILED_STATUSES
+from mfsim.theory import contraction, membership_R, membership_S, t_sharp, t_star  # noqa: F401
+
 __all__ = [
     "StageTracker",
     "analyze_stages",
@@ -48,45 +51,6 @@ __all__ = [
     "bound_only_s",
     "settle_limit",
 ]
-
-# run status codes (mfsim.engine.kernels): only a converged run is completed at its stop
-CONVERGED = 0
-
-
-def contraction(eta: float, Delta: float) -> float:  # noqa: N803 - paper's symbol
-    """q = 1 - eta Delta / 6, the rate in (14), (15) and property 4 of Theorem 6."""
-    return 1.0 - eta * Delta / 6.0
-
-
-def t_star(eta: float, Delta: float, lambda_1: float, r: int) -> float:  # noqa: N803
-    """t^* = log(Delta^2 / (8 lambda_1^3 + 144 r^2 lambda_1)) / log(1 - eta Delta/6)  (eq. 14)."""
-    return math.log(Delta**2 / (8 * lambda_1**3 + 144 * r**2 * lambda_1)) / math.log(
-        contraction(eta, Delta)
-    )
-
-
-def t_sharp(eta: float, Delta: float, r: int) -> float:  # noqa: N803
-    """t^sharp = log(Delta / (4 r)) / log(1 - eta Delta/6)  (eq. 14)."""
-    return math.log(Delta / (4 * r)) / math.log(contraction(eta, Delta))
-
-
-def membership_S(sigma1_sq_X, sigma1_sq_K, top_lambda, lambda_1, Delta):  # noqa: N802, N803
-    """X_t in S (eq. 13): sigma_1^2(X) <= 2 lambda_1 and sigma_1^2(K_k) <= lambda_k - 3 Delta/4.
-
-    ``sigma1_sq_K`` has the k axis last; ``top_lambda`` holds lambda_1..lambda_r.
-    """
-    ok_k = np.all(sigma1_sq_K <= np.asarray(top_lambda) - 0.75 * Delta, axis=-1)
-    return (sigma1_sq_X <= 2.0 * lambda_1) & ok_k
-
-
-def membership_R(sigma1_sq_X, sigmar_sq_U, sigma1_sq_J, lambda_1, lambda_r, Delta):  # noqa: N802, N803
-    """X_t in R (eq. 10): sigma_1^2(X) <= 2 lambda_1, sigma_r^2(U) >= Delta/4,
-    sigma_1^2(J) <= lambda_r - Delta/2."""
-    return (
-        (sigma1_sq_X <= 2.0 * lambda_1)
-        & (sigmar_sq_U >= Delta / 4.0)
-        & (sigma1_sq_J <= lambda_r - Delta / 2.0)
-    )
 
 
 def bound_only_s(eta: float, Delta: float, r: int) -> int:  # noqa: N803
@@ -340,7 +304,7 @@ class StageTracker:
         }
         out = {name: np.array(val) for name, val in out.items()}
         if status is not None:
-            failed = np.isin(np.asarray(status), (2, 3))
+            failed = np.isin(np.asarray(status), FAILED_STATUSES)
             for val in out.values():
                 if val.dtype == bool:
                     val[failed] = False

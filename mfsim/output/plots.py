@@ -24,6 +24,7 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
 from mfsim.analysis.scaling import VERDICT_NO_RUNS, VERDICT_UNDEFINED, classify_runs, fits_for
+from mfsim.datamodel import FAILED_STATUSES, NO_RUN
 
 __all__ = [
     "error_curves_figures",
@@ -103,7 +104,7 @@ def _existing_seeds(ds: xr.Dataset, selection: dict) -> xr.DataArray | None:
     if "status" not in ds.data_vars:
         return None
     status = ds["status"].sel(selection)
-    return status.notnull() & (status != -1)
+    return status.notnull() & (status != NO_RUN)
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,7 +402,7 @@ def plot_scaling(ds: xr.Dataset, fits: xr.Dataset, quantity: str, path_stem) -> 
 #: Preferred (x, y) axes of a map: the paper's step size and initialization scale.
 MAP_PREFERENCE = ("eta", "varpi")
 #: Status codes (``status.flag_values``) of runs that blew up.
-DIVERGED_STATUS = (2, 3)
+DIVERGED_STATUS = FAILED_STATUSES
 #: Above this many cells a map shows colors only (no value written in the cells).
 MAX_ANNOTATED_CELLS = 150
 

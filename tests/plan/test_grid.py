@@ -10,6 +10,10 @@ from operator import attrgetter
 import numpy as np
 import pytest
 
+from mfsim.config import limits
+from mfsim.config.axes import expand_values, grid_axes
+from mfsim.config.limits import check_limits, count_runs, estimate_store_bytes
+from mfsim.config.limits import run_recorded_steps as recorded_steps
 from mfsim.config.validate import ConfigError, load_config
 from mfsim.plan import grid
 from mfsim.plan.grid import (
@@ -17,15 +21,9 @@ from mfsim.plan.grid import (
     Batch,
     Chunk,
     GridPoint,
-    check_limits,
-    count_runs,
     estimate_resources,
-    estimate_store_bytes,
     expand_grid,
-    expand_values,
-    grid_axes,
     make_chunks,
-    recorded_steps,
     seed_blocks,
 )
 
@@ -529,7 +527,7 @@ def almost_full_disk(path):
 def test_disk_space_check(tmp_path, monkeypatch):
     config = sweep_config()
     check_limits(config, results_root=tmp_path / "results")
-    monkeypatch.setattr(grid.shutil, "disk_usage", almost_full_disk)
+    monkeypatch.setattr(limits.shutil, "disk_usage", almost_full_disk)
     estimate = estimate_store_bytes(config)
     with pytest.raises(ConfigError, match=f"{estimate:,} bytes .* only 10 bytes"):
         check_limits(config, results_root=tmp_path / "results")

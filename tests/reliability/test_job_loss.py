@@ -18,8 +18,8 @@ import pytest
 import xarray as xr
 
 from mfsim.config.validate import load_config
-from mfsim.pipeline import MARKER, IncompleteStoreError, assemble, chunk_store_path, is_complete
 from mfsim.plan.grid import make_chunks
+from mfsim.store import MARKER, IncompleteStoreError, assemble, chunk_store_path, is_complete
 from tests.helpers import assert_same_data, in_process_sweep, run_snakemake, tiny, write_config
 
 pytestmark = pytest.mark.slow
@@ -38,11 +38,12 @@ KILLED_WRITER = textwrap.dedent(
     import sys, time
     from pathlib import Path
 
-    import mfsim.pipeline as pipeline
+    from mfsim.execute import runner
+    from mfsim.store import chunk_store
     from mfsim.config.validate import load_config
 
     chunk_id, config_path, out, ready = sys.argv[1:5]
-    original = pipeline._to_zarr
+    original = chunk_store.to_zarr
 
     def half_written(ds, path, **kwargs):
         names = list(ds.data_vars)[: len(ds.data_vars) // 2]
@@ -52,8 +53,8 @@ KILLED_WRITER = textwrap.dedent(
         Path(ready).write_text(str(path))
         time.sleep(600)
 
-    pipeline._to_zarr = half_written
-    pipeline.run_chunk(chunk_id, load_config(config_path, results_root=None), out, threads=1)
+    chunk_store.to_zarr = half_written
+    runner.run_chunk(chunk_id, load_config(config_path, results_root=None), out, threads=1)
     """
 )
 

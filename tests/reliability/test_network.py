@@ -16,7 +16,8 @@ import psutil
 import pytest
 
 from mfsim.config.validate import load_config
-from mfsim.pipeline import _security, cluster_client
+from mfsim.execute.clusters import cluster_client
+from mfsim.execute.clusters import security as _security
 from tests.helpers import tiny
 
 LOOPBACK = {"127.0.0.1", "::1"}

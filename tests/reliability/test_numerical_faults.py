@@ -16,8 +16,9 @@ CONVERGED, MAX_STEPS, DIVERGED, NONFINITE = 0, 1, 2, 3
 STEPS = 300
 #: Stage times observed along a run (the others, t_init, T_u, t_k, t_k_star, are Theorem 6
 #: bounds computed from the run's start and may exceed its last step).
-OBSERVED = ("first_in_S", "first_in_R", "t_R", "t_eps", "rise", "learned", "escape", "plateau")
-STAGES = ("t_init", "T_u", "t_k", "t_k_star", *OBSERVED)
+OBSERVED = ("first_in_S", "first_in_R", "t_eps", "rise", "learned", "escape", "plateau")
+#: t_k and t_R are formula-defined (docs/stages.md): recorded also past the stop step
+STAGES = ("t_init", "T_u", "t_k", "t_k_star", "t_R", *OBSERVED)
 
 #: eta 0.5 with varpi 10: diverges at once; eta 0.001 with varpi 0.5: bound by the step limit.
 CONFIG = tiny(

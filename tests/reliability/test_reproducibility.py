@@ -63,7 +63,7 @@ def test_same_data_whatever_the_chunk_size(reference, tmp_path):
 @pytest.mark.slow
 def test_same_data_on_a_local_cluster_of_two_workers(reference, tmp_path):
     # mfsim.sweep without a client: the embedded LocalCluster, one worker process per core
-    with mfsim.pipeline.cluster_client({"cluster": "local"}, 2) as client:
+    with mfsim.cluster_client({"cluster": "local"}, 2) as client:
         assert len(client.scheduler_info()["workers"]) == 2
         two_workers = mfsim.sweep(with_chunking(20), client=client, out=tmp_path / "out").load()
     assert_same_data(reference, two_workers)

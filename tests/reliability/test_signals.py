@@ -17,8 +17,8 @@ import pytest
 import xarray as xr
 
 from mfsim.config.validate import load_config
-from mfsim.pipeline import MARKER, chunk_store_path, is_complete
 from mfsim.plan.grid import make_chunks
+from mfsim.store import MARKER, chunk_store_path, is_complete
 from tests.helpers import (
     assert_same_data,
     in_process_sweep,
@@ -72,12 +72,16 @@ def test_sigint_then_rerun_gives_the_uninterrupted_store(tmp_path):
             assert time.monotonic() < deadline, "no chunk store after 240 s"
             time.sleep(0.02)
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole process group
-        proc.communicate(timeout=120)
+        _, stderr = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert proc.returncode != 0, "snakemake reported success after SIGINT"
+    # issue 15 item 12: one line says what is kept and how to resume; no job traceback
+    assert stderr.count("Finished chunks are kept") == 1, stderr[-3000:]
+    assert "the same snakemake command resumes" in stderr
+    assert "KeyboardInterrupt" not in stderr
     assert not (sweep_dir / "sweep.zarr").exists()
     # nothing half-written is left where a store is expected: a chunk path holds a complete
     # store or nothing (Snakemake removes the outputs of jobs it did not see finish)

@@ -14,8 +14,9 @@ import pytest
 import xarray as xr
 
 from mfsim.config.validate import load_config
-from mfsim.pipeline import cluster_client, is_complete, run_chunk
+from mfsim.execute import cluster_client, run_chunk
 from mfsim.plan.grid import make_chunks
+from mfsim.store import is_complete
 from tests.helpers import assert_same_data, tiny
 
 pytestmark = pytest.mark.slow

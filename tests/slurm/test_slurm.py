@@ -37,8 +37,9 @@ import xarray as xr
 import yaml
 
 from mfsim.config.validate import load_config
-from mfsim.pipeline import MARKER, NONDETERMINISTIC_VARIABLES
+from mfsim.datamodel import NONDETERMINISTIC_VARIABLES
 from mfsim.plan.grid import estimate_resources, make_chunks
+from mfsim.store import MARKER
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 

@@ -12,8 +12,8 @@ import xarray as xr
 import yaml
 
 from mfsim.config.validate import load_config
-from mfsim.pipeline import MARKER, chunk_store_path, is_complete
 from mfsim.plan.grid import AXES, make_chunks
+from mfsim.store import MARKER, chunk_store_path, is_complete
 from tests.helpers import TINY, assert_same_data, run_snakemake, snakemake_cmd, write_config
 from tests.helpers import in_process_sweep as reference
 

@@ -1,28 +1,34 @@
-# Helpers of the workflow: config validation, chunk list, paths, resources.
-# Everything is computed by the mfsim library (mfsim.config, mfsim.grid): pure functions of the
-# config, so every Snakemake invocation sees the same chunks and chunk ids.
+# Helpers of the workflow: the config parsed once, the chunk list, paths, resources.
+# Everything is computed by the mfsim library from one parsed config (mfsim.config.parse) and
+# its plan (mfsim.plan.chunk_plan.make_plan): every Snakemake invocation sees the same chunks.
+# Each chunk's plan is written to results/<sweep>/plan/<chunk_id>.json when the workflow starts
+# (onstart in the Snakefile: never in a dry run; rewritten only when its content changes): the
+# simulate job reads only its own file.
 import re
+import sys
 
-from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
-
-from mfsim.config.validate import ConfigError, load_config
-from mfsim.plan.grid import estimate_resources, make_chunks
+from mfsim.config.errors import ConfigError
+from mfsim.config.model import parse as parse_config
+from mfsim.plan.chunk_plan import chunk_plan_path, make_plan, write_chunk_plans
+from mfsim.plan.grid import CHUNK_ID_LENGTH, estimate_resources
 
 try:
     # schema with defaults, semantic checks (d > r, kappa, ...), run-count/size/disk limits
-    config.update(load_config(config, results_root="results"))
+    SWEEP_CONFIG = parse_config(config, results_root="results")
 except ConfigError as error:
-    raise WorkflowError(f"invalid config: {error}") from None
-validate(config, "../schemas/config.schema.yaml")
+    # the message names the key and what is allowed: print it once, without a traceback
+    sys.stderr.write(f"mfsim: invalid config: {error}\n")
+    sys.exit(1)
+config.update(SWEEP_CONFIG.as_dict())
 
-SWEEP = config["sweep"]
-CHUNKS = {chunk.chunk_id: chunk for chunk in make_chunks(config)}
+SWEEP = SWEEP_CONFIG.sweep
+PLAN = make_plan(SWEEP_CONFIG)
+CHUNKS = PLAN.by_id
 
 
 wildcard_constraints:
     sweep=re.escape(SWEEP),
-    chunk="[0-9a-f]{16}",
+    chunk=f"[0-9a-f]{{{CHUNK_ID_LENGTH}}}",
 
 
 def sweep_dir():
@@ -38,6 +44,16 @@ def sweep_store():
 def chunk_stores(wildcards):
     """Every chunk store of the sweep, in canonical chunk order."""
     return [f"results/{wildcards.sweep}/chunks/{chunk_id}.zarr" for chunk_id in CHUNKS]
+
+
+def chunk_plan(wildcards):
+    """The plan file of one chunk (written above, once per invocation if changed)."""
+    return str(chunk_plan_path(f"results/{wildcards.sweep}", wildcards.chunk))
+
+
+def write_plans():
+    """Write the plan file of every chunk (the Snakefile's onstart: not in a dry run)."""
+    write_chunk_plans(PLAN, sweep_dir())
 
 
 def simulate_threads(wildcards):
@@ -56,12 +72,12 @@ def simulate_mem_mb(wildcards, threads):
     With threads > 1 the job runs a LocalCluster of `threads` worker processes, and Dask gives
     each worker mem_mb / threads (SLURM sets RLIMIT_RSS to --mem, which Dask reads).
     """
-    return estimate_resources(CHUNKS[wildcards.chunk], config)["mem_mb"] * max(1, int(threads))
+    return estimate_resources(CHUNKS[wildcards.chunk], SWEEP_CONFIG)["mem_mb"] * max(1, int(threads))
 
 
 def simulate_runtime(wildcards):
     """Runtime estimate of a chunk job in minutes (mfsim.plan.grid.estimate_resources)."""
-    return estimate_resources(CHUNKS[wildcards.chunk], config)["runtime"]
+    return estimate_resources(CHUNKS[wildcards.chunk], SWEEP_CONFIG)["runtime"]
 
 
 def all_targets():

@@ -2,6 +2,8 @@
 
 
 rule simulate:
+    params:
+        plan=chunk_plan,
     output:
         store=directory("results/{sweep}/chunks/{chunk}.zarr"),
     log:

@@ -4,8 +4,7 @@ from mfsim.jobs import simulate_job
 
 if __name__ == "__main__":  # Dask's spawned worker processes re-import this module
     simulate_job(
-        snakemake.wildcards.chunk,  # noqa: F821
-        snakemake.config,  # noqa: F821
+        snakemake.params.plan,  # noqa: F821
         snakemake.output.store,  # noqa: F821
         int(snakemake.threads),  # noqa: F821
         snakemake.log[0],  # noqa: F821

@@ -1,0 +1,113 @@
+"""The sweep loop (``mfsim.sweep``) without Snakemake: every chunk, reusing complete chunk
+stores, then assembly."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+
+import xarray as xr
+
+from mfsim.config.limits import check_free_space
+from mfsim.config.model import SweepConfig, parse
+from mfsim.execute.clusters import cluster_client
+from mfsim.execute.resources import available_cpus
+from mfsim.execute.runner import submit, write_when_done
+from mfsim.plan.chunk_plan import make_plan
+from mfsim.store.assemble import assemble
+from mfsim.store.atomic import is_complete
+from mfsim.store.layout import chunk_store_path
+
+__all__ = ["SUBMIT_AHEAD_PER_WORKER", "sweep", "sweep_to"]
+
+#: :func:`sweep` keeps at most this many batches per worker submitted ahead of the chunk it
+#: writes (bounds the results held in memory).
+SUBMIT_AHEAD_PER_WORKER = 8
+
+
+def sweep(
+    config: SweepConfig | Mapping | str | os.PathLike,
+    client=None,
+    out: str | os.PathLike | None = None,
+    *,
+    log=None,
+) -> xr.Dataset:
+    """Run a whole sweep without Snakemake; return the sweep Dataset.
+
+    Parameters
+    ----------
+    config : SweepConfig, dict or path
+        Sweep config (parsed here; a mapping without ``sweep`` gets the name ``interactive``).
+    client : distributed.Client, optional
+        Where the batches run; by default a cluster from the config's ``dask`` section
+        (:func:`~mfsim.execute.clusters.cluster_client` with one worker per CPU this process
+        may use), started only when some chunk is left to run.
+    out : path, optional
+        Sweep directory (like ``results/<sweep>``): chunk stores go to ``<out>/chunks/`` and
+        complete ones are reused; the store is ``<out>/sweep.zarr`` and the returned Dataset is
+        opened from it (lazily). Without `out` everything happens in a temporary directory and
+        the Dataset is returned loaded in memory.
+    log : logging.Logger, file-like or path, optional
+        Progress lines of every chunk.
+
+    Returns
+    -------
+    xarray.Dataset
+        The same data model (and, for data variables, the same values) as the Snakemake
+        workflow's ``sweep.zarr``: it runs the same chunk runner and :func:`mfsim.assemble`.
+
+    Raises
+    ------
+    mfsim.config.errors.ConfigError
+        An invalid config, a sweep above ``limits``, or an estimated store larger than the
+        free space of the output directory (checked before anything is written).
+    """
+    config = parse(config)
+    if out is None:
+        with tempfile.TemporaryDirectory(prefix="mfsim-sweep-") as tmp:
+            with sweep_to(config, tmp, client, log) as store:
+                return xr.open_zarr(store, consolidated=True).load()
+    with sweep_to(config, out, client, log) as store:
+        return xr.open_zarr(store, consolidated=True)
+
+
+def _in_flight(submitted) -> int:
+    return sum(len(pending) for _, pending in submitted)
+
+
+@contextlib.contextmanager
+def sweep_to(config, out: str | os.PathLike, client=None, log=None):
+    """Run the sweep into directory `out`; yield the path of its ``sweep.zarr``."""
+    config = parse(config)
+    out = Path(out)
+    # before writing anything (parsing only checks the disk of results/ for Snakemake)
+    check_free_space(config.as_dict(), out)
+    plan = make_plan(config)
+    todo = [chunk for chunk in plan.chunks if not is_complete(chunk_store_path(out, chunk))]
+    with contextlib.ExitStack() as stack:
+        if todo and client is None:
+            client = stack.enter_context(cluster_client(config.cluster, available_cpus()))
+        if todo:
+            _run_chunks(plan, todo, out, client, log)
+    store = out / "sweep.zarr"
+    assemble([chunk_store_path(out, chunk) for chunk in plan.chunks], config, store)
+    yield store
+
+
+def _run_chunks(plan, todo, out: Path, client, log) -> None:
+    # keep later chunks submitted while one is written so that the workers stay busy
+    # across chunk boundaries, with a bounded number of results held in memory
+    window = SUBMIT_AHEAD_PER_WORKER * max(1, len(client.scheduler_info()["workers"]))
+    queue = deque(plan.chunk_plan(chunk) for chunk in todo)
+    submitted: deque = deque()
+    while queue or submitted:
+        while queue and (not submitted or _in_flight(submitted) < window):
+            chunk_plan = queue.popleft()
+            submitted.append((chunk_plan, submit(chunk_plan, client)))
+        chunk_plan, pending = submitted.popleft()
+        path = chunk_store_path(out, chunk_plan.chunk)
+        write_when_done(chunk_plan, path, pending, client, None, log)

@@ -1,0 +1,85 @@
+"""Where stores live and how their arrays are laid out on disk (Zarr storage chunks).
+
+"Storage chunk" is Zarr's chunking of an array; "chunk" alone means the Snakemake unit of work.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import xarray as xr
+
+from mfsim.datamodel import COORD_ATTRS, GRID_DIMS
+
+__all__ = [
+    "MAX_STORAGE_CHUNK_BYTES",
+    "TARGET_STORAGE_CHUNK_BYTES",
+    "ZARR_FORMAT",
+    "chunk_store_path",
+    "plain_encoding",
+    "set_coord_attrs",
+    "sweep_storage_chunks",
+    "to_zarr",
+]
+
+#: Zarr format of both stores (format 2: stable consolidated metadata, read by every zarr).
+ZARR_FORMAT = 2
+#: Target size of a storage chunk of the sweep store (bytes); storage chunks hold whole
+#: seeds x steps blocks of grid points.
+TARGET_STORAGE_CHUNK_BYTES = 2**20
+#: A grid point larger than this is split along ``seed`` into storage chunks of about half of it.
+MAX_STORAGE_CHUNK_BYTES = 64 * 2**20
+
+
+def chunk_store_path(sweep_dir: str | os.PathLike, chunk) -> Path:
+    """``<sweep_dir>/chunks/<chunk_id>.zarr`` (the layout of the Snakemake workflow).
+
+    `chunk` is a :class:`mfsim.plan.grid.Chunk` or its id.
+    """
+    chunk_id = chunk if isinstance(chunk, str) else chunk.chunk_id
+    return Path(sweep_dir) / "chunks" / f"{chunk_id}.zarr"
+
+
+def to_zarr(ds: xr.Dataset, path: Path, **kwargs):
+    """Write a new store (``mode="w-"``, consolidated metadata, :data:`ZARR_FORMAT`)."""
+    return ds.to_zarr(path, mode="w-", zarr_format=ZARR_FORMAT, consolidated=True, **kwargs)
+
+
+def plain_encoding(ds: xr.Dataset) -> dict:
+    """No ``_FillValue`` masking for ints and bools (their -1/False are data, not missing)."""
+    return {
+        name: {"_FillValue": None} for name, var in ds.variables.items() if var.dtype.kind in "iub"
+    }
+
+
+def set_coord_attrs(ds: xr.Dataset) -> None:
+    """Attach :data:`mfsim.datamodel.COORD_ATTRS` to the coordinates present, in place."""
+    for name, (long_name, units, description) in COORD_ATTRS.items():
+        if name in ds.variables:
+            ds[name].attrs.update(
+                {"long_name": long_name, "units": units, "description": description}
+            )
+
+
+def sweep_storage_chunks(dims: tuple, sizes: dict, itemsize: int) -> tuple[int, ...]:
+    """Storage chunks of a sweep-store variable: one d, all seeds and trailing dims of a grid
+    point, grown along the inner grid dims until about :data:`TARGET_STORAGE_CHUNK_BYTES`."""
+    chunks = {dim: sizes[dim] for dim in dims}
+    grid_dims = [dim for dim in dims if dim in GRID_DIMS]
+    for dim in grid_dims:
+        chunks[dim] = 1
+    point_bytes = itemsize * math.prod(chunks[dim] for dim in dims)
+    if "seed" in chunks and point_bytes > MAX_STORAGE_CHUNK_BYTES:
+        per_seed = point_bytes // max(1, chunks["seed"])
+        chunks["seed"] = max(1, (MAX_STORAGE_CHUNK_BYTES // 2) // max(1, per_seed))
+        return tuple(chunks[dim] for dim in dims)
+    current = point_bytes
+    for dim in reversed(grid_dims):
+        if dim == "d" or current >= TARGET_STORAGE_CHUNK_BYTES:
+            break
+        grow = min(sizes[dim], math.ceil(TARGET_STORAGE_CHUNK_BYTES / current))
+        chunks[dim] = grow
+        current *= grow
+    return tuple(chunks[dim] for dim in dims)

@@ -1,0 +1,42 @@
+"""Issue 15 item 3: ``--config`` without ``--configfile`` applies on top of the default config,
+section by section, and never mixes two grids under one sweep name."""
+
+from __future__ import annotations
+
+import pytest
+
+from mfsim.config.errors import ConfigError
+from mfsim.config.overrides import apply_command_line_config
+
+DEFAULT = {
+    "sweep": "default",
+    "spectrum": {"family": "linear", "lambda_1": 1.0},
+    "grid": {"d": [100, 200], "r": [2], "kappa": [5], "varpi": [0.5], "eta": [0.1],
+             "seeds": {"count": 4}},
+    "run": {"steps": 5000, "stop_error": 0.0},
+}  # fmt: skip
+
+
+def test_a_new_name_alone_runs_the_default_sweep_under_it():
+    config = apply_command_line_config(DEFAULT, {"sweep": "trial"})
+    assert config == {**DEFAULT, "sweep": "trial"}
+    assert DEFAULT["sweep"] == "default"  # the default is not modified
+
+
+def test_a_section_replaces_the_default_section_whole():
+    config = apply_command_line_config(DEFAULT, {"sweep": "short", "run": {"steps": 100}})
+    assert config["run"] == {"steps": 100}  # not merged with stop_error of the default
+    assert config["grid"] == DEFAULT["grid"]
+
+
+def test_changing_the_runs_without_a_name_stops_and_says_how():
+    with pytest.raises(ConfigError) as error:
+        apply_command_line_config(DEFAULT, {"grid": {"d": [300]}})
+    message = str(error.value)
+    assert message.startswith("--config grid:")
+    assert "--config sweep=<name>" in message and "--configfile" in message
+
+
+def test_settings_that_do_not_change_runs_need_no_name():
+    config = apply_command_line_config(DEFAULT, {"dask": {"cluster": "local"}})
+    assert config["sweep"] == "default" and config["dask"] == {"cluster": "local"}

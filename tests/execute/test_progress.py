@@ -1,0 +1,62 @@
+"""Issue 15 item 12: ``mfsim status results/<sweep>`` reads plan files, markers and chunk logs."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import pytest
+
+from mfsim.cli import main
+from mfsim.execute.progress import sweep_status
+from mfsim.plan.chunk_plan import make_plan, write_chunk_plans
+from mfsim.store import chunk_store_path
+
+
+@pytest.fixture
+def half_done(many_chunks, tmp_path):
+    """A sweep directory: every plan file, 2 complete chunk stores, one running chunk whose log
+    says 1 of its runs is done at 0.5 runs/s, the others not started."""
+    config, _, paths, _ = many_chunks
+    plan = make_plan(config)
+    write_chunk_plans(plan, tmp_path)
+    for path in paths[:2]:
+        shutil.copytree(path, chunk_store_path(tmp_path, path.stem))
+    running = plan.chunks[2]
+    log = tmp_path / "logs" / "simulate" / f"{running.chunk_id}.log"
+    log.parent.mkdir(parents=True)
+    log.write_text(
+        f"x INFO mfsim.simulate: chunk {running.chunk_id}: 1 batches, {running.n_runs} runs\n"
+        f"x INFO mfsim.simulate: chunk {running.chunk_id}: batch 1/2 runs 1/{running.n_runs} "
+        "(50%) 0.5 runs/s ETA 2.0 s\n"
+    )
+    return plan, tmp_path
+
+
+def test_status_counts_chunks_runs_and_eta(half_done):
+    plan, sweep_dir = half_done
+    status = sweep_status(sweep_dir)
+    runs = [chunk.n_runs for chunk in plan.chunks]
+    assert status["chunks_total"] == len(plan.chunks) == 16
+    assert status["chunks_done"] == 2 and status["chunks_running"] == 1
+    assert status["runs_total"] == sum(runs) == 24
+    assert status["runs_done"] == runs[0] + runs[1] + 1
+    assert status["eta_seconds"] == pytest.approx((sum(runs) - status["runs_done"]) / 0.5)
+    assert not status["assembled"]
+
+
+def test_status_command_prints_one_line(half_done, capsys):
+    _, sweep_dir = half_done
+    assert main(["status", str(sweep_dir)]) == 0
+    out = capsys.readouterr().out.strip()
+    assert "chunks 2/16 complete (1 running)" in out and "ETA" in out and "\n" not in out
+
+
+def test_status_of_a_directory_without_plans_says_so(tmp_path, capsys):
+    assert main(["status", str(tmp_path)]) == 2
+    assert "no plan files" in capsys.readouterr().err
+
+
+def test_status_without_progress_has_unknown_eta(many_chunks, tmp_path):
+    write_chunk_plans(make_plan(many_chunks[0]), tmp_path)
+    assert math.isnan(sweep_status(tmp_path)["eta_seconds"])

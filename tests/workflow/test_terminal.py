@@ -1,0 +1,76 @@
+"""Issue 15 items 3, 11, 12 at the terminal: what ``snakemake`` prints for a config given with
+``--config`` only, for an invalid config, and while chunks run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from mfsim.cli import main
+from tests.helpers import SNAKEFILE, TINY, run_snakemake, write_config
+
+pytestmark = pytest.mark.slow
+
+
+def snakemake_default(workdir, *extra):
+    """snakemake in `workdir` without --configfile: the workflow reads config/config.yaml."""
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(workdir),
+         "--cores", "1", *extra],
+        cwd=workdir, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    """A working directory whose config/config.yaml is the tiny sweep named ``default``."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump({**TINY, "sweep": "default"}))
+    return tmp_path
+
+
+def test_config_without_configfile_applies_on_the_default(workdir):
+    result = snakemake_default(workdir, "-n", "--config", "sweep=trial")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "results/trial/sweep.zarr" in result.stdout + result.stderr
+    assert "required key is missing" not in result.stderr
+
+
+def test_config_changing_the_grid_without_a_name_stops_and_says_how(workdir):
+    result = snakemake_default(workdir, "-n", "--config", "grid={d: [60]}")
+    assert result.returncode != 0
+    assert "--config sweep=<name>" in result.stderr
+    assert "required key is missing" not in result.stderr
+    assert not (workdir / "results").exists()
+
+
+def test_config_error_printed_once_without_wrapper(tmp_path):
+    config = {**TINY, "grid": {**TINY["grid"]}}
+    config["grid"]["kapa"] = config["grid"].pop("kappa")
+    result = run_snakemake(tmp_path, write_config(tmp_path, config), "-n")
+    assert result.returncode != 0
+    assert result.stderr.count("grid.kapa: unknown key (did you mean 'kappa'?)") == 1
+    for noise in ("WorkflowError", "common.smk", "Traceback", "required key is missing"):
+        assert noise not in result.stderr, noise
+
+
+def test_no_shell_command_none(tmp_path):
+    result = run_snakemake(tmp_path, write_config(tmp_path, TINY), "-n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert "Shell command: None" not in output
+    assert "rule simulate:" in output and "wildcards: sweep=tiny, chunk=" in output
+    assert not (tmp_path / "results").exists()  # a dry run writes nothing
+
+
+def test_progress_reaches_the_terminal_and_status_reads_it(tmp_path, capsys):
+    result = run_snakemake(tmp_path, write_config(tmp_path, TINY), "results/tiny/sweep.zarr")
+    assert result.returncode == 0, result.stderr[-3000:]
+    progress = [line for line in result.stderr.splitlines() if line.startswith("[mfsim ")]
+    assert any("numba kernels" in line for line in progress)  # said before compiling
+    assert any("runs 3/3 (100%)" in line and "ETA" in line for line in progress)
+    assert main(["status", str(tmp_path / "results" / "tiny")]) == 0
+    assert "runs 6/6 (100%)" in capsys.readouterr().out
