@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 import textwrap
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -969,6 +970,110 @@ def plot_error_curves(ds: xr.Dataset, path_stem) -> list[Path]:
 
 
 # --------------------------------------------------------------------------------------------
+# Noise (coupling) curves
+# --------------------------------------------------------------------------------------------
+def noise_figures(ds: xr.Dataset) -> list[tuple[dict, Figure]]:
+    """Noise sigma_1(u_k K_k^T) versus step beside its rounding floor, one figure per group.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Sweep Dataset with ``noise(..., d, ..., seed, k, step)`` and, when the engine stored it,
+        ``noise_floor`` with the same dims.
+
+    Returns
+    -------
+    list of (dict, matplotlib.figure.Figure)
+        Group coordinates and the figure: one panel per k < r (property 4 of Theorem 6 is about
+        these), the median over seeds of the smallest and the largest d (solid, with the
+        interquartile band) and the median ``noise_floor`` (dashed): below it a float64 iterate
+        does not resolve the noise (docs/accuracy.md). Empty for a map sweep (:func:`map_axes`).
+
+    Notes
+    -----
+    The step axis is linear and the noise axis logarithmic, so a geometric decay
+    (1 - eta Delta/6)^t (property 4) is a straight line; the axis ends 1.5x after every median
+    has met its floor or the runs stopped. A median is drawn only where at least half of the
+    runs still have a value.
+    """
+    if _map_xy(ds) is not None or "noise" not in ds:
+        return []
+    noise = ds["noise"]
+    floor = ds["noise_floor"] if "noise_floor" in ds else None
+    _, selections = _groups(noise, ["d", "seed", "k", "step"])
+    steps = ds["step"].values.astype(float)
+    out = []
+    for selection in selections:
+        r = int(selection["r"]) if "r" in selection else int(ds["k"].max())
+        ks = [k for k in ds["k"].values if k < r]
+        exists = _existing_seeds(ds, selection)
+        sel = noise.sel(selection)
+        if exists is not None:
+            sel = sel.where(exists)
+        sel = sel.sortby("d").transpose("d", ...)
+        has_run = np.isfinite(sel.values).reshape(sel.sizes["d"], -1).any(axis=1)
+        d_with_runs = sel["d"].values[has_run]
+        if not ks or d_with_runs.size == 0:
+            continue
+        fig = Figure(figsize=(5.2 * len(ks) + 0.6, 4.2), layout="constrained")
+        axes = np.atleast_1d(fig.subplots(1, len(ks), squeeze=False).ravel())
+        chosen = sorted({d_with_runs.min(), d_with_runs.max()})
+        for ax, k in zip(axes, ks, strict=True):
+            ends = []
+            for color, d in zip(("tab:blue", "tab:red"), chosen, strict=False):
+                curves = sel.sel(d=d, k=k).transpose("seed", "step").values
+                curves = curves[np.isfinite(curves).any(axis=1)]
+                median = _median_curve(curves)
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+                    alive = np.isfinite(curves).sum(axis=0) >= curves.shape[0] / 2.0
+                    q1, q3 = np.nanpercentile(curves, [25, 75], axis=0)
+                q1, q3 = np.where(alive, q1, np.nan), np.where(alive, q3, np.nan)
+                ax.fill_between(steps, q1, q3, color=color, alpha=0.15, lw=0)
+                ax.plot(
+                    steps,
+                    median,
+                    color=color,
+                    lw=1.8,
+                    label=f"d = {_compact(d)}: median of {curves.shape[0]} seeds",
+                )
+                end = steps[np.isfinite(median)].max() if np.isfinite(median).any() else 0.0
+                if floor is not None:
+                    fl = floor.sel(selection).sel(d=d, k=k).transpose("seed", "step").values
+                    fl_median = _median_curve(fl[np.isfinite(fl).any(axis=1)])
+                    ax.plot(
+                        steps,
+                        fl_median,
+                        color=color,
+                        lw=1.0,
+                        ls="--",
+                        label=f"d = {_compact(d)}: rounding floor (noise_floor)",
+                    )
+                    below = np.flatnonzero(np.isfinite(median) & (median <= fl_median))
+                    if below.size:
+                        end = min(end, steps[below[0]])
+                ends.append(end)
+            last = max(ends) if ends else steps.max()
+            ax.set_xlim(0, min(steps.max(), CLIP_MARGIN * last) if last > 0 else steps.max())
+            ax.set_yscale("log")
+            ax.set_xlabel("step t")
+            ax.set_title(
+                f"noise of signal k = {int(k)}: " + r"$\sigma_1(u_k K_k^\top)$", fontsize=9
+            )
+            ax.grid(True, which="major", alpha=0.3)
+            ax.legend(fontsize=7, loc="lower left")
+        axes[0].set_ylabel(noise.attrs.get("long_name", "noise"))
+        fig.suptitle(f"noise decay (straight line = geometric)\n{_title(selection)}", fontsize=9)
+        out.append((selection, fig))
+    return out
+
+
+def plot_noise(ds: xr.Dataset, path_stem) -> list[Path]:
+    """Write the noise figures (see :func:`noise_figures`); returns the files written."""
+    return _save_all(noise_figures(ds), path_stem, _figure_sizes(ds))
+
+
+# --------------------------------------------------------------------------------------------
 # Heat maps
 # --------------------------------------------------------------------------------------------
 def _draw_heatmap(ax, block: np.ndarray, norm: Normalize, labels: Sequence) -> object:
@@ -1276,5 +1381,6 @@ def plot_sweep(ds: xr.Dataset, fits: xr.Dataset, out_dir) -> list[Path]:
             files += plot_scaling(ds, fits, quantity, out_dir / f"scaling_{quantity}")
     files += plot_maps(ds, out_dir / "maps")
     files += plot_error_curves(ds, out_dir / "error_curves")
+    files += plot_noise(ds, out_dir / "noise")
     files += plot_heatmaps(ds, out_dir / "heatmaps")
     return files

@@ -242,3 +242,40 @@ def test_map_values_and_boundaries(map_sweep):
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert any("Theorem 6" in label and "Delta/(100 lambda_1^2)" in label for label in labels)
     assert any("1/sqrt(3 eta)" in label for label in labels)
+
+
+@pytest.fixture(scope="module")
+def tiny_real_sweep(tmp_path_factory):
+    from tests.helpers import TINY
+
+    config = {**TINY, "run": {"steps": 400, "stop_error": 0.0}}
+    return in_process_sweep(config, tmp_path_factory.mktemp("noise"))
+
+
+def test_noise_figure_draws_the_median_and_the_floor_and_decays_geometrically(tiny_real_sweep):
+    """Issue 13: the noise plot shows the median noise_k of the smallest and largest d beside
+    its rounding floor; on a log axis its decay is a straight line (geometric)."""
+    ds = tiny_real_sweep
+    ((_, fig),) = plots.noise_figures(ds)
+    (ax,) = fig.axes  # r = 2: one panel, k = 1
+    solid = [line for line in ax.lines if line.get_linestyle() == "-"]
+    dashed = [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert len(solid) == 2 and len(dashed) == 2  # d = 50 and d = 200
+    sel = {name: ds[name].values[0] for name in ("kappa", "varpi", "varpi_exponent", "eta", "r")}
+    for line, d in zip(solid, (50, 200), strict=True):
+        noise = ds.noise.sel(sel).sel(d=d, k=1).transpose("seed", "step").values
+        np.testing.assert_allclose(line.get_ydata(), np.median(noise, axis=0), rtol=1e-12)
+    # the median of d = 200 decays geometrically once the signals are learned: the log of the
+    # noise is a straight line between step 200 and the step where it meets its floor
+    median = solid[1].get_ydata()
+    floor = dashed[1].get_ydata()
+    steps = ds.step.values
+    window = (steps >= 200) & (median > 100 * floor)
+    assert window.sum() > 20
+    slope, intercept = np.polyfit(steps[window], np.log(median[window]), 1)
+    residual = np.log(median[window]) - (slope * steps[window] + intercept)
+    assert slope < 0 and np.abs(residual).max() < 0.05 * abs(slope) * np.ptp(steps[window])
+
+
+def test_noise_figures_skip_map_sweeps(map_sweep):
+    assert plots.noise_figures(map_sweep) == []

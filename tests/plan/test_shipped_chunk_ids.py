@@ -2,7 +2,8 @@
 
 ``chunk_ids_of_shipped_configs.json`` was written with ``make_chunks(load_config(path))`` of
 the dict-based plan (commit aae1fe4); a changed id would make every existing chunk store of
-that sweep look foreign and rerun it.
+that sweep look foreign and rerun it. A deliberate change of a shipped config re-records its
+entry (config.yaml: runs stop at convergence).
 """
 
 from __future__ import annotations
