@@ -78,11 +78,8 @@ def simulate_job(plan_path, out, threads: int, log_path) -> None:
     with job_log(log_path, "mfsim.simulate", terminal=True) as log:
         cluster = plan.cluster()
         if cluster.get("cluster", "local") == "local" and threads <= 1:
-            log.info(
-                "chunk %s: in-process, 1 thread (the first job compiles the numba kernels: "
-                "this can take minutes)",
-                plan.chunk_id,
-            )
+            # a cold kernel cache is announced by the engine itself (mfsim.engine.compilation)
+            log.info("chunk %s: in-process, 1 thread", plan.chunk_id)
             run_chunk_plan(plan, out, client=None, log=log, threads=1)
         else:
             with cluster_client(cluster, threads) as client:
