@@ -586,14 +586,18 @@ def _check_spectrum_grid(config: dict, axes: dict) -> Iterator[str]:
     """Build the spectrum of every (d, r, kappa) of the grid (O(segments) each, any d), so a
     spectrum that cannot be built (d beyond the family's largest, too few rows for the
     staircase levels, impossible kappa) is a config error before any job."""
-    from mfsim.config.model import SpectrumSpec  # model imports this module
-
     spectrum = config["spectrum"]
-    if spectrum["family"] == "custom":  # checked against its file by _check_custom
+    family = spectrum["family"]
+    if family == "custom":  # checked against its file by _check_custom
         return
-    params = SpectrumSpec.from_section(spectrum).family_params()
+    # the parameters mfsim.config.model.SpectrumSpec.family_params passes to the runs
+    params = {} if family == "figure1" else {"lambda_1": float(spectrum["lambda_1"])}
+    if family in BULK_BOTTOM_FAMILIES:
+        params["bulk_bottom"] = float(spectrum["bulk_bottom"])
+    if spectrum.get("levels") is not None:
+        params["levels"] = int(spectrum["levels"])
     try:
-        check_spectrum_grid(spectrum["family"], axes["d"], axes["r"], axes["kappa"], **params)
+        check_spectrum_grid(family, axes["d"], axes["r"], axes["kappa"], **params)
     except SpectrumError as error:
         yield f"grid.d, grid.r, grid.kappa and spectrum: {error}"
 
