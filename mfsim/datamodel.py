@@ -248,7 +248,12 @@ PER_K_VARIABLES = frozenset(
 
 #: Coordinates of batch Datasets and stores: name -> (long_name, units, description).
 COORD_ATTRS = {
-    "d": ("dimension d", "1", "Sigma is d x d, X is d x r"),
+    "d": (
+        "dimension d",
+        "1",
+        "Sigma is d x d, X is d x r; int64 when every d of the store is below 2^53, else float64",
+    ),
+    "log10_d": ("log10 of the dimension d", "1", "log10(d) computed from the exact integer d"),
     "kappa": (
         "condition number kappa (requested)",
         "1",

@@ -25,9 +25,9 @@ __all__ = [
 ]
 
 #: Per-step diagnostics that do not depend on k (error, sigma1_sq_X, sigmar_sq_U, sigma1_sq_J,
-#: in_S, in_R) and those recorded per signal index k (signal, noise, sigma1_sq_K).
+#: in_S, in_R) and those recorded per signal index k (signal, noise, noise_floor, sigma1_sq_K).
 PER_STEP_VARIABLES = 6
-PER_STEP_VARIABLES_PER_K = 3
+PER_STEP_VARIABLES_PER_K = 4
 
 #: Stage/outcome variables per run: per k (t_init, T_u, t_k, t_k_star,
 #: t_k_star_bound_dominated, rise, learned, escape, plateau), per seed (first_in_S, first_in_R,
@@ -97,7 +97,7 @@ def estimate_store_bytes(config: dict) -> int:
     Returns
     -------
     int
-        ``runs * (recorded steps * (6 + 3 max r) + stage variables) * 8``: the store is dense
+        ``runs * (recorded steps * (6 + 4 max r) + stage variables) * 8``: the store is dense
         over the grid dims and its ``k`` dimension has length ``max r``.
     """
     config = _raw(config)

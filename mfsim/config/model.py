@@ -47,9 +47,12 @@ class SpectrumSpec:
     Attributes
     ----------
     family : str
-        ``linear``, ``flat``, ``figure1`` or ``custom``.
+        ``linear``, ``flat``, ``staircase``, ``figure1`` or ``custom``.
     lambda_1, bulk_bottom : float
-        Top eigenvalue and bottom of a linear bulk.
+        Top eigenvalue and bottom of a linear bulk (``linear``, ``staircase``).
+    levels : int or None
+        Family ``staircase``: the number G of flat bulk levels (None: the family's default,
+        :data:`mfsim.spectra.STAIRCASE_LEVELS`).
     eigenvalues_file : str or None
         Family ``custom``: the file, read once into `eigenvalues`.
     eigenvalues : tuple of float or None
@@ -61,6 +64,7 @@ class SpectrumSpec:
     family: str
     lambda_1: float
     bulk_bottom: float
+    levels: int | None = None
     eigenvalues_file: str | None = None
     eigenvalues: tuple[float, ...] | None = None
     eigenvalues_sha1: str | None = None
@@ -86,6 +90,7 @@ class SpectrumSpec:
             # the schema's defaults, for sections written without them (e.g. in store attributes)
             lambda_1=float(spectrum.get("lambda_1", 1.0)),
             bulk_bottom=float(spectrum.get("bulk_bottom", 0.0)),
+            levels=None if spectrum.get("levels") is None else int(spectrum["levels"]),
             eigenvalues_file=spectrum.get("eigenvalues_file"),
             eigenvalues=eigenvalues,
             eigenvalues_sha1=sha1,
@@ -95,8 +100,13 @@ class SpectrumSpec:
         """Keyword parameters of :func:`mfsim.spectrum` for this family (a fresh dict)."""
         if self.family == "linear":
             return {"lambda_1": self.lambda_1, "bulk_bottom": self.bulk_bottom}
-        if self.family in ("flat", "staircase"):
+        if self.family == "flat":
             return {"lambda_1": self.lambda_1}
+        if self.family == "staircase":
+            params = {"lambda_1": self.lambda_1, "bulk_bottom": self.bulk_bottom}
+            if self.levels is not None:
+                params["levels"] = self.levels
+            return params
         if self.family == "custom":
             return {"eigenvalues": np.asarray(self.eigenvalues, dtype=np.float64)}
         return {}

@@ -33,7 +33,7 @@ import yaml
 from mfsim.config.axes import grid_axes
 from mfsim.config.errors import ConfigError
 from mfsim.config.limits import check_limits
-from mfsim.spectra import SpectrumError, read_eigenvalues
+from mfsim.spectra import SpectrumError, check_spectrum_grid, read_eigenvalues
 
 __all__ = [
     "SCHEMA_PATH",
@@ -53,6 +53,8 @@ SCHEMA_PATH = Path(__file__).parents[2] / "workflow" / "schemas" / "config.schem
 
 SWEEP_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 FIGURE1_RANK = 2
+#: Families whose bulk runs down to ``spectrum.bulk_bottom``.
+BULK_BOTTOM_FAMILIES = ("linear", "staircase")
 FIGURE1_MIN_D = 4
 
 
@@ -503,14 +505,20 @@ def _check_sizes(axes: dict) -> Iterator[str]:
             f"grid.d: every d must exceed every r (d > r); got d = {min(axes['d'])} and "
             f"r = {max(axes['r'])}"
         )
+    # stores hold d as float64 once a d reaches 2^53 (mfsim.store.layout.d_coordinate)
+    if max(axes["d"]) >= 2**53 and len({float(d) for d in axes["d"]}) != len(axes["d"]):
+        yield (
+            "grid.d: two d values round to the same float64 (the stores hold d as float64 "
+            "once a d reaches 2^53); allowed: d values that differ in float64"
+        )
 
 
 def _check_kappa(config: dict, axes: dict) -> Iterator[str]:
-    """Families linear and flat: lambda_{r+1} = lambda_1 (1 - r / kappa) >= bulk_bottom."""
+    """Families linear, flat, staircase: lambda_{r+1} = lambda_1 (1 - r / kappa) >= bulk_bottom."""
     spectrum = config["spectrum"]
     family = spectrum["family"]
     lambda_1 = float(spectrum["lambda_1"])
-    bulk_bottom = float(spectrum["bulk_bottom"]) if family == "linear" else 0.0
+    bulk_bottom = float(spectrum["bulk_bottom"]) if family in BULK_BOTTOM_FAMILIES else 0.0
     if bulk_bottom >= lambda_1:
         yield (f"spectrum.bulk_bottom: {bulk_bottom:g} must be < spectrum.lambda_1 = {lambda_1:g}")
         return
@@ -559,9 +567,12 @@ def _check_custom(config: dict, axes: dict) -> Iterator[str]:
 def _check_spectrum(config: dict, axes: dict) -> Iterator[str]:
     spectrum = config["spectrum"]
     family = spectrum["family"]
-    if family != "linear" and float(spectrum["bulk_bottom"]) != 0.0:
-        yield (f"spectrum.bulk_bottom: only used by family linear; remove it for family {family}")
-    if family in ("linear", "flat"):
+    if family not in BULK_BOTTOM_FAMILIES and float(spectrum["bulk_bottom"]) != 0.0:
+        yield (
+            "spectrum.bulk_bottom: only used by families linear and staircase; remove it for "
+            f"family {family}"
+        )
+    if family in ("linear", "flat", "staircase"):
         yield from _check_kappa(config, axes)
     elif family == "figure1":
         if float(spectrum["lambda_1"]) != 1.0:
@@ -569,6 +580,26 @@ def _check_spectrum(config: dict, axes: dict) -> Iterator[str]:
         yield from _check_figure1(axes)
     elif family == "custom":
         yield from _check_custom(config, axes)
+
+
+def _check_spectrum_grid(config: dict, axes: dict) -> Iterator[str]:
+    """Build the spectrum of every (d, r, kappa) of the grid (O(segments) each, any d), so a
+    spectrum that cannot be built (d beyond the family's largest, too few rows for the
+    staircase levels, impossible kappa) is a config error before any job."""
+    spectrum = config["spectrum"]
+    family = spectrum["family"]
+    if family == "custom":  # checked against its file by _check_custom
+        return
+    # the parameters mfsim.config.model.SpectrumSpec.family_params passes to the runs
+    params = {} if family == "figure1" else {"lambda_1": float(spectrum["lambda_1"])}
+    if family in BULK_BOTTOM_FAMILIES:
+        params["bulk_bottom"] = float(spectrum["bulk_bottom"])
+    if spectrum.get("levels") is not None:
+        params["levels"] = int(spectrum["levels"])
+    try:
+        check_spectrum_grid(family, axes["d"], axes["r"], axes["kappa"], **params)
+    except SpectrumError as error:
+        yield f"grid.d, grid.r, grid.kappa and spectrum: {error}"
 
 
 def _check_run(config: dict) -> Iterator[str]:
@@ -604,7 +635,10 @@ def check_semantics(config: dict) -> None:
     ConfigError
         Listing every problem: non-finite numbers, sweep name, d <= r, kappa impossible for
         the family (linear/flat need ``lambda_1 (1 - r/kappa) >= bulk_bottom``, i.e.
-        ``kappa >= r`` for a zero bottom), figure1 with r != 2 or d < 4, custom family with a bad
+        ``kappa >= r`` for a zero bottom), a (d, r, kappa) of the grid whose spectrum cannot be
+        built (:func:`mfsim.spectra.check_spectrum_grid`: d above the family's largest, too
+        few rows for the staircase levels), d values equal in float64 beyond 2^53,
+        figure1 with r != 2 or d < 4, custom family with a bad
         eigenvalues file or a d grid other than the file's length, heatmap steps beyond
         ``run.steps``, ``minimum_jobs > maximum_jobs``.
     """
@@ -615,6 +649,8 @@ def check_semantics(config: dict) -> None:
     axes = grid_axes(config)
     problems += _check_sizes(axes)
     problems += _check_spectrum(config, axes)
+    if not problems:  # a spectrum of a grid already reported as impossible is not rebuilt
+        problems += _check_spectrum_grid(config, axes)
     problems += _check_run(config)
     problems += _check_dask(config)
     if problems:

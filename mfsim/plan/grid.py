@@ -46,6 +46,7 @@ from mfsim.config.limits import (  # noqa: F401  (re-exported)
 )
 from mfsim.config.model import SweepConfig, as_sweep_config
 from mfsim.datamodel import AXES
+from mfsim.spectra import STAIRCASE_LEVELS
 
 __all__ = [
     "AXES",
@@ -203,29 +204,40 @@ class Batch:
         return len(self.seeds)
 
 
-def engine_rows(d: int, r: int, family: str) -> int:
-    """Number of rows of the iterate the engine works on.
+def engine_rows(d: int, r: int, family: str, levels: int | None = None) -> int:
+    """Number of rows of the iterate the engine works on (cost and memory model).
 
     Parameters
     ----------
     d, r : int
-        Dimension and rank.
+        Dimension and rank (d a Python int of any size).
     family : str
         Spectrum family.
+    levels : int or None
+        Family ``staircase``: its number G of bulk levels (None: the family's default,
+        :data:`mfsim.spectra.STAIRCASE_LEVELS`).
 
     Returns
     -------
     int
-        ``d``, except for the ``flat`` family: ``min(d, 3 r + 3)``.
+        ``d``, except ``min(d, 3 r + 3)`` for ``flat`` and, for ``staircase``,
+        ``max(r + 1, 3) + G r`` when that is at most ``d / 2`` (else ``d``, unreduced).
 
     Notes
     -----
-    With a flat bulk the engine runs a reduced problem (Bartlett-reduced initialization) whose
-    iterate has ``r + 2 r + 3`` rows whatever d is, so the cost of a flat-bulk run does not grow
-    with d. This is what lets the flat family reach d = 1e12.
+    A bulk of flat levels runs as a reduced problem (Bartlett-reduced initialization): the
+    explicit top rows (at least 3, kept for the heat maps) and r rows per level of multiplicity
+    above r, whatever d is. Flat: an upper bound ``3 r + 3``; staircase: the top r rows and
+    lambda_(r+1), then G levels of r rows each. So the cost of such a run does not grow with d.
     """
     if family == "flat":
         return min(d, 3 * r + 3)
+    if family == "staircase":
+        n_levels = STAIRCASE_LEVELS if levels is None else int(levels)
+        reduced = max(r + 1, 3) + n_levels * r
+        # the engine reduces only when that at least halves the rows (then every level has
+        # multiplicity > r, so the count is exact)
+        return reduced if 2 * reduced <= d else d
     return d
 
 
@@ -247,7 +259,7 @@ def batch_cost(point: GridPoint, n_seeds: int, config: SweepConfig | dict) -> fl
         Seconds; an upper bound since runs may stop before ``run.steps``.
     """
     config = as_sweep_config(config)
-    rows = engine_rows(point.d, point.r, config.spectrum.family)
+    rows = engine_rows(point.d, point.r, config.spectrum.family, config.spectrum.levels)
     return config.run.steps * rows * point.r**2 * config.chunking.seconds_per_unit * n_seeds
 
 
@@ -475,10 +487,10 @@ def estimate_resources(chunk: Chunk, config: dict) -> dict:
     """
     config = as_sweep_config(config)
     n_recorded = len(config.run.recorded)
-    family = config.spectrum.family
+    family, levels = config.spectrum.family, config.spectrum.levels
     raw = config.as_dict()
     iterates = max(
-        batch.n_runs * engine_rows(batch.point.d, batch.point.r, family) * batch.point.r
+        batch.n_runs * engine_rows(batch.point.d, batch.point.r, family, levels) * batch.point.r
         for batch in chunk.batches
     )
     iterate_bytes = iterates * BYTES_PER_VALUE * ITERATE_COPIES

@@ -36,22 +36,33 @@ from mfsim.datamodel import (
 from mfsim.plan.grid import GridPoint, identity_hash
 from mfsim.store.atomic import atomic_store
 from mfsim.store.chunk_store import open_chunk_store
-from mfsim.store.layout import ZARR_FORMAT, set_coord_attrs, sweep_storage_chunks, to_zarr
+from mfsim.store.layout import (
+    ZARR_FORMAT,
+    d_coordinate,
+    log10_d_coordinate,
+    set_coord_attrs,
+    sweep_storage_chunks,
+    to_zarr,
+)
 from mfsim.store.provenance import git_commit
 
 __all__ = ["assemble"]
 
 
 class _GridIndex:
-    """Positions of grid values along each grid axis (exact float matching)."""
+    """Positions of grid values along each grid axis (exact matching; ``d`` as stored, int64 or
+    float64 by :func:`mfsim.store.layout.d_coordinate`)."""
 
     def __init__(self, axes: dict):
         self.values = {}
         for axis in AXES:
             vals = axes[axis]
+            if axis == "d":
+                self.values[axis] = d_coordinate(vals)
+                continue
             if axis == "kappa":
                 vals = [np.nan if v is None else v for v in vals]
-            dtype = np.int64 if axis in ("d", "r", "seed") else np.float64
+            dtype = np.int64 if axis in ("r", "seed") else np.float64
             self.values[axis] = np.asarray(vals, dtype=dtype)
         self.shape = tuple(len(self.values[axis]) for axis in AXES)
 
@@ -125,9 +136,11 @@ def assemble(
     Layout: dims ``(d, kappa, varpi, varpi_exponent, eta, r, seed)`` then the variable's own
     dims; ``t_star``/``t_sharp`` on ``(d, kappa, eta, r)``; coordinates ``varpi_effective``
     ``(d, varpi, varpi_exponent)``, ``kappa_realized``, ``lambda_1``, ``Delta`` ``(d, kappa, r)``
-    and ``lambda_k`` ``(d, kappa, r, k)``. Storage chunks hold one ``d`` and all seeds and steps
-    of one or more grid points (about 1 MB or more). The store is written one ``d`` value at a
-    time, so memory holds one d-slice of the sweep.
+    and ``lambda_k`` ``(d, kappa, r, k)``; ``d`` is int64 when every d of the grid is below
+    2^53, else float64, with ``log10_d`` ``(d)`` computed from the exact integers. Storage
+    chunks hold one ``d`` and all seeds and steps of one or more grid points (about 1 MB or
+    more). The store is written one ``d`` value at a time, so memory holds one d-slice of the
+    sweep.
     """
     config = parse(config)
     axes = config.grid.axes
@@ -206,6 +219,7 @@ def _reconsolidate(path: Path) -> None:
 def _sweep_coords(config: SweepConfig, index, template, spectrum_coords, lambda_k) -> dict:
     grid = config.grid
     coords = {axis: (axis, index.values[axis]) for axis in AXES}
+    coords["log10_d"] = ("d", log10_d_coordinate(grid.d))
     coords["kappa"] = ("kappa", _kappa_coordinate(config))
     for name in ("k",) + SHARED_DIMS:
         coords[name] = (name, np.asarray(template[name].values))
@@ -285,7 +299,7 @@ def _write_template(path: Path, specs: dict, coords: dict, attrs: dict) -> None:
             encoding[name]["_FillValue"] = None
     ds = xr.Dataset(data_vars, coords=coords, attrs=attrs)
     set_coord_attrs(ds)
-    for name in ("d", "r", "seed", "k", "step", "heatmap_step", "row", "col"):
+    for name in ("d", "log10_d", "r", "seed", "k", "step", "heatmap_step", "row", "col"):
         encoding[name] = {"_FillValue": None}
     to_zarr(ds, path, encoding=encoding, compute=False)
 

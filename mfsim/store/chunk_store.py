@@ -4,7 +4,9 @@ Layout (``results/<sweep>/chunks/<chunk_id>.zarr``): every variable of the batch
 ``seed`` replaced by ``run``, ``k`` padded to the sweep's largest r, the batch scalars
 (``t_star``, ``t_sharp``) repeated per run, and per-run coordinates ``d, kappa, varpi,
 varpi_exponent, eta, r, seed`` (the grid position; ``kappa`` as requested, NaN for families
-that fix it) plus ``varpi_effective, kappa_realized, lambda_1, Delta, lambda_k``.
+that fix it) plus ``log10_d, varpi_effective, kappa_realized, lambda_1, Delta, lambda_k``.
+``d`` is int64 below 2^53 and float64 above (:func:`mfsim.store.layout.d_coordinate`; a chunk
+holds one d); ``log10_d`` is computed from the exact integer.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from mfsim.datamodel import RUN_DIM, SHARED_DIMS, fill_value
 from mfsim.plan.chunk_plan import ChunkPlan
 from mfsim.plan.grid import Batch
 from mfsim.store.atomic import MARKER, IncompleteStoreError, atomic_store, is_complete
-from mfsim.store.layout import plain_encoding, set_coord_attrs, to_zarr
+from mfsim.store.layout import (
+    d_coordinate,
+    log10_d_coordinate,
+    plain_encoding,
+    set_coord_attrs,
+    to_zarr,
+)
 
 __all__ = ["batch_to_runs", "open_chunk_store", "runs_dataset", "write_chunk_store"]
 
@@ -55,7 +63,8 @@ def batch_to_runs(ds: xr.Dataset, batch: Batch, k_max: int) -> dict:
         variables[name] = (dims, values, var.attrs)
     point = batch.point
     coords = {
-        "d": np.full(n, point.d, dtype=np.int64),
+        "d": np.repeat(d_coordinate([point.d]), n),
+        "log10_d": np.repeat(log10_d_coordinate([point.d]), n),
         "kappa": np.full(n, np.nan if point.kappa is None else point.kappa, dtype=np.float64),
         "varpi": np.full(n, point.varpi, dtype=np.float64),
         "varpi_exponent": np.full(n, point.varpi_exponent, dtype=np.float64),

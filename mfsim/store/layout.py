@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from mfsim.datamodel import COORD_ATTRS, GRID_DIMS
@@ -17,7 +19,10 @@ __all__ = [
     "MAX_STORAGE_CHUNK_BYTES",
     "TARGET_STORAGE_CHUNK_BYTES",
     "ZARR_FORMAT",
+    "EXACT_D_LIMIT",
     "chunk_store_path",
+    "d_coordinate",
+    "log10_d_coordinate",
     "plain_encoding",
     "set_coord_attrs",
     "sweep_storage_chunks",
@@ -31,6 +36,29 @@ ZARR_FORMAT = 2
 TARGET_STORAGE_CHUNK_BYTES = 2**20
 #: A grid point larger than this is split along ``seed`` into storage chunks of about half of it.
 MAX_STORAGE_CHUNK_BYTES = 64 * 2**20
+#: Every integer below this is exact in float64; a sweep whose d are all below it stores ``d``
+#: as int64 (the exact integers), else as float64 with the exact ``log10_d`` beside it.
+EXACT_D_LIMIT = 2**53
+
+
+def d_coordinate(d_values: Sequence[int]) -> np.ndarray:
+    """The stored ``d`` of the values `d_values` (Python ints of any size, up to 10^300).
+
+    Returns int64 (exact) when every value is below :data:`EXACT_D_LIMIT`, else float64 (the
+    nearest double of each integer; ``log10_d`` keeps the exact order of magnitude). Shape
+    ``(len(d_values),)``.
+    """
+    values = [int(d) for d in d_values]
+    if all(d < EXACT_D_LIMIT for d in values):
+        return np.asarray(values, dtype=np.int64)
+    return np.asarray([float(d) for d in values], dtype=np.float64)
+
+
+def log10_d_coordinate(d_values: Sequence[int]) -> np.ndarray:
+    """``log10(d)`` of each value, float64, shape ``(len(d_values),)``: ``math.log10`` of the
+    Python int, which works from the exact integer at any size (within an ulp of the exact
+    value; not the log of its float64 rounding)."""
+    return np.asarray([math.log10(int(d)) for d in d_values], dtype=np.float64)
 
 
 def chunk_store_path(sweep_dir: str | os.PathLike, chunk) -> Path:

@@ -497,9 +497,21 @@ def test_runtime_is_three_times_the_cost():
 def test_store_bytes_estimate():
     config = sweep_config()
     n_steps = recorded_steps(config["run"]).size
-    per_step = (6 + 3 * 3) * 8 * n_steps  # max r = 3
+    per_step = (6 + 4 * 3) * 8 * n_steps  # max r = 3
     stages = (9 * 3 + 6 + 3 + 9 * 1) * 8
     assert estimate_store_bytes(config) == count_runs(config) * (per_step + stages)
+
+
+def test_per_step_variable_counts_are_the_engines():
+    """The store-size model counts the per-step variables a batch Dataset really has."""
+    from mfsim.config.limits import PER_STEP_VARIABLES, PER_STEP_VARIABLES_PER_K
+    from mfsim.engine.simulation import simulate
+    from mfsim.spectra import spectrum
+
+    ds = simulate(spectrum("flat", 100, r=2, kappa=5.0), steps=5, seeds=[0])
+    per_step = [var for var in ds.data_vars.values() if "step" in var.dims]
+    assert sum("k" not in var.dims for var in per_step) == PER_STEP_VARIABLES
+    assert sum("k" in var.dims for var in per_step) == PER_STEP_VARIABLES_PER_K
 
 
 def test_limits_refuse_too_many_runs_and_state_the_estimate():
