@@ -136,8 +136,9 @@ def compiling(key, what: str = "kernels"):
     """Context of the first call of a kernel specialization ``key`` in this process.
 
     Holds an exclusive lock on ``cache_dir()/compile.lock`` (other processes wait, then load
-    the compiled result from the cache) and prints one line on stderr if the call takes longer
-    than :data:`COMPILE_MESSAGE_AFTER` seconds. Later calls with the same key do nothing.
+    the compiled result from the cache) and prints one line on stderr, once per process: at once
+    when the cache holds no kernel yet, else only if the call takes longer than
+    :data:`COMPILE_MESSAGE_AFTER` seconds. Later calls with the same key do nothing.
     """
     if key in _state["seen"]:
         yield
@@ -155,9 +156,12 @@ def compiling(key, what: str = "kernels"):
                 flush=True,
             )
 
-        timer = threading.Timer(COMPILE_MESSAGE_AFTER, tell)
-        timer.daemon = True
-        timer.start()
+        if not any((cache_dir() / "kernels").glob("*.nbi")):
+            tell()  # an empty cache: say it before compiling starts
+        else:  # a new specialization beside cached ones: say it only if it takes a while
+            timer = threading.Timer(COMPILE_MESSAGE_AFTER, tell)
+            timer.daemon = True
+            timer.start()
     try:
         with open(cache_dir() / "compile.lock", "a+") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)

@@ -101,6 +101,8 @@ def test_two_processes_on_a_cold_cache_compile_once(tmp_path):
     for p in procs:
         stdout, stderr = p.communicate(timeout=1800)
         assert p.returncode == 0, stderr
+        # an empty cache is announced once, before compiling starts
+        assert stderr.count("mfsim: compiling the numba kernels") == 1, stderr
         results.append(json.loads(stdout.strip().splitlines()[-1]))
     misses = sorted(r["misses"] for r in results)
     assert misses == [0, 1], results
