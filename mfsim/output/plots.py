@@ -155,9 +155,12 @@ def _draw_scaling_panel(
     ax.plot(d, medians, "D", color="k", ms=4.5, label="median", zorder=5)
 
     curve_d = axis(fit["d_curve"].values)
+    # a fit speaks for the d it was fitted on: its curves are not drawn beyond them
+    fitted = d[counts >= 2] if (counts >= 2).any() else d
+    inside = (curve_d >= fitted.min() * (1 - 1e-12)) & (curve_d <= fitted.max() * (1 + 1e-12))
     for model in ("log", "power", "const"):
         style = MODEL_STYLE[model]
-        curve = fit["curve"].sel(model=model).values
+        curve = np.where(inside, fit["curve"].sel(model=model).values, np.nan)
         if not np.isfinite(curve).any():
             continue
         ax.plot(
@@ -172,8 +175,8 @@ def _draw_scaling_panel(
         if model != "const":
             ax.fill_between(
                 curve_d,
-                fit["curve_lo"].sel(model=model).values,
-                fit["curve_hi"].sel(model=model).values,
+                np.where(inside, fit["curve_lo"].sel(model=model).values, np.nan),
+                np.where(inside, fit["curve_hi"].sel(model=model).values, np.nan),
                 color=style["color"],
                 alpha=0.2,
                 lw=0,
@@ -337,7 +340,7 @@ def scaling_figures(ds: xr.Dataset, fits: xr.Dataset, quantity: str) -> list[tup
             handles,
             labels,
             loc="outside lower center",
-            ncol=min(len(labels), 4),
+            ncol=min(len(labels), 4 if n > 1 else 3),
             fontsize=7.5,
             frameon=False,
         )

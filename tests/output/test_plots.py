@@ -279,3 +279,21 @@ def test_noise_figure_draws_the_median_and_the_floor_and_decays_geometrically(ti
 
 def test_noise_figures_skip_map_sweeps(map_sweep):
     assert plots.noise_figures(map_sweep) == []
+
+
+def test_fit_curves_stay_within_the_fitted_d(sweep):
+    """A fit speaks for the d it was fitted on: with the two smallest d not reached by any seed,
+    no fitted curve is drawn below the third d (the bound-dominated plateau of t_k^* at small d
+    would otherwise carry a log line far below zero)."""
+    ds = sweep.copy(deep=True)
+    ds["rise"].loc[{"d": list(D_VALUES[:2])}] = np.nan
+    figures = plots.scaling_figures(ds, fit_all(ds, quantities=("rise",), n_boot=50), "rise")
+    labels = ("fit a + b log d (95% band)", "fit c d^alpha (95% band)", "fit constant")
+    for _, fig in figures:
+        for ax in fig.axes:
+            fitted = [line for line in ax.lines if line.get_label() in labels]
+            assert fitted
+            for line in fitted:
+                x, y = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
+                assert np.isfinite(y).any()
+                assert x[np.isfinite(y)].min() >= D_VALUES[2] * (1 - 1e-9)
