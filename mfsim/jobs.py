@@ -111,7 +111,7 @@ def fit_job(store, out, log_path) -> None:
     from mfsim.analysis.scaling import fit_all
 
     with job_log(log_path, "mfsim.fit_scaling") as log:
-        ds = xr.open_zarr(store).load()
+        ds = xr.open_zarr(store, chunks=None).load()
         fits = fit_all(ds)
         _write_zarr(fits, out)
         log.info("wrote %s (%d variables)", out, len(fits.data_vars))
@@ -122,7 +122,7 @@ def audit_job(store, out, log_path) -> None:
     from mfsim.analysis.audit import audit_table, audit_theorem6
 
     with job_log(log_path, "mfsim.audit") as log:
-        audit = audit_theorem6(xr.open_zarr(store))
+        audit = audit_theorem6(xr.open_zarr(store, chunks=None))
         _write_zarr(audit, out)
         log.info("Theorem 6 audit:\n%s", audit_table(audit).to_string(index=False))
 
@@ -132,7 +132,7 @@ def figures_job(store, fits, out_dir, log_path) -> None:
     from mfsim.output.plots import plot_sweep
 
     with job_log(log_path, "mfsim.figures") as log:
-        files = plot_sweep(xr.open_zarr(store).load(), xr.open_dataset(fits), out_dir)
+        files = plot_sweep(xr.open_zarr(store, chunks=None).load(), xr.open_dataset(fits), out_dir)
         log.info("wrote %d figure files to %s", len(files), out_dir)
 
 
@@ -143,6 +143,10 @@ def report_job(store, fits, audit, figures_dir, out, log_path) -> None:
     with job_log(log_path, "mfsim.report") as log:
         figures = sorted(Path(figures_dir).glob("*.png"))
         write_report(
-            xr.open_zarr(store), xr.open_dataset(fits), figures, out, audit=xr.open_dataset(audit)
+            xr.open_zarr(store, chunks=None),
+            xr.open_dataset(fits),
+            figures,
+            out,
+            audit=xr.open_dataset(audit),
         )
         log.info("wrote %s with %d figures", out, len(figures))
