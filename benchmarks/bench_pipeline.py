@@ -151,8 +151,11 @@ def main(argv=None) -> int:
         f"target wall <= 2 x engine/cores + 10 s = {target_wall:.1f} s: "
         f"{'MET' if wall <= target_wall else 'MISSED'} ({wall:.1f} s)"
     )
+    # issue 14: <= 15 s on the default sweep, <= 60 s on every shipped sweep
+    limit = 15.0 if sweep == "default" else 60.0
     print(
-        f"target analysis rules <= 15 s: {'MET' if analysis <= 15 else 'MISSED'} ({analysis:.1f} s)"
+        f"target analysis rules <= {limit:.0f} s: "
+        f"{'MET' if analysis <= limit else 'MISSED'} ({analysis:.1f} s)"
     )
     return 0
 

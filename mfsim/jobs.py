@@ -127,12 +127,15 @@ def audit_job(store, out, log_path) -> None:
         log.info("Theorem 6 audit:\n%s", audit_table(audit).to_string(index=False))
 
 
-def figures_job(store, fits, out_dir, log_path) -> None:
-    """Rule ``figures``: PNG and PDF figures of the sweep."""
+def figures_job(store, fits, out_dir, log_path, threads: int = 1) -> None:
+    """Rule ``figures``: PNG and PDF figures of the sweep, drawn by `threads` processes."""
     from mfsim.output.plots import plot_sweep
 
     with job_log(log_path, "mfsim.figures") as log:
-        files = plot_sweep(xr.open_zarr(store, chunks=None).load(), xr.open_dataset(fits), out_dir)
+        ds = xr.open_zarr(store, chunks=None).load()
+        # in memory before plot_sweep forks its workers (no store access in a child)
+        fit_results = xr.open_dataset(fits).load()
+        files = plot_sweep(ds, fit_results, out_dir, workers=threads)
         log.info("wrote %d figure files to %s", len(files), out_dir)
 
 

@@ -39,6 +39,8 @@ rule figures:
         figures=directory("results/{sweep}/figures"),
     log:
         "results/{sweep}/logs/figures.log",
+    # figure groups are drawn in parallel processes (mfsim.output.plots.plot_sweep)
+    threads: 2
     benchmark:
         "results/{sweep}/benchmarks/figures.tsv"
     conda:
