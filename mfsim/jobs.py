@@ -147,9 +147,9 @@ def assemble_job(chunk_stores, config: dict, out, log_path) -> None:
 def _write_zarr(ds: xr.Dataset, out) -> None:
     """Zarr like the sweep store: holds int64 and float64 coordinates (d = 10^12), which
     scipy's netCDF-3 writer cannot."""
-    from mfsim.store.layout import ZARR_FORMAT
+    from mfsim.store.layout import to_zarr
 
-    ds.to_zarr(out, mode="w", zarr_format=ZARR_FORMAT, consolidated=True)
+    to_zarr(ds, out, mode="w")
 
 
 def fit_job(store, out, log_path) -> None:
