@@ -64,3 +64,35 @@ def test_modes(tmp_path, monkeypatch):
     monkeypatch.setattr(layout, "IN_MEMORY_WRITE_BYTES", 0)
     to_zarr(ds, tmp_path / "big.zarr")
     xr.testing.assert_identical(xr.open_zarr(tmp_path / "big.zarr", chunks=None).load(), ds)
+
+
+def test_assemble_small_store_in_one_go_writes_the_d_slice_files(tmp_path, monkeypatch):
+    """The small-store path of assemble writes the files of the d-slice path (the creation
+    time aside)."""
+    import importlib
+    import json
+
+    from tests.helpers import run_all, store_tiny
+
+    assemble_module = importlib.import_module("mfsim.store.assemble")
+    config = store_tiny()
+    paths = run_all(config, tmp_path)
+    assemble_module.assemble(paths, config, tmp_path / "whole.zarr")
+    monkeypatch.setattr(assemble_module, "IN_MEMORY_WRITE_BYTES", 0)
+    assemble_module.assemble(paths, config, tmp_path / "sliced.zarr")
+    whole, sliced = _files(tmp_path / "whole.zarr"), _files(tmp_path / "sliced.zarr")
+    assert whole.keys() == sliced.keys()
+
+    def without_created(data: bytes):
+        def strip(value):
+            if isinstance(value, dict):
+                return {k: strip(v) for k, v in value.items() if k != "created"}
+            return value
+
+        return strip(json.loads(data))
+
+    for key in whole:
+        if key in (".zattrs", ".zmetadata"):
+            assert without_created(whole[key]) == without_created(sliced[key])
+        else:
+            assert whole[key] == sliced[key], key
