@@ -1361,7 +1361,7 @@ def plot_figure1(ds_single_run: xr.Dataset, path_stem) -> list[Path]:
 
 def plot_sweep(ds: xr.Dataset, fits: xr.Dataset, out_dir, workers: int = 1) -> list[Path]:
     """Every figure of a sweep: scaling per fitted quantity (when d varies), maps (map sweeps,
-    :func:`map_axes`), error curves, heat maps.
+    :func:`map_axes`), error curves, noise, heat maps.
 
     Parameters
     ----------
@@ -1373,8 +1373,8 @@ def plot_sweep(ds: xr.Dataset, fits: xr.Dataset, out_dir, workers: int = 1) -> l
         Directory for the PNG and PDF files (created).
     workers : int
         Processes drawing the figure groups (scaling of each quantity, maps, error curves,
-        noise, heat maps) at the same time; 1 draws them in this process. Each group is drawn by the same
-        code either way, so the files do not depend on `workers`.
+        noise, heat maps) at the same time; 1 draws them in this process. Each group is drawn
+        by the same code either way, so the files do not depend on `workers`.
 
     Returns
     -------
