@@ -17,13 +17,15 @@ from scratch (``--forceall``), timed. Printed side by side, from that one timed 
   analysis rules together <= 15 s on the default sweep (<= 60 s on every shipped sweep).
 
 Timings on a shared machine are noisy: the script prints the load average before and after; read
-the ratios, not the seconds.
+the ratios, not the seconds. The CPU column (``cpu_time`` of the benchmark files: the job's
+processes, children included) moves much less with the load than the wall times.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import math
 import os
 import shutil
 import subprocess
@@ -64,15 +66,17 @@ def _snakemake(workdir: Path, config: Path, cores: int, *extra: str) -> float:
     return elapsed
 
 
-def _rule_times(sweep_dir: Path) -> dict[str, list[float]]:
-    """Job wall times per rule from the benchmark files (``benchmarks/<rule>[/<wildcard>].tsv``)."""
-    times: dict[str, list[float]] = {}
+def _rule_times(sweep_dir: Path) -> dict[str, list[tuple[float, float]]]:
+    """(wall, CPU) seconds of every job per rule, from the benchmark files
+    (``benchmarks/<rule>[/<wildcard>].tsv``: columns ``s`` and ``cpu_time``)."""
+    times: dict[str, list[tuple[float, float]]] = {}
     bench_dir = sweep_dir / "benchmarks"
     for tsv in sorted(bench_dir.rglob("*.tsv")):
         rule = tsv.relative_to(bench_dir).parts[0].removesuffix(".tsv")
         with tsv.open() as handle:
             row = next(csv.DictReader(handle, delimiter="\t"))
-        times.setdefault(rule, []).append(float(row["s"]))
+        cpu = float(row["cpu_time"]) if row.get("cpu_time") not in (None, "", "NA") else math.nan
+        times.setdefault(rule, []).append((float(row["s"]), cpu))
     return times
 
 
@@ -123,22 +127,25 @@ def main(argv=None) -> int:
     per_core = engine / args.cores
     print(f"\nsweep {sweep!r}: {n_runs} runs, {args.cores} cores")
     print(f"load average (1, 5, 15 min) before {load_before}, after {load_after}\n")
-    print(f"| {'part':<28} | {'jobs':>4} | {'seconds':>8} | {'share of wall':>13} |")
-    print(f"|{'-' * 30}|{'-' * 6}|{'-' * 10}|{'-' * 15}|")
+    print(f"| {'part':<28} | {'jobs':>4} | {'seconds':>8} | {'CPU s':>8} | {'share of wall':>13} |")
+    print(f"|{'-' * 30}|{'-' * 6}|{'-' * 10}|{'-' * 10}|{'-' * 15}|")
 
-    def row(name, jobs, seconds):
+    def row(name, jobs, seconds, cpu=None):
         share = f"{seconds / wall:.0%}" if seconds is not None else "-"
         text = f"{seconds:8.2f}" if seconds is not None else f"{'n/a':>8}"
-        print(f"| {name:<28} | {jobs:>4} | {text} | {share:>13} |")
+        cpu_text = f"{cpu:8.2f}" if cpu is not None else f"{'':>8}"
+        print(f"| {name:<28} | {jobs:>4} | {text} | {cpu_text} | {share:>13} |")
 
     row("whole run (wall)", "", wall)
     row("engine, all runs", n_runs, engine)
     row("engine / cores", "", per_core)
     for rule in ["simulate", *ANALYSIS_RULES]:
         if rule in rules:
-            row(f"rule {rule}", len(rules[rule]), sum(rules[rule]))
-    analysis = sum(sum(rules.get(rule, [])) for rule in ANALYSIS_RULES)
-    row("analysis rules together", "", analysis)
+            jobs = rules[rule]
+            row(f"rule {rule}", len(jobs), sum(w for w, _ in jobs), sum(c for _, c in jobs))
+    analysis = sum(w for rule in ANALYSIS_RULES for w, _ in rules.get(rule, []))
+    analysis_cpu = sum(c for rule in ANALYSIS_RULES for _, c in rules.get(rule, []))
+    row("analysis rules together", "", analysis, analysis_cpu)
     row("snakemake start-up (-n)", "", startup)
     row("SLURM plugin import", "", plugin)
     if not rules:
@@ -151,8 +158,11 @@ def main(argv=None) -> int:
         f"target wall <= 2 x engine/cores + 10 s = {target_wall:.1f} s: "
         f"{'MET' if wall <= target_wall else 'MISSED'} ({wall:.1f} s)"
     )
+    # issue 14: <= 15 s on the default sweep, <= 60 s on every shipped sweep
+    limit = 15.0 if sweep == "default" else 60.0
     print(
-        f"target analysis rules <= 15 s: {'MET' if analysis <= 15 else 'MISSED'} ({analysis:.1f} s)"
+        f"target analysis rules <= {limit:.0f} s: "
+        f"{'MET' if analysis <= limit else 'MISSED'} ({analysis:.1f} s)"
     )
     return 0
 

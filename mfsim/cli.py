@@ -156,13 +156,28 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_plan(args) -> int:
+    from mfsim.config.errors import ConfigError
+    from mfsim.config.model import parse
+    from mfsim.plan.grid import estimate_sweep, format_estimate, make_chunks
+
+    try:
+        config = parse(args.config)
+    except (ConfigError, OSError) as error:
+        print(f"mfsim plan: invalid config {args.config}: {error}", file=sys.stderr)
+        return 2
+    estimate = estimate_sweep(config, args.cores, make_chunks(config))
+    print(f"{args.config} (sweep {config.sweep!r}): {format_estimate(estimate, args.cores)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     formatter = _HelpFormatter
     parser = argparse.ArgumentParser(
         prog="mfsim", description=DESCRIPTION, formatter_class=formatter
     )
     parser.add_argument("--version", action="version", version=f"mfsim {mfsim.__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,figure1}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,figure1,status,plan}")
     run = sub.add_parser(
         "run",
         help="run one configuration (a batch of seeds) and write a .zarr or .nc dataset",
@@ -239,6 +254,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("sweep_dir", type=Path, help="the sweep directory, e.g. results/default")
     status.set_defaults(func=cmd_status)
+    plan = sub.add_parser(
+        "plan",
+        help="chunks, runs and estimated compute and wall time of a sweep config (runs nothing)",
+        description="Parse and check a sweep config, pack its chunks and print the cost model's "
+        "estimate (mfsim.plan.grid.estimate_sweep): engine compute and simulate wall time on "
+        "--cores cores, warm numba cache, analysis rules not included.",
+        formatter_class=formatter,
+    )
+    plan.add_argument("config", type=Path, help="sweep config, e.g. config/config.yaml")
+    plan.add_argument("--cores", type=int, default=2, help="cores (one simulate job each)")
+    plan.set_defaults(func=cmd_plan)
     return parser
 
 

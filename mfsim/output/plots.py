@@ -11,10 +11,12 @@ they are safe in worker processes and never need closing.
 from __future__ import annotations
 
 import itertools
+import multiprocessing as mp
 import re
 import textwrap
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import matplotlib
@@ -1357,33 +1359,68 @@ def plot_figure1(ds_single_run: xr.Dataset, path_stem) -> list[Path]:
     return _save(figure1_figure(ds_single_run), Path(path_stem))
 
 
-def plot_sweep(ds: xr.Dataset, fits: xr.Dataset, out_dir) -> list[Path]:
+def plot_sweep(ds: xr.Dataset, fits: xr.Dataset, out_dir, workers: int = 1) -> list[Path]:
     """Every figure of a sweep: scaling per fitted quantity (when d varies), maps (map sweeps,
-    :func:`map_axes`), error curves, heat maps.
+    :func:`map_axes`), error curves, noise, heat maps.
 
     Parameters
     ----------
     ds : xarray.Dataset
-        The sweep store.
+        The sweep store (loaded in memory when ``workers > 1``).
     fits : xarray.Dataset or None
         Output of :func:`mfsim.analysis.scaling.fit_all`; only used when d has several values.
     out_dir : str or pathlib.Path
         Directory for the PNG and PDF files (created).
+    workers : int
+        Processes drawing the figure groups (scaling of each quantity, maps, error curves,
+        noise, heat maps) at the same time; 1 draws them in this process. Each group is drawn
+        by the same code either way, so the files do not depend on `workers`.
 
     Returns
     -------
     list of pathlib.Path
+        In the same order whatever `workers` is.
     """
     from mfsim.analysis.scaling import fit_quantities
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = []
+    tasks = []
     if ds.sizes["d"] > 1:  # a fit against d needs several d
-        for quantity in fit_quantities(fits):
-            files += plot_scaling(ds, fits, quantity, out_dir / f"scaling_{quantity}")
-    files += plot_maps(ds, out_dir / "maps")
-    files += plot_error_curves(ds, out_dir / "error_curves")
-    files += plot_noise(ds, out_dir / "noise")
-    files += plot_heatmaps(ds, out_dir / "heatmaps")
-    return files
+        tasks += [("scaling", quantity) for quantity in fit_quantities(fits)]
+    tasks += [("maps", None), ("error_curves", None), ("noise", None), ("heatmaps", None)]
+    if workers <= 1 or len(tasks) <= 1 or "fork" not in mp.get_all_start_methods():
+        return [path for task in tasks for path in _draw_task(ds, fits, out_dir, task)]
+    # the children inherit ds and fits through fork (no pickling); drawing is CPU-bound in
+    # matplotlib, so processes, not threads
+    global _FORKED
+    _FORKED = (ds, fits, out_dir)
+    try:
+        context = mp.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            results = list(pool.map(_draw_forked, tasks))
+    finally:
+        _FORKED = None
+    return [path for paths in results for path in paths]
+
+
+#: (ds, fits, out_dir) of the running plot_sweep, read by its forked workers.
+_FORKED = None
+
+
+def _draw_forked(task) -> list[Path]:
+    ds, fits, out_dir = _FORKED
+    return _draw_task(ds, fits, out_dir, task)
+
+
+def _draw_task(ds: xr.Dataset, fits, out_dir: Path, task) -> list[Path]:
+    kind, quantity = task
+    if kind == "scaling":
+        return plot_scaling(ds, fits, quantity, out_dir / f"scaling_{quantity}")
+    if kind == "maps":
+        return plot_maps(ds, out_dir / "maps")
+    if kind == "error_curves":
+        return plot_error_curves(ds, out_dir / "error_curves")
+    if kind == "noise":
+        return plot_noise(ds, out_dir / "noise")
+    return plot_heatmaps(ds, out_dir / "heatmaps")

@@ -26,6 +26,7 @@ block comes before the other axes). The sweep store uses the dimension order of 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -59,6 +60,10 @@ __all__ = [
     "content_hash",
     "count_runs",
     "engine_rows",
+    "estimate_engine_seconds",
+    "estimate_steps",
+    "estimate_sweep",
+    "format_estimate",
     "estimate_resources",
     "estimate_store_bytes",
     "expand_grid",
@@ -76,6 +81,16 @@ RUNTIME_SAFETY_FACTOR = 3.0
 MIN_RUNTIME_MINUTES = 15  # a cold numba cache costs minutes of compilation in the first job
 BATCH_KEY_LENGTH = 12
 CHUNK_ID_LENGTH = 16
+# Run-time model of the engine (estimate_engine_seconds), one core, warm numba cache: seconds per
+# step of one run, per (row * r^2) of the iterate and per r^2 (r + 2) of the per-step
+# diagnostics (r + 2 small eigensolves and the noise sums). Calibrated with time.process_time
+# on the reference machine (AMD EPYC Zen 4, benchmarks/README.md "Cost model"): linear family,
+# d = 100 to 20000, r = 2, 3, 5, and the flat family's reduced engine, r = 2, 3, 5.
+ENGINE_SECONDS_PER_ROW_STEP = 3.5e-10
+ENGINE_SECONDS_PER_DIAGNOSTIC_STEP = 7.0e-8
+# CPU seconds of one Snakemake job besides its engine time (interpreter, imports, numba cache
+# loading, store writing), measured on the default sweep (benchmarks/bench_pipeline.py).
+JOB_START_SECONDS = 1.5
 
 
 # --------------------------------------------------------------------------------------------
@@ -261,6 +276,174 @@ def batch_cost(point: GridPoint, n_seeds: int, config: SweepConfig | dict) -> fl
     config = as_sweep_config(config)
     rows = engine_rows(point.d, point.r, config.spectrum.family, config.spectrum.levels)
     return config.run.steps * rows * point.r**2 * config.chunking.seconds_per_unit * n_seeds
+
+
+def estimate_engine_seconds(point: GridPoint, n_seeds: int, config: SweepConfig | dict) -> float:
+    """Estimated engine (CPU) seconds of `n_seeds` runs of one grid point on one core.
+
+    Parameters
+    ----------
+    point : GridPoint
+        The grid point.
+    n_seeds : int
+        Number of runs.
+    config : SweepConfig or dict
+        Parsed (or validated) config (``run.steps``, ``spectrum.family``).
+
+    Returns
+    -------
+    float
+        ``n_seeds * steps * (rows * r^2 * a + r^2 (r + 2) * b)`` seconds with
+        ``a = ENGINE_SECONDS_PER_ROW_STEP``, ``b = ENGINE_SECONDS_PER_DIAGNOSTIC_STEP``, rows
+        the engine's (reduced) rows and steps from :func:`estimate_steps`. Calibrated within a
+        factor of 2 of measured engine times (warm cache, benchmarks/bench_estimates.py).
+
+    Notes
+    -----
+    Unlike :func:`batch_cost` (the unit chunks are packed in, fixed so that chunk ids do not
+    change), this counts the per-step diagnostics, which dominate for small iterates (the
+    flat family's reduced engine, small d).
+    """
+    config = as_sweep_config(config)
+    r = point.r
+    rows, _ = _engine_shape_of(config, point)
+    per_step = rows * r**2 * ENGINE_SECONDS_PER_ROW_STEP
+    per_step += r**2 * (r + 2) * ENGINE_SECONDS_PER_DIAGNOSTIC_STEP
+    return estimate_steps(point, config) * n_seeds * per_step
+
+
+@functools.lru_cache(maxsize=4096)
+def _engine_shape(family: str, params_json: str, d: int, r: int, kappa: float) -> tuple:
+    """``(rows, top)``: rows the engine iterates and the top r + 1 eigenvalues of Sigma."""
+    from mfsim.spectra import spectrum
+
+    params = json.loads(params_json)
+    spec = spectrum(family, d, r=r, kappa=kappa, **params)
+    # the engine replaces each flat segment longer than r by r rows (Gram reduction) when that
+    # at least halves the rows (mfsim.engine.initialization.effective_system)
+    reduced = sum(
+        r if seg.increment == 0.0 and seg.count > r else seg.count for seg in spec.segments
+    )
+    rows = reduced if reduced * 2 <= spec.d else int(spec.d)
+    top: list[float] = []
+    for seg in spec.segments:
+        for j in range(min(seg.count, r + 1 - len(top))):
+            top.append(seg.first + seg.increment * j)
+    return rows, tuple(top)
+
+
+def _engine_shape_of(config: SweepConfig, point: GridPoint) -> tuple:
+    params = config.spectrum.family_params()
+    if "eigenvalues" in params:
+        params["eigenvalues"] = [float(v) for v in params["eigenvalues"]]
+    params_json = json.dumps(params, sort_keys=True, default=str)
+    return _engine_shape(config.spectrum.family, params_json, point.d, point.r, point.kappa)
+
+
+def estimate_steps(point: GridPoint, config: SweepConfig | dict) -> int:
+    """Estimated steps of a run: ``run.steps``, or fewer when runs stop at convergence.
+
+    Parameters
+    ----------
+    point : GridPoint
+        The grid point.
+    config : SweepConfig or dict
+        Parsed (or validated) config (``run.steps``, ``run.stop_error``, the spectrum).
+
+    Returns
+    -------
+    int
+        With ``run.stop_error = 0``: ``run.steps``. Otherwise ``min(run.steps, rise + decay)``:
+        ``rise = ln(d / varpi^2) / (2 ln((1 + eta lambda_r) / (1 + eta lambda_(r+1))))``, the
+        steps for the r-th signal (initial projection ~ varpi / sqrt(d)) to outgrow the bulk
+        (small-signal linearization), and ``decay = ln(1 / stop_error) / (eta Delta)``, the
+        linear convergence of the error at rate ``1 - eta Delta`` with
+        ``Delta = lambda_r - lambda_(r+1)``. A run-time heuristic (within a factor of about 2
+        of measured stop steps on the shipped configs), not a bound.
+    """
+    config = as_sweep_config(config)
+    steps = config.run.steps
+    stop_error = config.run.stop_error
+    _, top = _engine_shape_of(config, point)
+    if stop_error <= 0 or len(top) <= point.r:
+        return steps
+    eta, varpi = point.eta, point.varpi_effective
+    lam_r, lam_next = top[point.r - 1], top[point.r]
+    gap = lam_r - lam_next
+    growth = math.log1p(eta * lam_r) - math.log1p(eta * lam_next)
+    if gap <= 0 or growth <= 0 or varpi <= 0:
+        return steps
+    rise = max(0.0, (math.log(float(point.d)) - 2 * math.log(varpi)) / (2 * growth))
+    decay = math.log(1.0 / stop_error) / (eta * gap)
+    return int(min(steps, math.ceil(rise + decay)))
+
+
+def estimate_sweep(config: SweepConfig | dict, cores: int, chunks: list | None = None) -> dict:
+    """Chunk count, runs, estimated compute and wall time of a sweep on `cores` cores.
+
+    Parameters
+    ----------
+    config : SweepConfig or dict
+        Parsed (or validated) config.
+    cores : int
+        Cores running one single-threaded simulate job each (>= 1).
+    chunks : list of Chunk, optional
+        The config's chunks (:func:`make_chunks`), if already computed.
+
+    Returns
+    -------
+    dict
+        ``chunks`` (int), ``runs`` (int), ``compute_seconds`` (float: engine seconds of every
+        run, :func:`estimate_engine_seconds`), ``wall_seconds`` (float: the simulate jobs,
+        each its engine estimate plus ``JOB_START_SECONDS``, scheduled longest first on
+        `cores` cores; the assemble and analysis rules are not included), ``converging``
+        (bool: runs stop at convergence, their steps are estimated by :func:`estimate_steps`).
+
+    Raises
+    ------
+    ValueError
+        `cores` < 1.
+    """
+    if cores < 1:
+        raise ValueError(f"cores must be >= 1, got {cores}")
+    config = as_sweep_config(config)
+    if chunks is None:
+        chunks = make_chunks(config)
+    jobs = [
+        math.fsum(estimate_engine_seconds(b.point, b.n_runs, config) for b in chunk.batches)
+        for chunk in chunks
+    ]
+    finish = [0.0] * cores
+    for seconds in sorted(jobs, reverse=True):
+        slot = finish.index(min(finish))
+        finish[slot] += seconds + JOB_START_SECONDS
+    return {
+        "chunks": len(chunks),
+        "runs": sum(chunk.n_runs for chunk in chunks),
+        "compute_seconds": math.fsum(jobs),
+        "wall_seconds": max(finish),
+        "converging": config.run.stop_error > 0,
+    }
+
+
+def format_estimate(estimate: dict, cores: int) -> str:
+    """One line: chunks, runs, estimated compute and wall time (:func:`estimate_sweep`)."""
+    return (
+        f"{estimate['chunks']} chunks, {estimate['runs']} runs; estimated "
+        f"{_duration(estimate['compute_seconds'])} of engine compute, "
+        f"{_duration(estimate['wall_seconds'])} of simulate wall time on {cores} "
+        f"core{'s' if cores != 1 else ''} (warm numba cache; analysis rules not included)"
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def seed_blocks(seeds: list[int], block_size: int) -> list[tuple[int, ...]]:

@@ -10,6 +10,7 @@ varpi_exponent, eta, r, seed)`` followed by the variable's own dims (``k``, ``st
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -37,6 +38,7 @@ from mfsim.plan.grid import GridPoint, identity_hash
 from mfsim.store.atomic import atomic_store
 from mfsim.store.chunk_store import open_chunk_store
 from mfsim.store.layout import (
+    IN_MEMORY_WRITE_BYTES,
     ZARR_FORMAT,
     d_coordinate,
     log10_d_coordinate,
@@ -139,8 +141,9 @@ def assemble(
     and ``lambda_k`` ``(d, kappa, r, k)``; ``d`` is int64 when every d of the grid is below
     2^53, else float64, with ``log10_d`` ``(d)`` computed from the exact integers. Storage
     chunks hold one ``d`` and all seeds and steps of one or more grid points (about 1 MB or
-    more). The store is written one ``d`` value at a time, so memory holds one d-slice of the
-    sweep.
+    more). A store larger than :data:`mfsim.store.layout.IN_MEMORY_WRITE_BYTES` is written one
+    ``d`` value at a time, so memory holds one d-slice of the sweep; a smaller one is built
+    whole and written at once (the same files, faster).
     """
     config = parse(config)
     axes = config.grid.axes
@@ -195,17 +198,34 @@ def assemble(
         "n_runs": int(filled.sum()),
         "mfsim_version": __version__,
     }
+    attrs = _sweep_attrs(config, template, stores, filled)
+    by_d: dict[int, list[int]] = {}
+    for number, pos in enumerate(positions):
+        for i_d in np.unique(pos[0]):
+            by_d.setdefault(int(i_d), []).append(number)
+
+    def d_slice(i_d: int) -> xr.Dataset:
+        return _d_slice(specs, [(stores[n], positions[n]) for n in by_d.get(i_d, [])], i_d)
+
+    store_bytes = sum(math.prod(shape) * dtype.itemsize for _, shape, dtype, _, _ in specs.values())
     with atomic_store(out_path, info) as tmp:
-        _write_template(tmp, specs, coords, _sweep_attrs(config, template, stores, filled))
-        by_d: dict[int, list[int]] = {}
-        for number, pos in enumerate(positions):
-            for i_d in np.unique(pos[0]):
-                by_d.setdefault(int(i_d), []).append(number)
-        for i_d in range(len(axes["d"])):
-            d_slice = _d_slice(specs, [(stores[n], positions[n]) for n in by_d.get(i_d, [])], i_d)
-            d_slice.to_zarr(
-                tmp, region={"d": slice(i_d, i_d + 1)}, zarr_format=ZARR_FORMAT, consolidated=False
-            )
+        if store_bytes <= IN_MEMORY_WRITE_BYTES:
+            # small: the whole store in memory, written at once (no dask template, no region
+            # writes); the same files as the d-slice path
+            slices = [d_slice(i_d) for i_d in range(len(axes["d"]))]
+            data = {name: np.concatenate([s[name].values for s in slices]) for name in specs}
+            ds, encoding = _template(specs, coords, attrs, data)
+            to_zarr(ds, tmp, encoding=encoding)
+        else:
+            ds, encoding = _template(specs, coords, attrs)
+            to_zarr(ds, tmp, encoding=encoding, compute=False)
+            for i_d in range(len(axes["d"])):
+                d_slice(i_d).to_zarr(
+                    tmp,
+                    region={"d": slice(i_d, i_d + 1)},
+                    zarr_format=ZARR_FORMAT,
+                    consolidated=False,
+                )
         _reconsolidate(tmp)
     return Path(out_path)
 
@@ -282,18 +302,22 @@ def _sweep_attrs(config: SweepConfig, template, stores, filled) -> dict:
     return attrs
 
 
-def _write_template(path: Path, specs: dict, coords: dict, attrs: dict) -> None:
-    """Metadata, coordinates and empty data variables (filled one d-slice at a time)."""
-    import dask.array as da
-
+def _template(specs: dict, coords: dict, attrs: dict, data: dict | None = None):
+    """The sweep store's Dataset and encoding: metadata, coordinates and data variables,
+    from `data` (name -> full array) or, without it, empty (dask arrays of fill values, to be
+    written with ``compute=False`` and filled one d-slice at a time)."""
     data_vars = {}
     encoding = {}
     for name, (dims, shape, dtype, fill, var_attrs) in specs.items():
         sizes = dict(zip(dims, shape, strict=True))
         storage_chunks = sweep_storage_chunks(dims, sizes, dtype.itemsize)
-        data_vars[name] = xr.Variable(
-            dims, da.full(shape, fill, dtype=dtype, chunks=storage_chunks), var_attrs
-        )
+        if data is None:
+            import dask.array as da
+
+            values = da.full(shape, fill, dtype=dtype, chunks=storage_chunks)
+        else:
+            values = data[name]
+        data_vars[name] = xr.Variable(dims, values, var_attrs)
         encoding[name] = {"chunks": storage_chunks}
         if dtype.kind in "iub":
             encoding[name]["_FillValue"] = None
@@ -301,7 +325,7 @@ def _write_template(path: Path, specs: dict, coords: dict, attrs: dict) -> None:
     set_coord_attrs(ds)
     for name in ("d", "log10_d", "r", "seed", "k", "step", "heatmap_step", "row", "col"):
         encoding[name] = {"_FillValue": None}
-    to_zarr(ds, path, encoding=encoding, compute=False)
+    return ds, encoding
 
 
 def _d_slice(specs: dict, members: list, i_d: int) -> xr.Dataset:

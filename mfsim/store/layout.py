@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from mfsim.datamodel import COORD_ATTRS, GRID_DIMS
 __all__ = [
     "MAX_STORAGE_CHUNK_BYTES",
     "TARGET_STORAGE_CHUNK_BYTES",
+    "IN_MEMORY_WRITE_BYTES",
     "ZARR_FORMAT",
     "EXACT_D_LIMIT",
     "chunk_store_path",
@@ -34,6 +36,8 @@ ZARR_FORMAT = 2
 #: Target size of a storage chunk of the sweep store (bytes); storage chunks hold whole
 #: seeds x steps blocks of grid points.
 TARGET_STORAGE_CHUNK_BYTES = 2**20
+#: Stores of up to this many bytes are encoded in memory, then written file by file (to_zarr).
+IN_MEMORY_WRITE_BYTES = 64 * 2**20
 #: A grid point larger than this is split along ``seed`` into storage chunks of about half of it.
 MAX_STORAGE_CHUNK_BYTES = 64 * 2**20
 #: Every integer below this is exact in float64; a sweep whose d are all below it stores ``d``
@@ -70,9 +74,40 @@ def chunk_store_path(sweep_dir: str | os.PathLike, chunk) -> Path:
     return Path(sweep_dir) / "chunks" / f"{chunk_id}.zarr"
 
 
-def to_zarr(ds: xr.Dataset, path: Path, **kwargs):
-    """Write a new store (``mode="w-"``, consolidated metadata, :data:`ZARR_FORMAT`)."""
-    return ds.to_zarr(path, mode="w-", zarr_format=ZARR_FORMAT, consolidated=True, **kwargs)
+def to_zarr(ds: xr.Dataset, path: Path, mode: str = "w-", **kwargs) -> None:
+    """Write a store (consolidated metadata, :data:`ZARR_FORMAT`): new (``mode="w-"``, the
+    default) or replacing `path` (``mode="w"``).
+
+    A dataset of at most :data:`IN_MEMORY_WRITE_BYTES` is encoded by Zarr into a memory store
+    and its keys are then written as files: the same files, byte for byte, as Zarr's local
+    store writes, without its cost of about 2 ms of CPU per array operation (an analysis store
+    of ~300 small arrays took 1.5 s to write, 0.4 s this way). Larger datasets, and
+    ``compute=False``, go to Zarr directly.
+
+    Raises
+    ------
+    FileExistsError
+        ``mode="w-"`` and `path` exists.
+    """
+    path = Path(path)
+    if kwargs.get("compute", True) is False or ds.nbytes > IN_MEMORY_WRITE_BYTES:
+        ds.to_zarr(path, mode=mode, zarr_format=ZARR_FORMAT, consolidated=True, **kwargs)
+        return
+    from zarr.storage import MemoryStore
+
+    if mode == "w-" and path.exists():
+        raise FileExistsError(f"{path}: a store exists already")
+    contents: dict = {}
+    ds.to_zarr(
+        MemoryStore(contents), mode="w", zarr_format=ZARR_FORMAT, consolidated=True, **kwargs
+    )
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    for key in sorted(contents):
+        target = path / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(contents[key].to_bytes())
 
 
 def plain_encoding(ds: xr.Dataset) -> dict:

@@ -297,3 +297,20 @@ def test_fit_curves_stay_within_the_fitted_d(sweep):
                 x, y = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
                 assert np.isfinite(y).any()
                 assert x[np.isfinite(y)].min() >= D_VALUES[2] * (1 - 1e-9)
+
+
+def _without_creation_date(data: bytes) -> bytes:
+    import re
+
+    return re.sub(rb"/CreationDate \(.*?\)", b"", data)
+
+
+def test_plot_sweep_in_parallel_processes_writes_the_same_files(sweep, fits, tmp_path):
+    """workers=2 draws the figure groups in forked processes: same files, same order, same
+    bytes (PDFs up to their creation date) as drawing them in this process."""
+    serial = plots.plot_sweep(sweep, fits, tmp_path / "serial")
+    parallel = plots.plot_sweep(sweep, fits, tmp_path / "parallel", workers=2)
+    assert [p.name for p in parallel] == [p.name for p in serial]
+    assert len(serial) > 4
+    for a, b in zip(serial, parallel, strict=True):
+        assert _without_creation_date(a.read_bytes()) == _without_creation_date(b.read_bytes())

@@ -73,3 +73,17 @@ def test_progress_reaches_the_terminal_and_status_reads_it(tmp_path, capsys):
     assert any("runs 3/3 (100%)" in line and "ETA" in line for line in progress)
     assert main(["status", str(tmp_path / "results" / "tiny")]) == 0
     assert "runs 6/6 (100%)" in capsys.readouterr().out
+
+
+def test_dry_run_prints_the_cost_model_estimate_once(tmp_path):
+    """``snakemake -n`` prints the line of ``mfsim plan`` (issue 14 item 4), once."""
+    from mfsim.config.model import parse
+    from mfsim.plan.grid import estimate_sweep, format_estimate
+
+    result = run_snakemake(tmp_path, write_config(tmp_path, TINY), "-n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("mfsim: sweep tiny:")]
+    assert len(lines) == 1, result.stderr[-3000:]
+    cores = int(lines[0].split(" on ")[1].split()[0])
+    expected = format_estimate(estimate_sweep(parse(TINY), cores), cores)
+    assert lines[0] == f"mfsim: sweep tiny: {expected}"

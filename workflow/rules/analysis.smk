@@ -8,6 +8,8 @@ rule fit_scaling:
         fits=directory("results/{sweep}/scaling.zarr"),
     log:
         "results/{sweep}/logs/fit_scaling.log",
+    benchmark:
+        "results/{sweep}/benchmarks/fit_scaling.tsv"
     conda:
         "../../environment.yml"
     script:
@@ -21,6 +23,8 @@ rule audit:
         audit=directory("results/{sweep}/audit.zarr"),
     log:
         "results/{sweep}/logs/audit.log",
+    benchmark:
+        "results/{sweep}/benchmarks/audit.tsv"
     conda:
         "../../environment.yml"
     script:
@@ -35,6 +39,10 @@ rule figures:
         figures=directory("results/{sweep}/figures"),
     log:
         "results/{sweep}/logs/figures.log",
+    # figure groups are drawn in parallel processes (mfsim.output.plots.plot_sweep)
+    threads: 2
+    benchmark:
+        "results/{sweep}/benchmarks/figures.tsv"
     conda:
         "../../environment.yml"
     script:
@@ -51,6 +59,8 @@ rule report:
         report="results/{sweep}/report.html",
     log:
         "results/{sweep}/logs/report.log",
+    benchmark:
+        "results/{sweep}/benchmarks/report.tsv"
     conda:
         "../../environment.yml"
     script:

@@ -10,7 +10,7 @@ import sys
 from mfsim.config.errors import ConfigError
 from mfsim.config.model import parse as parse_config
 from mfsim.plan.chunk_plan import chunk_plan_path, make_plan, write_chunk_plans
-from mfsim.plan.grid import CHUNK_ID_LENGTH, estimate_resources
+from mfsim.plan.grid import CHUNK_ID_LENGTH, estimate_resources, estimate_sweep, format_estimate
 
 try:
     # schema with defaults, semantic checks (d > r, kappa, ...), run-count/size/disk limits
@@ -24,6 +24,22 @@ config.update(SWEEP_CONFIG.as_dict())
 SWEEP = SWEEP_CONFIG.sweep
 PLAN = make_plan(SWEEP_CONFIG)
 CHUNKS = PLAN.by_id
+
+
+def _estimate_cores():
+    """--cores of this invocation (2 when not given, e.g. a dry run without --cores)."""
+    try:
+        return max(1, int(workflow.cores))
+    except Exception:
+        return 2
+
+
+# The cost model's estimate, once per invocation (dry runs too; not in the jobs of a cluster
+# executor, which re-read this file): `mfsim plan <config>` prints the same line.
+if workflow.is_main_process:
+    _cores = _estimate_cores()
+    _estimate = estimate_sweep(SWEEP_CONFIG, _cores, list(PLAN.chunks))
+    sys.stderr.write(f"mfsim: sweep {SWEEP}: {format_estimate(_estimate, _cores)}\n")
 
 
 wildcard_constraints:

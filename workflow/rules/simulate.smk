@@ -8,6 +8,8 @@ rule simulate:
         store=directory("results/{sweep}/chunks/{chunk}.zarr"),
     log:
         "results/{sweep}/logs/simulate/{chunk}.log",
+    benchmark:
+        "results/{sweep}/benchmarks/simulate/{chunk}.tsv"
     conda:
         "../../environment.yml"
     threads: simulate_threads
@@ -25,6 +27,8 @@ rule assemble:
         store=directory("results/{sweep}/sweep.zarr"),
     log:
         "results/{sweep}/logs/assemble.log",
+    benchmark:
+        "results/{sweep}/benchmarks/assemble.tsv"
     conda:
         "../../environment.yml"
     script:

@@ -7,4 +7,5 @@ figures_job(
     snakemake.input.fits,  # noqa: F821
     snakemake.output.figures,  # noqa: F821
     snakemake.log[0],  # noqa: F821
+    int(snakemake.threads),  # noqa: F821
 )
