@@ -11,13 +11,26 @@ import numpy as np
 
 import mfsim
 from mfsim.engine.simulation import simulate
-from mfsim.spectra import FAMILIES, SpectrumError, spectrum
+from mfsim.spectra import FAMILIES, SpectrumError, as_dimension, spectrum
 
 FIGURE1_STEPS = (0, 37, 80, 140, 300)
 OUTPUT_SUFFIXES = (".zarr", ".nc")
 #: netCDF-4 (HDF5) holds int64 and float64 coordinates such as d = 10^12; scipy's netCDF-3
 #: writer, xarray's fallback, cannot, so .nc is only written through this engine.
 NETCDF_ENGINE = "h5netcdf"
+
+
+def _dimension(text: str) -> int:
+    """d from the command line: ``4000``, ``1e12`` or ``log10:138`` (exact integer)."""
+    text = text.strip()
+    try:
+        if text.lower().startswith("log10:"):
+            return as_dimension({"log10": float(text.split(":", 1)[1])})
+        return as_dimension(int(text) if text.isdigit() else float(text))
+    except (ValueError, SpectrumError) as error:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give d as an integer, a float such as 1e12, or log10:x ({error})"
+        ) from None
 
 
 def _seeds(text: str) -> list[int]:
@@ -188,7 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--family", choices=FAMILIES, default="figure1", help="spectrum family of Sigma"
     )
-    run.add_argument("--d", type=int, default=4000, help="dimension d (ignored by family custom)")
+    run.add_argument(
+        "--d",
+        type=_dimension,
+        default=4000,
+        help="dimension d: an integer, 1e12, or log10:138 (up to 1e300 for flat and staircase; "
+        "ignored by family custom)",
+    )
     run.add_argument("--r", type=int, default=2, help="rank r of X (figure1 needs 2)")
     run.add_argument(
         "--kappa",
@@ -243,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
     )
     fig.add_argument("--out", type=Path, required=True, help="output directory")
-    fig.add_argument("--d", type=int, default=4000, help="dimension d")
+    fig.add_argument("--d", type=_dimension, default=4000, help="dimension d")
     fig.add_argument("--steps", type=int, default=1000, help="step limit")
     fig.add_argument("--seed", type=int, default=0, help="seed of the run")
     fig.add_argument("--overwrite", action="store_true", help="replace existing output files")

@@ -125,3 +125,20 @@ def test_terminal_shows_no_library_warnings(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert re.fullmatch(r"wrote .*one\.zarr: 1 runs, .*\n", result.stdout)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("4000", 4000), ("1e12", 10**12), ("log10:300", 10**300), ("log10:2", 100)],
+)
+def test_d_is_given_in_every_form_the_api_accepts(text, expected):
+    """The README's d forms (integer, float, log10) work on the command line, exactly."""
+    args = cli.build_parser().parse_args(["run", "--d", text, "--out", "x.zarr"])
+    assert args.d == expected and isinstance(args.d, int)
+
+
+@pytest.mark.parametrize("text", ["abc", "1e301", "log10:x", "-5", "2.5"])
+def test_bad_d_is_refused_with_the_allowed_forms(text, capsys):
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["run", "--d", text, "--out", "x.zarr"])
+    assert "give d as an integer, a float such as 1e12, or log10:x" in capsys.readouterr().err

@@ -138,38 +138,40 @@ def compiling(key, what: str = "kernels"):
     Holds an exclusive lock on ``cache_dir()/compile.lock`` (other processes wait, then load
     the compiled result from the cache) and prints one line on stderr, once per process: at once
     when the cache holds no kernel yet, else only if the call takes longer than
-    :data:`COMPILE_MESSAGE_AFTER` seconds. Later calls with the same key do nothing.
+    :data:`COMPILE_MESSAGE_AFTER` seconds; a process that finds the lock taken says that it waits
+    for another process's compilation instead. Later calls with the same key do nothing.
     """
     if key in _state["seen"]:
         yield
         return
     timer = None
-    if not _state["told"]:
 
-        def tell():
-            _state["told"] = True
-            print(
-                f"mfsim: compiling the numba {what} (first use of mfsim {__version__} on this "
-                f"machine: about 15 s of CPU time, longer on a busy machine; cached in "
-                f"{cache_dir()} for later runs)",
-                file=sys.stderr,
-                flush=True,
-            )
+    def tell(text: str) -> None:
+        _state["told"] = True
+        print(f"mfsim: {text}", file=sys.stderr, flush=True)
 
-        if not any((cache_dir() / "kernels").glob("*.nbi")):
-            tell()  # an empty cache: say it before compiling starts
-        else:  # a new specialization beside cached ones: say it only if it takes a while
-            timer = threading.Timer(COMPILE_MESSAGE_AFTER, tell)
-            timer.daemon = True
-            timer.start()
-    try:
-        with open(cache_dir() / "compile.lock", "a+") as handle:
+    compiling_text = (
+        f"compiling the numba {what} (first use of mfsim {__version__} on this machine: about "
+        f"15 s of CPU time, longer on a busy machine; cached in {cache_dir()} for later runs)"
+    )
+    with open(cache_dir() / "compile.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another process holds the lock: it is compiling
+            if not _state["told"]:
+                tell(f"waiting for another process that is compiling the numba {what}")
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        _state["seen"].add(key)
-    finally:
-        if timer is not None:
-            timer.cancel()
+        if not _state["told"]:
+            if not any((cache_dir() / "kernels").glob("*.nbi")):
+                tell(compiling_text)  # an empty cache: say it before compiling starts
+            else:  # a new specialization beside cached ones: say it only if it takes a while
+                timer = threading.Timer(COMPILE_MESSAGE_AFTER, tell, args=(compiling_text,))
+                timer.daemon = True
+                timer.start()
+        try:
+            yield
+        finally:
+            if timer is not None:
+                timer.cancel()
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    _state["seen"].add(key)

@@ -875,7 +875,10 @@ def error_curves_figures(ds: xr.Dataset) -> list[tuple[dict, Figure]]:
             _mark_stages(ax, ds, {**selection, "d": d}, steps, median, color)
             finite = median[np.isfinite(median)]
             finals[f"d = {_fmt(d)}"] = float(finite[-1]) if finite.size else np.nan
-        tail = _step_axis(ax, steps, floors, finals)
+        # runs that stopped (converged) leave NaN after their stop: no axis beyond the last data
+        alive = np.isfinite(err.transpose(..., "step").values).reshape(-1, steps.size).any(axis=0)
+        shown = steps[: int(np.flatnonzero(alive)[-1]) + 1] if alive.any() else steps
+        tail = _step_axis(ax, shown, floors, finals)
         ax.set_yscale("log")
         ax.set_xlabel("step t (log scale; linear below 1)")
         ax.set_ylabel(error.attrs.get("long_name", "error"))
@@ -1024,7 +1027,7 @@ def noise_figures(ds: xr.Dataset) -> list[tuple[dict, Figure]]:
         axes = np.atleast_1d(fig.subplots(1, len(ks), squeeze=False).ravel())
         chosen = sorted({d_with_runs.min(), d_with_runs.max()})
         for ax, k in zip(axes, ks, strict=True):
-            ends = []
+            ends, floors_drawn = [], []
             for color, d in zip(("tab:blue", "tab:red"), chosen, strict=False):
                 curves = sel.sel(d=d, k=k).transpose("seed", "step").values
                 curves = curves[np.isfinite(curves).any(axis=1)]
@@ -1046,6 +1049,7 @@ def noise_figures(ds: xr.Dataset) -> list[tuple[dict, Figure]]:
                 if floor is not None:
                     fl = floor.sel(selection).sel(d=d, k=k).transpose("seed", "step").values
                     fl_median = _median_curve(fl[np.isfinite(fl).any(axis=1)])
+                    floors_drawn.append(fl_median)
                     ax.plot(
                         steps,
                         fl_median,
@@ -1061,12 +1065,27 @@ def noise_figures(ds: xr.Dataset) -> list[tuple[dict, Figure]]:
             last = max(ends) if ends else steps.max()
             ax.set_xlim(0, min(steps.max(), CLIP_MARGIN * last) if last > 0 else steps.max())
             ax.set_yscale("log")
+            if floors_drawn:  # below the floor a float64 iterate resolves nothing
+                bottom, top = ax.get_ylim()
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    ceiling = np.nanmax(np.array(floors_drawn), axis=0)
+                ax.fill_between(
+                    steps,
+                    bottom,
+                    ceiling,
+                    color="0.88",
+                    lw=0,
+                    zorder=0,
+                    label="below the floor: not resolved (docs/accuracy.md)",
+                )
+                ax.set_ylim(bottom, top)
             ax.set_xlabel("step t")
             ax.set_title(
                 f"noise of signal k = {int(k)}: " + r"$\sigma_1(u_k K_k^\top)$", fontsize=9
             )
             ax.grid(True, which="major", alpha=0.3)
-            ax.legend(fontsize=7, loc="lower left")
+            ax.legend(fontsize=7, loc="upper right")
         axes[0].set_ylabel(noise.attrs.get("long_name", "noise"))
         fig.suptitle(f"noise decay (straight line = geometric)\n{_title(selection)}", fontsize=9)
         out.append((selection, fig))
