@@ -54,6 +54,28 @@ def apply_command_line_config(default: Mapping, overrides: Mapping) -> dict:
             "--config sweep=<name> (each --config section replaces the default's section "
             "whole), or write a config file and pass it with --configfile"
         )
+    _check_complete_sections(default, overrides)
     for key, value in overrides.items():
         config[key] = copy.deepcopy(value)
     return config
+
+
+def _check_complete_sections(default: Mapping, overrides: Mapping) -> None:
+    """A replaced section must be complete: one message naming what it lacks, not one "required
+    key is missing" per key without the reason."""
+    from mfsim.config.validate import load_schema
+
+    properties = load_schema().get("properties", {})
+    for key, value in overrides.items():
+        required = properties.get(key, {}).get("required", [])
+        if key not in default or not isinstance(value, Mapping) or not required:
+            continue
+        missing = [name for name in required if name not in value]
+        if missing:
+            raise ConfigError(
+                f"--config {key}=...: a --config section replaces the default's {key} section "
+                f"whole (two grids are never mixed), so it must be complete: also give "
+                f"{', '.join(missing)} (the default's: "
+                + ", ".join(f"{name}={default[key].get(name)!r}" for name in missing)
+                + "), or write a config file and pass it with --configfile"
+            )

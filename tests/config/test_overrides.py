@@ -40,3 +40,32 @@ def test_changing_the_runs_without_a_name_stops_and_says_how():
 def test_settings_that_do_not_change_runs_need_no_name():
     config = apply_command_line_config(DEFAULT, {"dask": {"cluster": "local"}})
     assert config["sweep"] == "default" and config["dask"] == {"cluster": "local"}
+
+
+def test_an_incomplete_replaced_section_names_what_it_lacks_once():
+    """A --config grid with one key replaces the default grid whole: one message that says so
+    and names the missing keys with the default's values, not one bare "required key is
+    missing" per key."""
+    import pytest
+
+    from mfsim.config.errors import ConfigError
+    from mfsim.config.overrides import apply_command_line_config
+
+    default = {
+        "sweep": "default",
+        "grid": {
+            "d": [100],
+            "r": [2],
+            "varpi": [0.5],
+            "eta": [0.1],
+            "seeds": {"start": 0, "count": 2},
+            "kappa": [5],
+        },
+    }
+    with pytest.raises(ConfigError) as info:
+        apply_command_line_config(default, {"sweep": "x", "grid": {"kappa": [5]}})
+    message = str(info.value)
+    assert "replaces the default's grid section whole" in message
+    assert "also give d, r, varpi, eta, seeds" in message and "d=[100]" in message
+    complete = {key: value for key, value in default["grid"].items()}
+    assert apply_command_line_config(default, {"sweep": "x", "grid": complete})["grid"] == complete
