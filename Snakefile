@@ -8,7 +8,7 @@ import sys
 
 from snakemake.utils import min_version
 
-min_version("8.0")
+min_version("9.27")  # the version pyproject.toml declares
 
 
 # The default sweep, unless --configfile names another: a named sweep replaces it whole
