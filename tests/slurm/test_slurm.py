@@ -198,11 +198,14 @@ def snakemake(workdir: Path, configfile: Path, *args: str):
         run.stop()
 
 
-def sacct_jobs(workdir: Path, since: dt.datetime, settle: float = 30) -> dict[str, dict]:
+def sacct_jobs(
+    workdir: Path, since: dt.datetime, settle: float = 30, expect: int = 0
+) -> dict[str, dict]:
     """Accounting records (``sacct -X``) of the jobs that ran in `workdir`, once all are final.
 
-    sacct lags slurmctld by about a second, so poll until no job of `workdir` is pending or
-    running (at most `settle` seconds).
+    sacct lags slurmctld by about a second (a job cancelled just now may not be listed yet), so
+    poll until at least `expect` jobs of `workdir` are listed and none is pending or running (at
+    most `settle` seconds; then return what is listed, for the caller's assertion to show).
     """
     start = since.strftime("%Y-%m-%dT%H:%M:%S")
     fields = "JobIDRaw,JobName,State,WorkDir,ReqMem,Timelimit,Partition,Account"
@@ -220,7 +223,8 @@ def sacct_jobs(workdir: Path, since: dt.datetime, settle: float = 30) -> dict[st
             values = dict(zip(fields.split(","), line.split("|"), strict=True))
             if values["WorkDir"] == str(workdir):
                 jobs[values["JobIDRaw"]] = values
-        if all(job["State"].startswith(FINAL_STATES) for job in jobs.values()):
+        final = all(job["State"].startswith(FINAL_STATES) for job in jobs.values())
+        if final and (len(jobs) >= expect or time.monotonic() > end):
             return jobs
         if time.monotonic() > end:
             pytest.fail(f"sacct: jobs of {workdir} not finished after {settle} s: {jobs}")
@@ -407,7 +411,7 @@ def test_dask_workers_in_slurm_jobs(tmp_path, reference, chunk_resources):
     with snakemake(tmp_path, configfile, "--cores", "2") as run:
         elapsed = run.wait()
     print(f"dask-jobqueue run: {elapsed:.1f} s")
-    jobs = sacct_jobs(tmp_path, since)
+    jobs = sacct_jobs(tmp_path, since, expect=len(chunk_resources))
     workers = [job for job in jobs.values() if job["JobName"] == "dask-worker"]
     # one SLURMCluster per simulate job, each needs a worker; closing the cluster scancels it
     assert len(workers) >= len(chunk_resources), jobs
