@@ -281,27 +281,6 @@ def _eig_max(a, m):
 
 
 @njit(cache=True, nogil=True)
-def _eig_min(a, m):
-    """``sym_eigvalsh(a)[0]`` without allocating: the smallest non-NaN (NaN if none)."""
-    n = a.shape[0]
-    for p in range(n):
-        for q in range(n):
-            m[p, q] = a[p, q]
-    _jacobi(m)
-    best = np.nan
-    for i in range(n):
-        v = m[i, i]
-        if not np.isnan(v) and (np.isnan(best) or v < best):
-            best = v
-    return best
-
-
-# --------------------------------------------------------------------------------------------
-# the fused step
-# --------------------------------------------------------------------------------------------
-
-
-@njit(cache=True, nogil=True)
 def _segment_of(row, seg_start, seg_count):
     """Index of the segment that holds ``row``."""
     s = 0

@@ -4,6 +4,7 @@ scheduler driven through the Snakemake workflow)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -17,22 +18,20 @@ import xarray as xr
 import mfsim
 from mfsim.config.validate import load_config
 from mfsim.plan.grid import make_chunks
-from tests.helpers import assert_same_data, in_process_sweep, run_snakemake, write_config
+from tests.helpers import (
+    STORE_TINY,
+    assert_same_data,
+    in_process_sweep,
+    run_snakemake,
+    write_config,
+)
 
-#: 16 batches: 2 d x 2 r x 2 varpi exponents x 2 seed blocks ([0, 1], [2]).
+#: 16 batches: 2 d x 2 r x 2 varpi exponents x 2 seed blocks ([0, 1], [2]); the store-layout
+#: sweep of tests/helpers.py, run a little longer.
 CONFIG = {
+    **copy.deepcopy(STORE_TINY),
     "sweep": "repro",
-    "spectrum": {"family": "linear", "lambda_1": 1.0},
-    "grid": {
-        "d": [50, 200],
-        "r": [1, 2],
-        "kappa": [5.0],
-        "varpi": {"scale": [0.5], "exponent": [0.0, 0.5]},
-        "eta": [0.1],
-        "seeds": {"start": 0, "count": 3},
-    },
     "run": {"steps": 300, "heatmap_steps": [0, 50]},
-    "chunking": {"seeds_per_batch": 2},
 }
 
 
