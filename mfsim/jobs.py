@@ -20,7 +20,6 @@ __all__ = [
     "assemble_job",
     "fit_job",
     "audit_job",
-    "figures_job",
     "report_job",
 ]
 
@@ -173,29 +172,26 @@ def audit_job(store, out, log_path) -> None:
         log.info("Theorem 6 audit:\n%s", audit_table(audit).to_string(index=False))
 
 
-def figures_job(store, fits, out_dir, log_path, threads: int = 1) -> None:
-    """Rule ``figures``: PNG and PDF figures of the sweep, drawn by `threads` processes."""
+def report_job(store, fits, audit, figures_dir, out, log_path, threads: int = 1) -> None:
+    """Rule ``report``: the PNG and PDF figures (drawn by `threads` processes), then the
+    self-contained HTML report that embeds them (verdict table first).
+
+    The sweep store and the fits are read once, in memory before the figure workers fork (no
+    store access in a child), and serve both.
+    """
     from mfsim.output.plots import plot_sweep
-
-    with job_log(log_path, "mfsim.figures") as log:
-        ds = xr.open_zarr(store, chunks=None).load()
-        # in memory before plot_sweep forks its workers (no store access in a child)
-        fit_results = xr.open_dataset(fits).load()
-        files = plot_sweep(ds, fit_results, out_dir, workers=threads)
-        log.info("wrote %d figure files to %s", len(files), out_dir)
-
-
-def report_job(store, fits, audit, figures_dir, out, log_path) -> None:
-    """Rule ``report``: the self-contained HTML report (verdict table first)."""
     from mfsim.output.report import write_report
 
     with job_log(log_path, "mfsim.report") as log:
-        figures = sorted(Path(figures_dir).glob("*.png"))
+        ds = xr.open_zarr(store, chunks=None).load()
+        fit_results = xr.open_zarr(fits, chunks=None).load()
+        files = plot_sweep(ds, fit_results, figures_dir, workers=threads)
+        log.info("wrote %d figure files to %s", len(files), figures_dir)
         write_report(
-            xr.open_zarr(store, chunks=None),
-            xr.open_dataset(fits),
-            figures,
+            ds,
+            fit_results,
+            sorted(Path(figures_dir).glob("*.png")),
             out,
-            audit=xr.open_dataset(audit),
+            audit=xr.open_zarr(audit, chunks=None),
         )
-        log.info("wrote %s with %d figures", out, len(figures))
+        log.info("wrote %s", out)

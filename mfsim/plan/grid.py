@@ -429,7 +429,8 @@ def estimate_sweep(config: SweepConfig | dict, cores: int, chunks: list | None =
 def format_estimate(estimate: dict, cores: int) -> str:
     """One line: chunks, runs, estimated compute and wall time (:func:`estimate_sweep`)."""
     return (
-        f"{estimate['chunks']} chunks, {estimate['runs']} runs; estimated "
+        f"{estimate['chunks']} chunk{'s' if estimate['chunks'] != 1 else ''}, "
+        f"{estimate['runs']} runs; estimated "
         f"{_duration(estimate['compute_seconds'])} of engine compute, "
         f"{_duration(estimate['wall_seconds'])} of simulate wall time on {cores} "
         f"core{'s' if cores != 1 else ''} (warm numba cache; analysis rules not included)"
@@ -549,32 +550,34 @@ def identity_hash(config: SweepConfig | dict) -> str:
     return content_hash(run_identity(config), CHUNK_ID_LENGTH)
 
 
-def _is_content_boundary(batch: Batch, target_seconds: float) -> bool:
-    """Whether a chunk ends after `batch` whatever precedes it.
+def _is_content_boundary(key: str, cost: float, target_seconds: float) -> bool:
+    """Whether a chunk ends after the unit (batch or small group) of hex `key` and estimated
+    `cost`, whatever precedes it.
 
-    The batch key read as a number in [0, 1) is compared with ``1 - exp(-cost / target)``:
+    The key read as a number in [0, 1) is compared with ``1 - exp(-cost / target)``:
     boundaries occur on average once per `target_seconds` of cost.
     """
-    uniform = int(batch.key, 16) / 16 ** len(batch.key)
-    return uniform < -math.expm1(-batch.cost / target_seconds)
+    uniform = int(key, 16) / 16 ** len(key)
+    return uniform < -math.expm1(-cost / target_seconds)
 
 
-def _pack_group(batches: list[Batch], target_seconds: float, max_runs: int) -> list[list[Batch]]:
-    """Pack consecutive batches of one (d, r) group; see :func:`make_chunks`."""
+def _pack(units: list[tuple[list[Batch], float, int, str]], target_seconds: float, max_runs: int):
+    """Pack consecutive units ``(batches, cost, n_runs, key)`` into chunks (lists of batches);
+    see :func:`make_chunks`."""
     packed: list[list[Batch]] = []
     current: list[Batch] = []
     current_cost = 0.0
     current_runs = 0
-    for batch in batches:
-        too_costly = current_cost + batch.cost > target_seconds
-        too_many = current_runs + batch.n_runs > max_runs
+    for batches, cost, n_runs, key in units:
+        too_costly = current_cost + cost > target_seconds
+        too_many = current_runs + n_runs > max_runs
         if current and (too_costly or too_many):
             packed.append(current)
             current, current_cost, current_runs = [], 0.0, 0
-        current.append(batch)
-        current_cost += batch.cost
-        current_runs += batch.n_runs
-        if _is_content_boundary(batch, target_seconds):
+        current.extend(batches)
+        current_cost += cost
+        current_runs += n_runs
+        if _is_content_boundary(key, cost, target_seconds):
             packed.append(current)
             current, current_cost, current_runs = [], 0.0, 0
     if current:
@@ -603,41 +606,63 @@ def make_chunks(config: dict) -> list[Chunk]:
 
     Notes
     -----
-    Packing, within each ``(d, r)`` group of batches in canonical order
-    ``(seed block, kappa, varpi, varpi_exponent, eta)``, closes a chunk
+    The batches come in ``(d, r)`` groups, each in canonical order ``(seed block, kappa, varpi,
+    varpi_exponent, eta)``. A *large* group (estimated cost above ``target_seconds`` or more
+    than ``max_runs_per_chunk`` runs) is packed on its own, batch by batch; consecutive *small*
+    groups are packed together, whole group by whole group, so that a sweep of many cheap
+    ``(d, r)`` points (small d, or the flat families whose cost does not grow with d) runs as a
+    few jobs instead of one job per point. Either way, packing closes a chunk
 
-    * before a batch that would push it over ``target_seconds`` of estimated cost or over
-      ``max_runs_per_chunk`` runs (a batch costlier than the target is a chunk of its own);
-    * after a *content boundary*: a batch whose key, read as a number u in [0, 1), satisfies
-      ``u < 1 - exp(-cost / target_seconds)`` (content-defined chunking, as in rsync).
+    * before a unit (batch or small group) that would push it over ``target_seconds`` of
+      estimated cost or over ``max_runs_per_chunk`` runs (a unit costlier than the target is a
+      chunk of its own);
+    * after a *content boundary*: a unit whose key (the batch key, or the hash of the group's
+      batch keys), read as a number u in [0, 1), satisfies ``u < 1 - exp(-cost /
+      target_seconds)`` (content-defined chunking, as in rsync).
 
     Properties:
 
     * chunk membership and ids depend only on the config (not on dict order or on calls);
-    * chunks never mix ``(d, r)`` values, so adding or changing a d or r value leaves every
-      chunk of the other ``(d, r)`` pairs unchanged;
+    * a large group's chunks hold only its own batches, so adding or changing a d or r value
+      leaves them unchanged; among small groups, it changes the chunk that receives the new
+      group and, thanks to the content boundaries, about one neighbouring chunk (each of which
+      costs less than ``target_seconds`` to recompute);
     * adding seeds (new seed blocks, packed after the existing ones) changes at most the last
-      chunk of each ``(d, r)`` group;
+      chunk of each large group (and the chunk of a small group that grows);
     * adding or changing a value of another axis changes the chunks holding the new batches
-      and, thanks to the content boundaries, about one neighbouring chunk each, instead of
-      shifting every later chunk boundary of the group. The outer the axis in the packing
-      order (kappa, then varpi, ...), the fewer chunks change: a new eta value touches every
-      run of ``varpi_exponent``, so most chunks of the group change when chunks are large;
-    * mean chunk cost is about 0.6 ``target_seconds`` for small batches; big-d chunks hold
-      fewer runs since a run's cost grows with d; a small ``(d, r)`` group is a small chunk.
+      and about one neighbouring chunk each, instead of shifting every later chunk boundary of
+      the group. The outer the axis in the packing order (kappa, then varpi, ...), the fewer
+      chunks change: a new eta value touches every run of ``varpi_exponent``, so most chunks of
+      a large group change when chunks are large;
+    * mean chunk cost is about 0.6 ``target_seconds`` for small units; big-d chunks hold fewer
+      runs since a run's cost grows with d.
     """
     config = as_sweep_config(config)
     target = config.chunking.target_seconds
     max_runs = config.chunking.max_runs_per_chunk
     identity = config.identity
-    chunks = []
+    members_of_chunks: list[list[Batch]] = []
+    small_groups: list[tuple[list[Batch], float, int, str]] = []
     for _, group in groupby(expand_grid(config), key=_group_key):
-        for members in _pack_group(list(group), target, max_runs):
-            chunk_id = content_hash(
-                {"batches": [batch.key for batch in members], **identity}, CHUNK_ID_LENGTH
-            )
-            cost = math.fsum(batch.cost for batch in members)
-            chunks.append(Chunk(chunk_id=chunk_id, batches=tuple(members), cost=cost))
+        group = list(group)
+        cost = math.fsum(batch.cost for batch in group)
+        n_runs = sum(batch.n_runs for batch in group)
+        if cost <= target and n_runs <= max_runs:
+            key = content_hash([batch.key for batch in group], BATCH_KEY_LENGTH)
+            small_groups.append((group, cost, n_runs, key))
+            continue
+        members_of_chunks += _pack(small_groups, target, max_runs)
+        small_groups = []
+        units = [([batch], batch.cost, batch.n_runs, batch.key) for batch in group]
+        members_of_chunks += _pack(units, target, max_runs)
+    members_of_chunks += _pack(small_groups, target, max_runs)
+    chunks = []
+    for members in members_of_chunks:
+        chunk_id = content_hash(
+            {"batches": [batch.key for batch in members], **identity}, CHUNK_ID_LENGTH
+        )
+        cost = math.fsum(batch.cost for batch in members)
+        chunks.append(Chunk(chunk_id=chunk_id, batches=tuple(members), cost=cost))
     if len({chunk.chunk_id for chunk in chunks}) != len(chunks):
         raise RuntimeError("chunking: two chunks have the same id (hash collision); report this")
     return chunks

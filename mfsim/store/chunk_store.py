@@ -5,8 +5,9 @@ Layout (``results/<sweep>/chunks/<chunk_id>.zarr``): every variable of the batch
 (``t_star``, ``t_sharp``) repeated per run, and per-run coordinates ``d, kappa, varpi,
 varpi_exponent, eta, r, seed`` (the grid position; ``kappa`` as requested, NaN for families
 that fix it) plus ``log10_d, varpi_effective, kappa_realized, lambda_1, Delta, lambda_k``.
-``d`` is int64 below 2^53 and float64 above (:func:`mfsim.store.layout.d_coordinate`; a chunk
-holds one d); ``log10_d`` is computed from the exact integer.
+``d`` is int64 when every d of the chunk is below 2^53, else float64
+(:func:`mfsim.store.layout.d_coordinate`; a chunk may hold several d and r values, see
+:func:`mfsim.plan.grid.make_chunks`); ``log10_d`` is computed from the exact integers.
 """
 
 from __future__ import annotations
@@ -98,6 +99,14 @@ def runs_dataset(parts: Sequence[dict], plan: ChunkPlan) -> xr.Dataset:
         )
         for name in first["coords"]
     }
+    # d of the chunk's d values together (a batch alone could pick int64 where another batch
+    # of the same chunk needs float64)
+    d_values = [
+        batch.point.d
+        for batch, part in zip(plan.chunk.batches, parts, strict=True)
+        for _ in range(part["n_runs"])
+    ]
+    coords["d"] = ((RUN_DIM,), d_coordinate(d_values))
     coords.update({name: (name, values) for name, values in first["shared"].items()})
     coords["k"] = ("k", np.arange(1, plan.k_max + 1, dtype=np.int64))
     ds = xr.Dataset(data_vars, coords=coords)

@@ -137,7 +137,7 @@ def test_mfsim_plan_prints_the_estimate(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     n_chunks = len(make_plan(parse(tiny_config(0.0, 3000))).chunks)
-    assert f"{n_chunks} chunks, 24 runs" in proc.stdout
+    assert f"{n_chunks} chunk{'s' if n_chunks != 1 else ''}, 24 runs" in proc.stdout
     assert "on 3 cores" in proc.stdout
 
 

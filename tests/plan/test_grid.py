@@ -253,11 +253,65 @@ def test_chunk_cost_at_most_target_unless_a_single_batch_exceeds_it():
         assert chunk.cost <= target or len(chunk.batches) == 1
 
 
-def test_chunks_hold_many_batches_and_never_mix_d_or_r():
-    chunks = make_chunks(sweep_config())
+def test_chunks_of_large_groups_hold_many_batches_of_one_d_and_r():
+    config = sweep_config()
+    target = config["chunking"]["target_seconds"]
+    chunks = make_chunks(config)
+    group_cost = Counter()
+    for batch in expand_grid(config):
+        group_cost[batch.point.d, batch.point.r] += batch.cost
+    assert min(group_cost.values()) > target  # every group is large
     assert max(len(chunk.batches) for chunk in chunks) > 1
     for chunk in chunks:
         assert len({(batch.point.d, batch.point.r) for batch in chunk.batches}) == 1
+
+
+def flat_config(d_values) -> dict:
+    """Many cheap (d, r) groups: the flat family's cost does not grow with d."""
+    raw = {
+        "sweep": "flat",
+        "spectrum": {"family": "flat"},
+        "grid": {
+            "d": d_values,
+            "r": [2, 3],
+            "kappa": [5],
+            "varpi": [0.5],
+            "eta": [0.1],
+            "seeds": {"count": 64},
+        },
+        "run": {"steps": 3000},
+        "chunking": {"target_seconds": 0.5},
+    }
+    return load_config(raw, results_root=None)
+
+
+FLAT_D = [10**exponent for exponent in range(2, 301, 10)]  # 30 values, 60 (d, r) groups
+
+
+def test_small_groups_share_chunks_within_the_target():
+    config = flat_config(FLAT_D)
+    target = config["chunking"]["target_seconds"]
+    chunks = make_chunks(config)
+    assert max(batch.cost for batch in expand_grid(config)) < target / 4  # one batch per group
+    assert 1 < len(chunks) < 60 / 4
+    assert any(len({batch.point.d for batch in chunk.batches}) > 1 for chunk in chunks)
+    assert all(chunk.cost <= target for chunk in chunks)
+    runs = runs_of(chunks)
+    assert set(runs.values()) == {1} and len(runs) == count_runs(config)
+    # whole groups: no (d, r) group is split over two chunks
+    chunk_of_group = {}
+    for chunk in chunks:
+        for batch in chunk.batches:
+            group = (batch.point.d, batch.point.r)
+            assert chunk_of_group.setdefault(group, chunk.chunk_id) == chunk.chunk_id
+
+
+def test_a_new_small_group_changes_about_one_neighbouring_chunk():
+    old = make_chunks(flat_config(FLAT_D))
+    for exponent in (7, 155, 299):
+        new_ids = chunk_ids(flat_config(sorted(FLAT_D + [10**exponent])))
+        lost = [chunk for chunk in old if chunk.chunk_id not in new_ids]
+        assert len(lost) <= 2, exponent  # 0 when the new group ends up in a chunk of its own
 
 
 def test_max_runs_per_chunk():

@@ -64,17 +64,24 @@ def test_sweep_store_holds_d_up_to_1e300(huge_sweep):
     assert ds["status"].values.size == 3 * 2
 
 
-def test_chunk_stores_keep_int64_d_below_2_to_53(huge_sweep):
+def test_chunk_stores_keep_int64_d_while_every_d_is_below_2_to_53(huge_sweep, tmp_path):
+    """A chunk store's d is int64 when all its d are below 2^53 (exact), else float64; log10_d
+    is exact per run either way, also in a chunk that mixes d = 100 with d = 10^300."""
     _, directory = huge_sweep
     config = load_config(HUGE, results_root=None)
-    dtypes = {}
+    dtypes = []
     for chunk in make_chunks(config):
         store = xr.open_zarr(chunk_store_path(directory, chunk))
-        d = chunk.batches[0].point.d
-        dtypes[d] = store["d"].dtype
-        exact = mp_log10(d)
+        d_of_runs = [batch.point.d for batch in chunk.batches for _ in batch.seeds]
+        exact = np.array([mp_log10(d) for d in d_of_runs])
         assert np.all(np.abs(store["log10_d"].values - exact) <= np.spacing(exact))
-    assert dtypes == {100: np.int64, 3**100: np.float64, 10**300: np.float64}
+        dtypes.append((sorted({batch.point.d for batch in chunk.batches}), store["d"].dtype))
+    assert dtypes == [([100, 3**100, 10**300], np.float64)]  # the three cheap groups together
+    small = load_config({**HUGE, "grid": {**HUGE["grid"], "d": [100]}}, results_root=None)
+    (chunk,) = make_chunks(small)
+    paths = run_all(small, tmp_path, threads=1)
+    assert xr.open_zarr(paths[0])["d"].dtype == np.int64
+    assert xr.open_zarr(paths[0])["d"].values.tolist() == [100] * chunk.n_runs
 
 
 def test_huge_d_values_are_the_engines(huge_sweep):

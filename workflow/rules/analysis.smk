@@ -1,9 +1,10 @@
-# Analysis of the sweep store: scaling fits, Theorem 6 audit, figures, HTML report.
+# Analysis of the sweep store: scaling fits and Theorem 6 audit (in parallel), then the figures
+# and the HTML report, drawn in one job from the store read once.
 
 
 rule fit_scaling:
     input:
-        store="results/{sweep}/sweep.zarr",
+        store=rules.assemble.output.store,
     output:
         fits=directory("results/{sweep}/scaling.zarr"),
     log:
@@ -18,7 +19,7 @@ rule fit_scaling:
 
 rule audit:
     input:
-        store="results/{sweep}/sweep.zarr",
+        store=rules.assemble.output.store,
     output:
         audit=directory("results/{sweep}/audit.zarr"),
     log:
@@ -31,34 +32,18 @@ rule audit:
         "../scripts/audit.py"
 
 
-rule figures:
-    input:
-        store="results/{sweep}/sweep.zarr",
-        fits="results/{sweep}/scaling.zarr",
-    output:
-        figures=directory("results/{sweep}/figures"),
-    log:
-        "results/{sweep}/logs/figures.log",
-    # figure groups are drawn in parallel processes (mfsim.output.plots.plot_sweep)
-    threads: 2
-    benchmark:
-        "results/{sweep}/benchmarks/figures.tsv"
-    conda:
-        "../../environment.yml"
-    script:
-        "../scripts/figures.py"
-
-
 rule report:
     input:
-        store="results/{sweep}/sweep.zarr",
-        fits="results/{sweep}/scaling.zarr",
-        audit="results/{sweep}/audit.zarr",
-        figures="results/{sweep}/figures",
+        store=rules.assemble.output.store,
+        fits=rules.fit_scaling.output.fits,
+        audit=rules.audit.output.audit,
     output:
+        figures=directory("results/{sweep}/figures"),
         report="results/{sweep}/report.html",
     log:
         "results/{sweep}/logs/report.log",
+    # figure groups are drawn in parallel processes (mfsim.output.plots.plot_sweep)
+    threads: 2
     benchmark:
         "results/{sweep}/benchmarks/report.tsv"
     conda:

@@ -6,7 +6,8 @@ report_job(
     snakemake.input.store,  # noqa: F821
     snakemake.input.fits,  # noqa: F821
     snakemake.input.audit,  # noqa: F821
-    snakemake.input.figures,  # noqa: F821
+    snakemake.output.figures,  # noqa: F821
     snakemake.output.report,  # noqa: F821
     snakemake.log[0],  # noqa: F821
+    int(snakemake.threads),  # noqa: F821
 )
