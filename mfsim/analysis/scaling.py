@@ -190,11 +190,11 @@ def _as_bool(da: xr.DataArray) -> xr.DataArray:
     return da.copy(data=np.array(flat, dtype=bool).reshape(values.shape))
 
 
-def _undefined_mask(value: xr.DataArray, quantity: str) -> xr.DataArray:
+def _undefined_mask(value: xr.DataArray, quantity: str) -> xr.Variable:
     """True where the quantity does not exist for signal index ``k`` (given rank ``r``)."""
     if "k" not in value.dims or "r" not in value.coords:
-        return xr.DataArray(False)
-    k, r = value["k"], value["r"]
+        return xr.Variable((), False)
+    k, r = value["k"].variable, value["r"].variable
     return (k >= r) if quantity in BELOW_R_QUANTITIES else (k > r)
 
 
@@ -219,6 +219,13 @@ def classify_runs(ds: xr.Dataset, quantity: str) -> xr.Dataset:
         ``undefined`` (existing runs where the quantity is not defined for this k) and
         ``diverged`` (status 2 or 3).
 
+    Raises
+    ------
+    KeyError
+        ``quantity`` is not a variable of ``ds``.
+    ValueError
+        ``ds[quantity]`` lacks the dims ``d`` or ``seed``, or is a per-step variable.
+
     Notes
     -----
     Among existing runs the masks ``reached``, ``not_reached``, ``bound_dominated`` and
@@ -239,28 +246,36 @@ def classify_runs(ds: xr.Dataset, quantity: str) -> xr.Dataset:
     if per_step:
         raise ValueError(f"{quantity!r} is a per-step variable (dims {per_step}), not a stage")
     value = value.compute().astype(float)
-    finite = np.isfinite(value)
+    dims, shape = value.dims, value.shape
+    sizes = dict(zip(dims, shape, strict=True))
 
+    def spread(variable: xr.Variable) -> np.ndarray:
+        # the variables of one Dataset share its indexes: broadcasting by dim name is the
+        # alignment xarray would do, without building a DataArray per mask
+        return np.broadcast_to(variable.set_dims(sizes).transpose(*dims).values, shape)
+
+    finite = np.isfinite(value.values)
     if "status" in ds.data_vars:
-        status = ds["status"].compute()
-        exists = status.notnull() & (status != STATUS_NO_RUN)
-        diverged = exists & status.isin(list(STATUS_DIVERGED))
+        status = ds["status"].variable.compute()
+        exists = spread(status.notnull() & (status != STATUS_NO_RUN))
+        failed = status.copy(data=np.isin(status.values, list(STATUS_DIVERGED)))
+        diverged = exists & spread(failed)
     else:
-        exists = xr.DataArray(True)
-        diverged = xr.DataArray(False)
+        exists = np.ones(shape, dtype=bool)
+        diverged = np.zeros(shape, dtype=bool)
 
     flag_name = quantity + BOUND_FLAG_SUFFIX
     if flag_name in ds.data_vars:
-        bound = _as_bool(ds[flag_name].compute()) & finite
+        bound = spread(_as_bool(ds[flag_name].compute()).variable) & finite
     else:
         if quantity == "t_k_star":
             warnings.warn(
                 f"{flag_name!r} is missing: no t_k_star value is treated as bound-dominated",
                 stacklevel=2,
             )
-        bound = xr.DataArray(False)
+        bound = np.zeros(shape, dtype=bool)
 
-    undefined = _undefined_mask(value, quantity)
+    undefined = spread(_undefined_mask(value, quantity))
     defined_run = exists & ~undefined
     masks = {
         "exists": exists,
@@ -277,10 +292,8 @@ def classify_runs(ds: xr.Dataset, quantity: str) -> xr.Dataset:
             "(status == -1); they are ignored",
             stacklevel=2,
         )
-    out = xr.Dataset({"value": value})
-    for name, mask in masks.items():
-        out[name] = xr.broadcast(mask, value)[0].transpose(*value.dims)
-    return out
+    data = {name: (dims, np.array(mask, dtype=bool, order="C")) for name, mask in masks.items()}
+    return xr.Dataset({"value": value, **data})
 
 
 # --------------------------------------------------------------------------------------------
@@ -1242,8 +1255,9 @@ def _assemble(
     group_shape = tuple(runs.sizes[dim] for dim in group_dims)
     used_in_fit, n_d_used, decisive = (arrays[k] for k in ("used_in_fit", "n_d_used", "decisive"))
     preferred, verdicts, caveats = (arrays[k] for k in ("preferred_model", "verdict", "caveat"))
-    coords = {dim: runs[dim].values for dim in group_dims}
-    coords.update({"model": np.array(MODELS), "d": runs["d"].values, "d_curve": curve_d})
+    # the grid coordinates with their attrs, as the counts below carry them
+    coords = {dim: runs[dim].variable for dim in group_dims}
+    coords.update({"model": np.array(MODELS), "d": runs["d"].variable, "d_curve": curve_d})
     data = {}
     for p in _PARAMETERS:
         long_name, units = _PARAMETER_ATTRS[p]
@@ -1294,12 +1308,12 @@ def _assemble(
         np.array(verdicts, dtype=str).reshape(group_shape),
         {"description": "verdict on growth with d; rule in the Dataset attrs"},
     )
-    out = xr.Dataset(data, coords=coords)
     for name in _COUNTS:
-        out[name] = counts[name].transpose(*group_dims, "d")
-        out[name].attrs = {"description": _COUNT_DESCRIPTIONS[name], "units": "1"}
+        count = counts[name].transpose(*group_dims, "d")
+        count.attrs = {"description": _COUNT_DESCRIPTIONS[name], "units": "1"}
+        data[name] = count  # brings the non-index coords of the runs (Delta, lambda_k, ...)
     caveat = np.array(caveats, dtype=str).reshape(group_shape)
-    out["caveat"] = (gdims, caveat, {"description": "what was excluded from the fit"})
+    data["caveat"] = (gdims, caveat, {"description": "what was excluded from the fit"})
     texts = {
         "verdict_detail": "the numbers behind the verdict, in words",
         "case": "measured | bound-dominated | not reached | ... (which case the group is)",
@@ -1307,7 +1321,7 @@ def _assemble(
     }
     for name, description in texts.items():
         text = np.array(arrays[name], dtype=str).reshape(group_shape)
-        out[name] = (gdims, text, {"description": description})
+        data[name] = (gdims, text, {"description": description})
     alpha_attrs = {
         "boxcox_alpha": "Box-Cox exponent alpha of y = a + b (d^alpha - 1)/alpha (per-d means)",
         "boxcox_alpha_lo": "lower end of the profile interval of boxcox_alpha (-inf: grid edge)",
@@ -1317,11 +1331,13 @@ def _assemble(
         "verdict does not use it",
     }
     for name, description in alpha_attrs.items():
-        out[name] = (
+        data[name] = (
             gdims,
             arrays[name].reshape(group_shape),
             {"description": description, "units": "1 / ln d"},
         )
+    # one Dataset built at once: each assignment to a Dataset re-aligns all its variables
+    out = xr.Dataset(data, coords=coords)
     return out
 
 
