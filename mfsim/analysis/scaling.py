@@ -513,11 +513,11 @@ def _boxcox_design(x: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return z / np.maximum(np.abs(z).max(axis=-1, keepdims=True), 1e-300)
 
 
-def _wls_rss(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Weighted straight-line fits of ``y`` on every row of ``z``.
+def _wls_moments(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
+    """Weighted centred moments of straight-line fits of ``y`` on every row of ``z``.
 
-    ``z`` (n_alpha, n), ``y`` (..., n), ``w`` (n,): returns the residual sums of squares
-    (..., n_alpha), intercepts and slopes (same shape).
+    ``z`` (n_alpha, n), ``y`` (..., n), ``w`` (n,): returns ``zbar, szz`` (n_alpha,),
+    ``ybar, syy`` (...) and ``szy`` (..., n_alpha).
     """
     sw = w.sum()
     zbar = (z * w).sum(-1) / sw  # (n_alpha,)
@@ -527,28 +527,61 @@ def _wls_rss(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, .
     yc = y - ybar[..., None]
     syy = (w * yc * yc).sum(-1)  # (...)
     szy = np.einsum("an,...n->...a", zc * w, yc)  # (..., n_alpha)
+    return {"zbar": zbar, "szz": szz, "ybar": ybar, "syy": syy, "szy": szy}
+
+
+def _rss_in_place(szy: np.ndarray, syy: np.ndarray, szz: np.ndarray) -> np.ndarray:
+    """``max(syy - szy^2 / szz, 0)``, the residual sums of squares, written over ``szy``.
+
+    The same operations in the same order as :func:`_wls_rss`, without its temporaries.
+    """
     slope = szy / szz
-    rss = np.maximum(syy[..., None] - szy * slope, 0.0)
-    intercept = ybar[..., None] - slope * zbar
+    np.multiply(szy, slope, out=szy)
+    np.subtract(syy[..., None], szy, out=szy)
+    return np.maximum(szy, 0.0, out=szy)
+
+
+def _wls_rss(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Weighted straight-line fits of ``y`` on every row of ``z``.
+
+    ``z`` (n_alpha, n), ``y`` (..., n), ``w`` (n,): returns the residual sums of squares
+    (..., n_alpha), intercepts and slopes (same shape).
+    """
+    m = _wls_moments(z, y, w)
+    szy = m["szy"]
+    slope = szy / m["szz"]
+    rss = np.maximum(m["syy"][..., None] - szy * slope, 0.0)
+    intercept = m["ybar"][..., None] - slope * m["zbar"]
     return rss, intercept, slope
 
 
-def _profile(rss: np.ndarray, n_levels: int, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+def _chi2_1_quantile(confidence: float) -> float:
+    """Quantile ``confidence`` of chi^2 with 1 degree of freedom (normal quantile squared)."""
+    from scipy.special import ndtri
+
+    return ndtri(0.5 + confidence / 2.0) ** 2
+
+
+def _profile(
+    rss: np.ndarray, n_levels: int, confidence: float, columns: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Index of the minimum and the profile acceptance mask along the last axis.
 
     A grid value is inside the interval if ``RSS(alpha) - RSS_min <= phi chi2_{1,confidence}``
     with the dispersion ``phi = max(1, RSS_min / (n_levels - 3))`` (weights are inverse
     variances of the means, so ``phi = 1`` when the family fits; ``phi > 1`` widens the
-    interval for lack of fit).
+    interval for lack of fit). With `columns`, the mask covers the first `columns` grid values
+    only (the minimum is always over all of them).
     """
-    from scipy.special import ndtri  # chi2_1 quantile = normal quantile squared; light import
-
-    rss = np.where(np.isfinite(rss), rss, np.inf)
+    finite = np.isfinite(rss)
+    if not finite.all():
+        rss = np.where(finite, rss, np.inf)
     best = np.argmin(rss, axis=-1)
     rss_min = np.take_along_axis(rss, best[..., None], axis=-1)
     dof = max(n_levels - 3, 1)
     phi = np.maximum(1.0, rss_min / dof) if n_levels > 3 else np.ones_like(rss_min)
-    inside = rss - rss_min <= phi * ndtri(0.5 + confidence / 2.0) ** 2
+    head = rss if columns is None else rss[..., :columns]
+    inside = head - rss_min <= phi * _chi2_1_quantile(confidence)
     return best, inside
 
 
@@ -646,10 +679,15 @@ def detectable_alpha(
     sims = means[:, None, :] + noise[None, :, :]  # (n_alt, n_sim, n_levels)
     grid = _ALPHA_GRID_SCALED / span
     zero = int(np.argmin(np.abs(grid)))
-    rss, _, _ = _wls_rss(_boxcox_design(x, grid), sims, w)
-    best, inside = _profile(rss, x.size, confidence)
-    # the rule's condition: the enclosing lower grid value of the interval is above 0
-    detected = (~inside[..., : zero + 2]).all(-1) & (grid[best] > 0)
+    m = _wls_moments(_boxcox_design(x, grid), sims, w)
+    detected = np.empty(sims.shape[:2], dtype=bool)  # (n_alt, n_sim)
+    # one alternative at a time: its (n_sim, n_alpha) block stays in cache; every step is
+    # elementwise or per row, so the numbers are those of the whole array at once
+    for i in range(alt.size):
+        rss = _rss_in_place(m["szy"][i], m["syy"][i], m["szz"])
+        best, inside = _profile(rss, x.size, confidence, columns=zero + 2)
+        # the rule's condition: the enclosing lower grid value of the interval is above 0
+        detected[i] = (~inside).all(-1) & (grid[best] > 0)
     rate = detected.mean(-1)  # (n_alt,)
     hits = np.flatnonzero(rate >= power)
     return float(alt[hits[0]]) if hits.size else float("inf")
