@@ -10,6 +10,8 @@ they are safe in worker processes and never need closing.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import itertools
 import multiprocessing as mp
 import re
@@ -83,8 +85,52 @@ def _stem(path_stem, selection: dict, sizes: dict) -> Path:
     return stem.with_name(f"{stem.name}_{label}") if label else stem
 
 
+#: Parses of mathtext (the 10^k tick labels of log axes) kept by :func:`share_mathtext_parses`.
+MATHTEXT_CACHE_SIZE = 1024
+
+
+def share_mathtext_parses() -> bool:
+    """Let every matplotlib renderer of this process reuse the mathtext parses of the others.
+
+    Matplotlib caches a parse (pyparsing, then box layout) in ``MathTextParser._parse_cached``,
+    an LRU cache keyed on the parser *instance*, and every renderer makes its own parser: each
+    savefig parsed every 10^k tick label again, about 0.05 s per file. The parse depends on the
+    parser only through its output type (class-level parser and font tables), so this keys the
+    cache on the output type instead: the same layouts, hence the same pixels and PDF bytes.
+    Installed once per process; returns False (and changes nothing) if matplotlib's cache does
+    not have the expected form.
+    """
+    from matplotlib.mathtext import MathTextParser
+
+    cached = MathTextParser.__dict__.get("_parse_cached")
+    if getattr(cached, "_mfsim_shared", False):
+        return True
+    parse = getattr(cached, "__wrapped__", None)
+    expected = ["self", "s", "dpi", "prop", "antialiased", "load_glyph_flags"]
+    if parse is None or list(inspect.signature(parse).parameters) != expected:
+        return False
+    if not hasattr(MathTextParser("path"), "_output_type"):
+        return False
+    parsers: dict = {}  # output type -> the first parser of that type
+
+    @functools.lru_cache(MATHTEXT_CACHE_SIZE)
+    def by_output_type(output_type, s, dpi, prop, antialiased, load_glyph_flags):
+        return parse(parsers[output_type], s, dpi, prop, antialiased, load_glyph_flags)
+
+    def _parse_cached(self, s, dpi, prop, antialiased, load_glyph_flags):
+        output_type = self._output_type
+        parsers.setdefault(output_type, self)
+        return by_output_type(output_type, s, dpi, prop, antialiased, load_glyph_flags)
+
+    _parse_cached._mfsim_shared = True
+    _parse_cached.cache_info = by_output_type.cache_info
+    MathTextParser._parse_cached = _parse_cached
+    return True
+
+
 def _save(fig: Figure, stem: Path) -> list[Path]:
     """Write ``stem.png`` and ``stem.pdf``; returns the paths."""
+    share_mathtext_parses()
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     for fmt in FORMATS:
@@ -1414,13 +1460,21 @@ def plot_sweep(ds: xr.Dataset, fits: xr.Dataset, out_dir, workers: int = 1) -> l
     # matplotlib, so processes, not threads
     global _FORKED
     _FORKED = (ds, fits, out_dir)
+    # the workers take tasks in this order: the kinds with the most figures or panels first,
+    # so that no worker starts a long one when the others are about to finish
+    order = sorted(range(len(tasks)), key=lambda i: _TASK_PRIORITY.index(tasks[i][0]))
     try:
         context = mp.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            results = list(pool.map(_draw_forked, tasks))
+            done = dict(zip(order, pool.map(_draw_forked, [tasks[i] for i in order]), strict=True))
     finally:
         _FORKED = None
-    return [path for paths in results for path in paths]
+    return [path for i in range(len(tasks)) for path in done[i]]
+
+
+#: Task kinds of :func:`plot_sweep`, the longest first (default sweep, one core: heat maps
+#: 0.9 s, noise 0.6 s, error curves 0.4 s, one scaling figure 0.3-0.7 s; maps lead map sweeps).
+_TASK_PRIORITY = ("maps", "heatmaps", "noise", "error_curves", "scaling")
 
 
 #: (ds, fits, out_dir) of the running plot_sweep, read by its forked workers.

@@ -314,3 +314,55 @@ def test_plot_sweep_in_parallel_processes_writes_the_same_files(sweep, fits, tmp
     assert len(serial) > 4
     for a, b in zip(serial, parallel, strict=True):
         assert _without_creation_date(a.read_bytes()) == _without_creation_date(b.read_bytes())
+
+
+_MATHTEXT_FIGURE = """
+import sys
+from pathlib import Path
+from matplotlib.figure import Figure
+from mfsim.output import plots
+if sys.argv[2] == "shared":
+    assert plots.share_mathtext_parses()
+out = Path(sys.argv[1])
+for i in range(2):  # the second figure repeats every label of the first
+    fig = Figure(figsize=(4, 3), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([1, 10, 100, 1e4], [1e-12, 1e-6, 1e-3, 1.0])
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_title(r"noise $\\sigma_1(u_k K_k^\\top)$")
+    for fmt in ("png", "pdf"):
+        fig.savefig(out / f"{i}.{fmt}", dpi=plots.DPI)
+if sys.argv[2] == "shared":
+    from matplotlib.mathtext import MathTextParser
+    info = MathTextParser._parse_cached.cache_info()
+    print(info.hits, info.misses)
+"""
+
+
+def _draw_mathtext_figures(directory, mode: str) -> str:
+    import subprocess
+    import sys
+
+    directory.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-c", _MATHTEXT_FIGURE, str(directory), mode],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+def test_shared_mathtext_parses_give_the_same_files_and_parse_each_label_once(tmp_path):
+    """Tick labels 10^k are parsed once per output type and dpi for the whole process, and
+    the files are byte for byte those of matplotlib's own per-renderer cache."""
+    _draw_mathtext_figures(tmp_path / "own", "own")
+    hits, misses = map(int, _draw_mathtext_figures(tmp_path / "shared", "shared").split())
+    for name in ("0.png", "1.png", "0.pdf", "1.pdf"):
+        own, shared = (tmp_path / d / name for d in ("own", "shared"))
+        assert _without_creation_date(own.read_bytes()) == _without_creation_date(
+            shared.read_bytes()
+        ), name
+    # 4 files with the same labels: everything after the first PNG and the first PDF is a hit
+    assert hits > 2 * misses > 0
