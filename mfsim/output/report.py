@@ -489,6 +489,10 @@ def write_report(
     audit, flagged when it covered no run; the method and verdict rule; the figures;
     provenance (sweep and fit attrs, dims, creation time). All text from data is HTML-escaped.
     """
+    # every table reads each fit variable many times: read a lazily opened store once
+    fits = fits.compute()
+    if audit is not None:
+        audit = audit.compute()
     rows, n_omitted, fixed = verdict_rows(fits)
     quantities = fit_quantities(fits)
     settings = fits_for(fits, quantities[0]).attrs if quantities else fits.attrs

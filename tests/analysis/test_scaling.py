@@ -512,3 +512,120 @@ def test_accessor(sweep):
     xr.testing.assert_identical(fit, fit_scaling(sweep, "escape", n_boot=50))
     assert sweep.mfsim.fit_all(quantities=("rise",), n_boot=20).attrs["quantities"] == "rise"
     assert len(sweep.mfsim.stage_table()) == len(stage_table(sweep))
+
+
+# --------------------------------------------------------------------------------------------
+# Speed-ups that must not change a number
+# --------------------------------------------------------------------------------------------
+def test_chi2_quantile_table_holds_scipys_float64_values():
+    from scipy.special import ndtri
+    from scipy.stats import chi2
+
+    for confidence, value in scaling.CHI2_1_QUANTILES.items():
+        assert value == ndtri(0.5 + confidence / 2.0) ** 2  # the same double, not close
+        assert value == pytest.approx(chi2.ppf(confidence, 1), rel=1e-12)
+    assert scaling._chi2_1_quantile(0.8) == ndtri(0.9) ** 2  # outside the table: scipy
+
+
+def test_classify_runs_agrees_with_a_loop_over_entries():
+    """Masks against a per-entry loop, with cells without a run, diverged runs, NaN,
+    bound-dominated flags (NaN and object dtype) and status stored in another dim order."""
+    ds = make_synthetic_sweep(("log", "power"), n_seeds=5, rng_seed=4)
+    status = ds["status"].values.copy()
+    status.flat[::7], status.flat[3::11] = -1, 2
+    ds["status"] = (ds["status"].dims, status)
+    ds["status"] = ds["status"].transpose(*reversed(ds["status"].dims))
+    ds["t_k_star"] = ds["t_k_star"].where(ds["seed"] != 1)
+    flag = ds["t_k_star_bound_dominated"].astype(float).where(ds["seed"] != 2)
+    flag.loc[{"seed": 3}] = 1.0
+    for variant in (flag, flag.astype(object)):
+        ds["t_k_star_bound_dominated"] = variant
+        for quantity in ("t_k_star", "escape", "rise", "t_eps"):
+            runs = scaling.classify_runs(ds, quantity)
+            value = ds[quantity]
+            assert runs["value"].dims == value.dims
+            for index in np.ndindex(value.shape):
+                at = {dim: value[dim].values[i] for dim, i in zip(value.dims, index, strict=True)}
+                v = float(value.values[index])
+                s = int(ds["status"].sel({d: at[d] for d in ds["status"].dims}).values)
+                exists, diverged = s != -1, s in (2, 3)
+                undefined = "k" in at and (
+                    at["k"] >= at["r"] if quantity in ("t_k_star", "escape") else at["k"] > at["r"]
+                )
+                bound = False
+                if quantity == "t_k_star":
+                    f = ds["t_k_star_bound_dominated"].values[index]
+                    bound = f == f and bool(f) and np.isfinite(v)  # NaN flag: False
+                defined = exists and not undefined
+                expected = {
+                    "exists": exists,
+                    "reached": defined and np.isfinite(v) and not bound,
+                    "not_reached": defined and not np.isfinite(v),
+                    "bound_dominated": defined and bound,
+                    "undefined": exists and undefined,
+                    "diverged": exists and diverged,
+                }
+                got = {name: bool(runs[name].values[index]) for name in expected}
+                assert got == expected, (quantity, at)
+
+
+def test_power_analysis_in_blocks_equals_the_whole_array_at_once():
+    """detectable_alpha works one alternative at a time with residuals in place; the same
+    simulation on the whole (alternative, simulation, alpha) array at once gives the same
+    detection rates, hence the same alpha."""
+    rng = np.random.default_rng(2)
+    for trial in range(12):
+        n_levels, n_seeds = int(rng.integers(3, 8)), int(rng.integers(2, 9))
+        log_d = np.log(np.geomspace(1e2, 10 ** rng.uniform(3, 8), n_levels))
+        blocks = np.repeat(np.arange(n_levels), n_seeds)
+        x = log_d[blocks]
+        y = 100 + rng.uniform(0, 40) * x + rng.normal(0, rng.uniform(0.5, 20), x.size)
+        summary = scaling._level_summary(x, y, blocks)
+        confidence = (0.95, 0.8)[trial % 2]
+        got = scaling.detectable_alpha(summary, confidence, np.random.default_rng(trial), 60)
+
+        # the whole array at once
+        sim_rng = np.random.default_rng(trial)
+        xs, w = summary["x"], summary["weight"]
+        a, b = scaling.boxcox_interval(summary, confidence)["log_fit"]
+        if not b > 0:
+            assert got == np.inf
+            continue
+        span = xs.max() - xs.min()
+        noise = np.stack(
+            [
+                res[sim_rng.integers(0, res.size, size=(60, res.size))].mean(-1)
+                for res in summary["residuals"]
+            ],
+            axis=-1,
+        )
+        alt = scaling._POWER_GRID_SCALED / span
+        sims = (a + b * scaling._boxcox_raw(xs, alt))[:, None, :] + noise[None, :, :]
+        grid = scaling._ALPHA_GRID_SCALED / span
+        zero = int(np.argmin(np.abs(grid)))
+        rss, _, _ = scaling._wls_rss(scaling._boxcox_design(xs, grid), sims, w)
+        best, inside = scaling._profile(rss, xs.size, confidence)
+        rate = ((~inside[..., : zero + 2]).all(-1) & (grid[best] > 0)).mean(-1)
+        hits = np.flatnonzero(rate >= scaling.DETECTION_POWER)
+        assert got == (float(alt[hits[0]]) if hits.size else float("inf"))
+
+
+def test_fitting_imports_neither_scipy_nor_matplotlib(tmp_path):
+    """The fit job's work at the usual confidence levels needs numpy and xarray only (as in the
+    job, dask.array's import is deferred by mfsim.jobs; it would import scipy itself)."""
+    import subprocess
+    import sys
+
+    make_synthetic_sweep(("log",), n_seeds=4).to_zarr(tmp_path / "sweep.zarr")
+    code = (
+        "import sys, xarray as xr\n"
+        "import mfsim.jobs\n"
+        "from mfsim.analysis.scaling import fit_all\n"
+        f"ds = xr.open_zarr({str(tmp_path / 'sweep.zarr')!r}, chunks=None).load()\n"
+        "fits = fit_all(ds, n_boot=20)\n"
+        "assert fits['rise__verdict'].size > 0\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scipy', 'matplotlib')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
