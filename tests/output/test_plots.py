@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -366,3 +368,20 @@ def test_shared_mathtext_parses_give_the_same_files_and_parse_each_label_once(tm
         ), name
     # 4 files with the same labels: everything after the first PNG and the first PDF is a hit
     assert hits > 2 * misses > 0
+
+
+def test_percentile_bands_equal_numpys_nanpercentile():
+    """The noise figure's quartile band: numpy.percentile on columns without NaN, nanpercentile
+    on the others; the same doubles as numpy.nanpercentile over the whole array."""
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        rows, columns = int(rng.integers(1, 20)), int(rng.integers(1, 30))
+        curves = rng.lognormal(size=(rows, columns)) * 10.0 ** rng.integers(-300, 300)
+        curves[rng.random((rows, columns)) < rng.uniform(0, 0.7)] = np.nan
+        if trial % 5 == 0:
+            curves[rng.random((rows, columns)) < 0.1] = np.inf
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+            expected = np.nanpercentile(curves, [25, 75], axis=0)
+            got = plots._nanpercentile_columns(curves, [25, 75])
+        np.testing.assert_array_equal(got, expected)
