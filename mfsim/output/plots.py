@@ -1475,11 +1475,15 @@ def plot_sweep(ds: xr.Dataset, fits: xr.Dataset, out_dir, workers: int = 1) -> l
         return [path for task in tasks for path in _draw_task(ds, fits, out_dir, task)]
     # the children inherit ds and fits through fork (no pickling); drawing is CPU-bound in
     # matplotlib, so processes, not threads
+    if ("scaling", "rise") in tasks:
+        # imported once here, inherited by the workers: the one drawing rise (the small-signal
+        # theory) and a report written after the figures do not import scipy.special again
+        import mfsim.analysis.linearized  # noqa: F401
     global _FORKED
     _FORKED = (ds, fits, out_dir)
     # the workers take tasks in this order: the kinds with the most figures or panels first,
     # so that no worker starts a long one when the others are about to finish
-    order = sorted(range(len(tasks)), key=lambda i: _TASK_PRIORITY.index(tasks[i][0]))
+    order = sorted(range(len(tasks)), key=lambda i: _task_rank(tasks[i], fits))
     try:
         context = mp.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
@@ -1487,6 +1491,17 @@ def plot_sweep(ds: xr.Dataset, fits: xr.Dataset, out_dir, workers: int = 1) -> l
     finally:
         _FORKED = None
     return [path for i in range(len(tasks)) for path in done[i]]
+
+
+def _task_rank(task, fits) -> tuple[int, int]:
+    """Sort key of a :func:`plot_sweep` task: its kind's place in :data:`_TASK_PRIORITY`, then,
+    among scaling figures, the most panels first (one per group and k or eps with a fit)."""
+    kind, quantity = task
+    panels = 0
+    if kind == "scaling":
+        verdicts = np.asarray(fits_for(fits, quantity)["verdict"].values).ravel()
+        panels = int(np.sum(~np.isin(verdicts, [VERDICT_UNDEFINED, VERDICT_NO_RUNS])))
+    return _TASK_PRIORITY.index(kind), -panels
 
 
 #: Task kinds of :func:`plot_sweep`, the longest first (default sweep, one core: heat maps
