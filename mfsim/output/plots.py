@@ -10,6 +10,7 @@ they are safe in worker processes and never need closing.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import itertools
@@ -85,58 +86,78 @@ def _stem(path_stem, selection: dict, sizes: dict) -> Path:
     return stem.with_name(f"{stem.name}_{label}") if label else stem
 
 
-#: Parses of mathtext (the 10^k tick labels of log axes) kept by :func:`share_mathtext_parses`.
+#: Parses of mathtext (the 10^k tick labels of log axes) kept by :func:`shared_mathtext_parses`.
 MATHTEXT_CACHE_SIZE = 1024
 
 
-def share_mathtext_parses() -> bool:
-    """Let every matplotlib renderer of this process reuse the mathtext parses of the others.
-
-    Matplotlib caches a parse (pyparsing, then box layout) in ``MathTextParser._parse_cached``,
-    an LRU cache keyed on the parser *instance*, and every renderer makes its own parser: each
-    savefig parsed every 10^k tick label again, about 0.05 s per file. The parse depends on the
-    parser only through its output type (class-level parser and font tables), so this keys the
-    cache on the output type instead: the same layouts, hence the same pixels and PDF bytes.
-    Installed once per process; returns False (and changes nothing) if matplotlib's cache does
-    not have the expected form.
-    """
+@functools.cache
+def _shared_parse_cached():
+    """The replacement of ``MathTextParser._parse_cached`` used by
+    :func:`shared_mathtext_parses` (one per process, with its cache), or None if matplotlib's
+    cache does not have the expected form."""
+    import matplotlib as mpl
     from matplotlib.mathtext import MathTextParser
 
-    cached = MathTextParser.__dict__.get("_parse_cached")
-    if getattr(cached, "_mfsim_shared", False):
-        return True
-    parse = getattr(cached, "__wrapped__", None)
+    parse = getattr(MathTextParser.__dict__.get("_parse_cached"), "__wrapped__", None)
     expected = ["self", "s", "dpi", "prop", "antialiased", "load_glyph_flags"]
     if parse is None or list(inspect.signature(parse).parameters) != expected:
-        return False
+        return None
     if not hasattr(MathTextParser("path"), "_output_type"):
-        return False
+        return None
     parsers: dict = {}  # output type -> the first parser of that type
+    settings = sorted(key for key in mpl.rcParams if key.startswith("mathtext."))
 
     @functools.lru_cache(MATHTEXT_CACHE_SIZE)
-    def by_output_type(output_type, s, dpi, prop, antialiased, load_glyph_flags):
+    def by_output_type(output_type, rc, s, dpi, prop, antialiased, load_glyph_flags):
         return parse(parsers[output_type], s, dpi, prop, antialiased, load_glyph_flags)
 
     def _parse_cached(self, s, dpi, prop, antialiased, load_glyph_flags):
         output_type = self._output_type
         parsers.setdefault(output_type, self)
-        return by_output_type(output_type, s, dpi, prop, antialiased, load_glyph_flags)
+        # the mathtext rcParams are read while parsing: part of the key, as prop and dpi are
+        rc = tuple(str(mpl.rcParams[key]) for key in settings)
+        return by_output_type(output_type, rc, s, dpi, prop, antialiased, load_glyph_flags)
 
-    _parse_cached._mfsim_shared = True
     _parse_cached.cache_info = by_output_type.cache_info
-    MathTextParser._parse_cached = _parse_cached
-    return True
+    return _parse_cached
+
+
+@contextlib.contextmanager
+def shared_mathtext_parses():
+    """Within the block, every matplotlib renderer reuses the mathtext parses of the others.
+
+    Matplotlib caches a parse (pyparsing, then box layout) in ``MathTextParser._parse_cached``,
+    an LRU cache keyed on the parser *instance*, and every renderer makes its own parser: each
+    savefig parsed every 10^k tick label again, about 0.05 s per file. The parse depends on the
+    parser only through its output type (class-level parser and font tables), so within the
+    block the cache is keyed on the output type instead (and the ``mathtext.*`` rcParams): the
+    same layouts, hence the same pixels and PDF bytes. The cache lives on between blocks;
+    matplotlib's own method is restored on exit. Yields False (and changes nothing) if
+    matplotlib's cache does not have the expected form.
+    """
+    from matplotlib.mathtext import MathTextParser
+
+    shared = _shared_parse_cached()
+    if shared is None:
+        yield False
+        return
+    original = MathTextParser.__dict__["_parse_cached"]
+    MathTextParser._parse_cached = shared
+    try:
+        yield True
+    finally:
+        MathTextParser._parse_cached = original
 
 
 def _save(fig: Figure, stem: Path) -> list[Path]:
     """Write ``stem.png`` and ``stem.pdf``; returns the paths."""
-    share_mathtext_parses()
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
-    for fmt in FORMATS:
-        path = stem.with_name(f"{stem.name}.{fmt}")
-        fig.savefig(path, dpi=DPI)
-        paths.append(path)
+    with shared_mathtext_parses():
+        for fmt in FORMATS:
+            path = stem.with_name(f"{stem.name}.{fmt}")
+            fig.savefig(path, dpi=DPI)
+            paths.append(path)
     return paths
 
 

@@ -319,26 +319,31 @@ def test_plot_sweep_in_parallel_processes_writes_the_same_files(sweep, fits, tmp
 
 
 _MATHTEXT_FIGURE = """
-import sys
+import contextlib, sys
 from pathlib import Path
+import matplotlib as mpl
 from matplotlib.figure import Figure
+from matplotlib.mathtext import MathTextParser
 from mfsim.output import plots
-if sys.argv[2] == "shared":
-    assert plots.share_mathtext_parses()
 out = Path(sys.argv[1])
-for i in range(2):  # the second figure repeats every label of the first
-    fig = Figure(figsize=(4, 3), layout="constrained")
-    ax = fig.subplots()
-    ax.plot([1, 10, 100, 1e4], [1e-12, 1e-6, 1e-3, 1.0])
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_title(r"noise $\\sigma_1(u_k K_k^\\top)$")
-    for fmt in ("png", "pdf"):
-        fig.savefig(out / f"{i}.{fmt}", dpi=plots.DPI)
-if sys.argv[2] == "shared":
-    from matplotlib.mathtext import MathTextParser
-    info = MathTextParser._parse_cached.cache_info()
-    print(info.hits, info.misses)
+own = MathTextParser.__dict__["_parse_cached"]
+shared = plots.shared_mathtext_parses() if sys.argv[2] == "shared" else contextlib.nullcontext()
+with shared:
+    for i in range(3):  # the second figure repeats every label of the first
+        if i == 2:  # a mathtext setting read while parsing: parsed anew
+            mpl.rcParams["mathtext.default"] = "rm"
+        fig = Figure(figsize=(4, 3), layout="constrained")
+        ax = fig.subplots()
+        ax.plot([1, 10, 100, 1e4], [1e-12, 1e-6, 1e-3, 1.0])
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(r"noise $\\sigma_1(u_k K_k^\\top)$")
+        for fmt in ("png", "pdf"):
+            fig.savefig(out / f"{i}.{fmt}", dpi=plots.DPI)
+        if sys.argv[2] == "shared" and i == 1:
+            info = plots._shared_parse_cached().cache_info()
+            print(info.hits, info.misses)
+assert MathTextParser.__dict__["_parse_cached"] is own  # restored on exit
 """
 
 
@@ -351,22 +356,24 @@ def _draw_mathtext_figures(directory, mode: str) -> str:
         [sys.executable, "-c", _MATHTEXT_FIGURE, str(directory), mode],
         capture_output=True,
         text=True,
-        check=True,
     )
+    assert result.returncode == 0, result.stderr
     return result.stdout
 
 
 def test_shared_mathtext_parses_give_the_same_files_and_parse_each_label_once(tmp_path):
-    """Tick labels 10^k are parsed once per output type and dpi for the whole process, and
-    the files are byte for byte those of matplotlib's own per-renderer cache."""
+    """Tick labels 10^k are parsed once per output type and dpi for the whole block, and the
+    files are byte for byte those of matplotlib's own per-renderer cache, also after a
+    mathtext rcParam changed; matplotlib's own cache is back after the block."""
     _draw_mathtext_figures(tmp_path / "own", "own")
     hits, misses = map(int, _draw_mathtext_figures(tmp_path / "shared", "shared").split())
-    for name in ("0.png", "1.png", "0.pdf", "1.pdf"):
+    for name in ("0.png", "1.png", "2.png", "0.pdf", "1.pdf", "2.pdf"):
         own, shared = (tmp_path / d / name for d in ("own", "shared"))
         assert _without_creation_date(own.read_bytes()) == _without_creation_date(
             shared.read_bytes()
         ), name
     # 4 files with the same labels: everything after the first PNG and the first PDF is a hit
+    # (matplotlib's per-renderer cache: fewer hits than misses)
     assert hits > 2 * misses > 0
 
 
