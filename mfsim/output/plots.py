@@ -1526,7 +1526,8 @@ def _task_rank(task, fits) -> tuple[int, int]:
 
 
 #: Task kinds of :func:`plot_sweep`, the longest first (default sweep, one core: heat maps
-#: 0.9 s, noise 0.6 s, error curves 0.4 s, one scaling figure 0.3-0.7 s; maps lead map sweeps).
+#: 0.85 s, noise 0.3 s, error curves 0.4 s, one scaling figure 0.2-0.65 s; maps, the figures
+#: of map sweeps, have several panels of up to 150 annotated cells).
 _TASK_PRIORITY = ("maps", "heatmaps", "noise", "error_curves", "scaling")
 
 
