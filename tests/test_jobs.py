@@ -78,3 +78,33 @@ def test_jobs_defer_dask_array_import_with_the_same_answers(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+EXIT_JOB_SCRIPT = r"""
+import sys
+from mfsim.jobs import exit_job, job_log
+
+with job_log(sys.argv[1], "mfsim.test") as log:
+    log.info("the job's last line")
+sys.stdout.write("buffered stdout, no newline")
+sys.stderr.write("buffered stderr")
+exit_job()
+raise SystemExit(3)  # never reached
+"""
+
+
+def test_exit_job_ends_the_process_with_its_log_and_streams_flushed(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    log = tmp_path / "job.log"
+    proc = subprocess.run(
+        [sys.executable, "-c", EXIT_JOB_SCRIPT, str(log)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "buffered stdout, no newline"
+    assert proc.stderr.endswith("buffered stderr")
+    text = log.read_text()
+    assert "the job's last line" in text and "mfsim.test took" in text

@@ -46,7 +46,14 @@ def test_end_to_end(tmp_path):
     simulate_logs = sorted((logs / "simulate").glob("*.log"))
     assert len(simulate_logs) == len(make_chunks(load_config(TINY, results_root=None)))
     assert "runs/s" in simulate_logs[0].read_text()
-    assert (logs / "assemble.log").is_file()
+    # every job's log is complete (the scripts end with mfsim.jobs.exit_job)
+    for name in ("assemble", "fit_scaling", "audit", "report"):
+        assert f"mfsim.{name} took" in (logs / f"{name}.log").read_text(), name
+    assert "mfsim.simulate took" in simulate_logs[0].read_text()
+    # the last line names the outputs
+    lines = result.stderr.splitlines()
+    done = [line for line in lines if line.startswith("mfsim: sweep tiny done")]
+    assert done == ["mfsim: sweep tiny done: results/tiny/report.html, results/tiny/sweep.zarr"]
     # a second invocation has nothing to do
     again = run_snakemake(tmp_path, configfile)
     assert again.returncode == 0

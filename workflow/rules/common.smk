@@ -4,6 +4,7 @@
 # Each chunk's plan is written to results/<sweep>/plan/<chunk_id>.json when the workflow starts
 # (onstart in the Snakefile: never in a dry run; rewritten only when its content changes): the
 # simulate job reads only its own file.
+import os
 import re
 import sys
 
@@ -70,6 +71,34 @@ def chunk_plan(wildcards):
 def write_plans():
     """Write the plan file of every chunk (the Snakefile's onstart: not in a dry run)."""
     write_chunk_plans(PLAN, sweep_dir())
+
+
+def release_scheduler_timers():
+    """Cancel Snakemake's pending scheduler timers once the run has ended (onsuccess, onerror).
+
+    Snakemake's job-rate limiter (--max-jobs-per-timespan, default 100/1s) arms a non-daemon
+    threading.Timer of one timespan whenever its scheduler waits, and the interpreter waits for
+    the last one before exiting: about 1 s after every run. Once the run is over there is
+    nothing left to schedule. Only timers armed by Snakemake's job scheduler are cancelled.
+    """
+    import threading
+
+    for thread in threading.enumerate():
+        code = getattr(getattr(thread, "function", None), "__code__", None)
+        if isinstance(thread, threading.Timer) and code is not None:
+            if code.co_filename.endswith(os.path.join("scheduling", "job_scheduler.py")):
+                thread.cancel()
+
+
+def report_outputs():
+    """One line naming the outputs of this sweep that exist (the Snakefile's onsuccess)."""
+    outputs = [
+        path
+        for path in (f"{sweep_dir()}/report.html", sweep_store())
+        if os.path.exists(path)
+    ]
+    if outputs:
+        sys.stderr.write(f"mfsim: sweep {SWEEP} done: {', '.join(outputs)}\n")
 
 
 def simulate_threads(wildcards):
