@@ -180,7 +180,6 @@ class ChunkingSpec:
     """The ``chunking`` section: batch and chunk sizes of the plan."""
 
     target_seconds: float
-    seconds_per_unit: float
     max_runs_per_chunk: int
     seeds_per_batch: int
 
@@ -280,7 +279,6 @@ class SweepConfig:
             ),
             chunking=ChunkingSpec(
                 target_seconds=float(chunking["target_seconds"]),
-                seconds_per_unit=float(chunking["seconds_per_unit"]),
                 max_runs_per_chunk=int(chunking["max_runs_per_chunk"]),
                 seeds_per_batch=int(chunking["seeds_per_batch"]),
             ),

@@ -54,7 +54,6 @@ __all__ = [
     "Batch",
     "Chunk",
     "GridPoint",
-    "batch_cost",
     "check_free_space",
     "check_limits",
     "content_hash",
@@ -195,7 +194,8 @@ class Batch:
     seeds : tuple of int
         Sorted seeds, all in the same block ``[j * B, (j + 1) * B)``.
     cost : float
-        Estimated compute seconds (see :func:`batch_cost`).
+        Estimated engine seconds on one core (:func:`estimate_engine_seconds`): what chunks
+        are packed by.
 
     Attributes
     ----------
@@ -256,29 +256,9 @@ def engine_rows(d: int, r: int, family: str, levels: int | None = None) -> int:
     return d
 
 
-def batch_cost(point: GridPoint, n_seeds: int, config: SweepConfig | dict) -> float:
-    """Estimated compute seconds of a batch: ``steps * rows * r^2 * seconds_per_unit * n_seeds``.
-
-    Parameters
-    ----------
-    point : GridPoint
-        The grid point.
-    n_seeds : int
-        Number of runs in the batch.
-    config : dict
-        Validated config (``run.steps``, ``chunking.seconds_per_unit``, ``spectrum.family``).
-
-    Returns
-    -------
-    float
-        Seconds; an upper bound since runs may stop before ``run.steps``.
-    """
-    config = as_sweep_config(config)
-    rows = engine_rows(point.d, point.r, config.spectrum.family, config.spectrum.levels)
-    return config.run.steps * rows * point.r**2 * config.chunking.seconds_per_unit * n_seeds
-
-
-def estimate_engine_seconds(point: GridPoint, n_seeds: int, config: SweepConfig | dict) -> float:
+def estimate_engine_seconds(
+    point: GridPoint, n_seeds: int, config: SweepConfig | dict, steps: int | None = None
+) -> float:
     """Estimated engine (CPU) seconds of `n_seeds` runs of one grid point on one core.
 
     Parameters
@@ -288,28 +268,34 @@ def estimate_engine_seconds(point: GridPoint, n_seeds: int, config: SweepConfig 
     n_seeds : int
         Number of runs.
     config : SweepConfig or dict
-        Parsed (or validated) config (``run.steps``, ``spectrum.family``).
+        Parsed (or validated) config (``run.steps``, ``run.stop_error``, the spectrum).
+    steps : int, optional
+        Steps of each run; by default :func:`estimate_steps` (``run.steps``, or the estimated
+        stop step of runs that stop at convergence).
 
     Returns
     -------
     float
         ``n_seeds * steps * (rows * r^2 * a + r^2 (r + 2) * b)`` seconds with
         ``a = ENGINE_SECONDS_PER_ROW_STEP``, ``b = ENGINE_SECONDS_PER_DIAGNOSTIC_STEP``, rows
-        the engine's (reduced) rows and steps from :func:`estimate_steps`. Calibrated within a
-        factor of 2 of measured engine times (warm cache, benchmarks/bench_estimates.py).
+        the engine's (reduced) rows. Calibrated within a factor of 2 of measured engine times
+        (warm cache, benchmarks/bench_estimates.py).
 
     Notes
     -----
-    Unlike :func:`batch_cost` (the unit chunks are packed in, fixed so that chunk ids do not
-    change), this counts the per-step diagnostics, which dominate for small iterates (the
-    flat family's reduced engine, small d).
+    The per-step diagnostics dominate for small iterates (the flat family's reduced engine,
+    small d). This is also the cost chunks are packed by (:func:`make_chunks`), so chunk ids
+    depend on the two constants: recalibrating them changes chunk ids (a sweep's chunks then
+    run again once).
     """
     config = as_sweep_config(config)
     r = point.r
     rows, _ = _engine_shape_of(config, point)
     per_step = rows * r**2 * ENGINE_SECONDS_PER_ROW_STEP
     per_step += r**2 * (r + 2) * ENGINE_SECONDS_PER_DIAGNOSTIC_STEP
-    return estimate_steps(point, config) * n_seeds * per_step
+    if steps is None:
+        steps = estimate_steps(point, config)
+    return steps * n_seeds * per_step
 
 
 @functools.lru_cache(maxsize=4096)
@@ -409,10 +395,7 @@ def estimate_sweep(config: SweepConfig | dict, cores: int, chunks: list | None =
     config = as_sweep_config(config)
     if chunks is None:
         chunks = make_chunks(config)
-    jobs = [
-        math.fsum(estimate_engine_seconds(b.point, b.n_runs, config) for b in chunk.batches)
-        for chunk in chunks
-    ]
+    jobs = [chunk.cost for chunk in chunks]
     finish = [0.0] * cores
     for seconds in sorted(jobs, reverse=True):
         slot = finish.index(min(finish))
@@ -492,7 +475,8 @@ def expand_grid(config: dict) -> list[Batch]:
         grid.d, grid.r, blocks, grid.kappa, grid.varpi, grid.varpi_exponent, grid.eta
     ):
         point = GridPoint(d=d, r=r, kappa=kappa, varpi=varpi, varpi_exponent=exponent, eta=eta)
-        batches.append(Batch(point=point, seeds=seeds, cost=batch_cost(point, len(seeds), config)))
+        cost = estimate_engine_seconds(point, len(seeds), config)
+        batches.append(Batch(point=point, seeds=seeds, cost=cost))
     return batches
 
 
@@ -691,7 +675,8 @@ def estimate_resources(chunk: Chunk, config: dict) -> dict:
     dict
         ``mem_mb`` (int): ``500`` MB base (Python, Dask) + the largest batch's iterates
         (``seeds * rows * r * 8`` bytes, times 4 for copies and workspaces) + the chunk's
-        recorded diagnostics; ``runtime`` (int, minutes): ``cost * 3`` seconds, at least 5.
+        recorded diagnostics; ``runtime`` (int, minutes): 3 times the engine estimate of every
+        run to ``run.steps`` (no early stop assumed), at least :data:`MIN_RUNTIME_MINUTES`.
     """
     config = as_sweep_config(config)
     n_recorded = len(config.run.recorded)
@@ -706,5 +691,9 @@ def estimate_resources(chunk: Chunk, config: dict) -> dict:
         batch.n_runs * bytes_per_run(raw, n_recorded, batch.point.r) for batch in chunk.batches
     )
     mem_mb = BASE_MEMORY_MB + math.ceil((iterate_bytes + diagnostic_bytes) / 1e6)
-    runtime = max(MIN_RUNTIME_MINUTES, math.ceil(chunk.cost * RUNTIME_SAFETY_FACTOR / 60.0))
+    longest = math.fsum(
+        estimate_engine_seconds(batch.point, batch.n_runs, config, steps=config.run.steps)
+        for batch in chunk.batches
+    )
+    runtime = max(MIN_RUNTIME_MINUTES, math.ceil(longest * RUNTIME_SAFETY_FACTOR / 60.0))
     return {"mem_mb": int(mem_mb), "runtime": int(runtime)}

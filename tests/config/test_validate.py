@@ -96,7 +96,6 @@ def test_defaults_are_injected():
     assert config["dask"] == {"cluster": "local", "dashboard": False}
     assert config["chunking"] == {
         "target_seconds": 20,
-        "seconds_per_unit": 2e-9,
         "max_runs_per_chunk": 4096,
         "seeds_per_batch": 64,
     }

@@ -10,6 +10,7 @@ from operator import attrgetter
 import numpy as np
 import pytest
 
+from mfsim import spectrum as mfsim_spectrum
 from mfsim.config import limits
 from mfsim.config.axes import expand_values, grid_axes
 from mfsim.config.limits import check_limits, count_runs, estimate_store_bytes
@@ -29,7 +30,7 @@ from mfsim.plan.grid import (
 
 
 def sweep_config(**grid_overrides) -> dict:
-    """A validated linear-family config with many small batches (target 5 s)."""
+    """A validated linear-family config with many small batches (target 1 s)."""
     raw = {
         "sweep": "test",
         "spectrum": {"family": "linear"},
@@ -42,7 +43,7 @@ def sweep_config(**grid_overrides) -> dict:
             "seeds": {"count": 32},
         },
         "run": {"steps": 2000},
-        "chunking": {"target_seconds": 5, "seeds_per_batch": 16},
+        "chunking": {"target_seconds": 1, "seeds_per_batch": 16},
     }
     raw["grid"].update(grid_overrides)
     return load_config(raw, results_root=None)
@@ -200,14 +201,35 @@ def test_batch_key_is_a_stable_content_hash():
     assert batch.key != Batch(point=point, seeds=(0, 1, 2), cost=1.0).key
 
 
-def test_batch_cost_model():
+def test_batch_cost_is_the_engine_estimate_of_its_runs():
+    """Runs to the step limit (stop_error = 0): n * steps * (rows r^2 a + r^2 (r + 2) b)."""
     config = sweep_config()
-    batch = expand_grid(config)[0]
-    expected = 2000 * batch.point.d * batch.point.r**2 * 2e-9 * batch.n_runs
-    assert batch.cost == pytest.approx(expected)
+    config["run"]["stop_error"] = 0.0
+    config = load_config(config, results_root=None)
+    a, b = grid.ENGINE_SECONDS_PER_ROW_STEP, grid.ENGINE_SECONDS_PER_DIAGNOSTIC_STEP
+    for batch in expand_grid(config)[::37]:
+        d, r = batch.point.d, batch.point.r  # linear family: every row iterated
+        expected = batch.n_runs * 2000 * (d * r**2 * a + r**2 * (r + 2) * b)
+        assert batch.cost == pytest.approx(expected, rel=1e-12)
 
 
-def test_flat_cost_does_not_grow_with_d():
+def test_batch_cost_counts_runs_to_their_estimated_stop():
+    """With stop_error > 0 a run is counted to rise + decay steps (closed form on the top
+    eigenvalues of the dense spectrum)."""
+    config = sweep_config(d=[1000], r=[2], kappa=[5], varpi=[0.5], eta=[0.1])
+    (batch, *_) = expand_grid(config)
+    lam = np.sort(np.asarray(mfsim_spectrum("linear", 1000, r=2, kappa=5.0).eigenvalues()))[::-1]
+    growth = math.log1p(0.1 * lam[1]) - math.log1p(0.1 * lam[2])
+    rise = (math.log(1000) - 2 * math.log(0.5)) / (2 * growth)
+    decay = math.log(1e10) / (0.1 * (lam[1] - lam[2]))
+    steps = min(2000, math.ceil(rise + decay))
+    assert steps < 2000  # the estimate stops before the step limit
+    a, b = grid.ENGINE_SECONDS_PER_ROW_STEP, grid.ENGINE_SECONDS_PER_DIAGNOSTIC_STEP
+    expected = batch.n_runs * steps * (1000 * 4 * a + 4 * 4 * b)
+    assert batch.cost == pytest.approx(expected, rel=1e-12)
+
+
+def test_flat_cost_does_not_grow_with_d_to_the_step_limit():
     raw = {
         "sweep": "flat",
         "spectrum": {"family": "flat"},
@@ -219,12 +241,15 @@ def test_flat_cost_does_not_grow_with_d():
             "eta": [0.1],
             "seeds": [0],
         },
-        "run": {"steps": 1000},
+        "run": {"steps": 1000, "stop_error": 0.0},
     }
     costs = {
         batch.point.d: batch.cost for batch in expand_grid(load_config(raw, results_root=None))
     }
-    assert costs[100] == costs[10**6] == costs[10**12] == pytest.approx(1000 * 9 * 4 * 2e-9)
+    a, b = grid.ENGINE_SECONDS_PER_ROW_STEP, grid.ENGINE_SECONDS_PER_DIAGNOSTIC_STEP
+    # the engine's rows whatever d is: lambda_1, lambda_2 and the flat bulk reduced to r = 2 rows
+    expected = 1000 * (4 * 4 * a + 4 * 4 * b)
+    assert costs[100] == costs[10**6] == costs[10**12] == pytest.approx(expected, rel=1e-12)
     assert grid.engine_rows(5, 2, "flat") == 5
 
 
@@ -280,7 +305,7 @@ def flat_config(d_values) -> dict:
             "seeds": {"count": 64},
         },
         "run": {"steps": 3000},
-        "chunking": {"target_seconds": 0.5},
+        "chunking": {"target_seconds": 5},
     }
     return load_config(raw, results_root=None)
 
@@ -515,14 +540,15 @@ def test_recorded_steps_auto_is_log_beyond_10000():
 
 def single_batch_chunk(d: int, config: dict) -> Chunk:
     point = GridPoint(d=d, r=2, kappa=5.0, varpi=0.5, varpi_exponent=0.0, eta=0.1)
-    batch = Batch(point=point, seeds=tuple(range(16)), cost=grid.batch_cost(point, 16, config))
+    cost = grid.estimate_engine_seconds(point, 16, config)
+    batch = Batch(point=point, seeds=tuple(range(16)), cost=cost)
     return Chunk(chunk_id="test", batches=(batch,), cost=batch.cost)
 
 
 def test_resources_grow_with_d():
     config = sweep_config()
     resources = [
-        estimate_resources(single_batch_chunk(d, config), config) for d in (10**3, 10**7, 10**8)
+        estimate_resources(single_batch_chunk(d, config), config) for d in (10**3, 10**7, 4 * 10**7)
     ]
     assert all(set(entry) == {"mem_mb", "runtime"} for entry in resources)
     assert all(isinstance(value, int) for entry in resources for value in entry.values())
@@ -541,11 +567,14 @@ def test_memory_includes_iterates_and_diagnostics():
     assert estimate_resources(chunk, config)["mem_mb"] == expected
 
 
-def test_runtime_is_three_times_the_cost():
+def test_runtime_is_three_times_the_estimate_to_the_step_limit():
+    """Runtime counts every run to run.steps (a run may not converge), not the packing cost."""
     config = sweep_config(d=[3000000], r=[3], kappa=[5], eta=[0.1])
     chunk = max(make_chunks(config), key=attrgetter("cost"))
-    assert chunk.cost * 3 / 60 > MIN_RUNTIME_MINUTES
-    assert estimate_resources(chunk, config)["runtime"] == math.ceil(chunk.cost * 3 / 60)
+    a, b = grid.ENGINE_SECONDS_PER_ROW_STEP, grid.ENGINE_SECONDS_PER_DIAGNOSTIC_STEP
+    to_limit = sum(batch.n_runs * 2000 * (3000000 * 9 * a + 9 * 5 * b) for batch in chunk.batches)
+    assert to_limit * 3 / 60 > MIN_RUNTIME_MINUTES and to_limit > chunk.cost
+    assert estimate_resources(chunk, config)["runtime"] == math.ceil(to_limit * 3 / 60)
 
 
 def test_store_bytes_estimate():

@@ -3,8 +3,8 @@
 ``chunk_ids_of_shipped_configs.json`` was written with ``make_chunks(load_config(path))`` of
 the dict-based plan (commit aae1fe4); a changed id would make every existing chunk store of
 that sweep look foreign and rerun it. A deliberate change re-records the entries it changes
-(config.yaml: runs stop at convergence; every config with cheap (d, r) groups: small groups are
-packed together, mfsim.plan.grid.make_chunks).
+(config.yaml: runs stop at convergence; then every config: cheap (d, r) groups are packed
+together and chunks are packed by the cost model's estimate, mfsim.plan.grid.make_chunks).
 """
 
 from __future__ import annotations
