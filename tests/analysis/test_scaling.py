@@ -527,6 +527,7 @@ def test_chi2_quantile_table_holds_scipys_float64_values():
     assert scaling._chi2_1_quantile(0.8) == ndtri(0.9) ** 2  # outside the table: scipy
 
 
+@pytest.mark.filterwarnings("ignore:.*sit in grid cells without a run:UserWarning")
 def test_classify_runs_agrees_with_a_loop_over_entries():
     """Masks against a per-entry loop, with cells without a run, diverged runs, NaN,
     bound-dominated flags (NaN and object dtype) and status stored in another dim order."""
