@@ -14,7 +14,7 @@ min_version("9.27")  # the version pyproject.toml declares
 # The default sweep, unless --configfile names another: a named sweep replaces it whole
 # (merging the two would mix their grids). Without --configfile, each --config section replaces
 # the default's section whole and a changed grid needs its own sweep name
-# (mfsim.config.overrides; README "Running a sweep").
+# (mfsim.config.overrides; README "The sweep pipeline").
 if not workflow.overwrite_configfiles:
     import sys
 

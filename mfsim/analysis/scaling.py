@@ -1246,7 +1246,16 @@ def _case(verdict, quantity, d_values, counts, used, context) -> tuple[str, str]
     bound_d = counts["n_bound_dominated"] > 0
     not_d = counts["n_not_reached"] > 0
     if verdict == VERDICT_BOUND:
-        return "bound-dominated", f"bound-dominated at every d ({d_range(bound_d)}): {bound_why}"
+        where = (
+            " (the literal t_k^* becomes measurable only at far larger d: docs/transition.md, "
+            "config/transition.yaml)"
+            if literal
+            else ""
+        )
+        return (
+            "bound-dominated",
+            f"bound-dominated at every d ({d_range(bound_d)}): {bound_why}{where}",
+        )
     if verdict == VERDICT_NOT_REACHED:
         return "not reached", f"not reached ({d_range(not_d)}): {not_reached_why(not_d)}"
     if verdict in (VERDICT_NOT_ENOUGH, VERDICT_INCONCLUSIVE):

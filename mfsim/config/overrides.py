@@ -67,9 +67,20 @@ def _check_complete_sections(default: Mapping, overrides: Mapping) -> None:
 
     properties = load_schema().get("properties", {})
     for key, value in overrides.items():
-        required = properties.get(key, {}).get("required", [])
-        if key not in default or not isinstance(value, Mapping) or not required:
+        if key not in default or not isinstance(default[key], Mapping):
             continue
+        if not isinstance(value, Mapping):
+            continue
+        section = properties.get(key, {})
+        required = list(section.get("required", []))
+        # keys without a schema default that the default config gives (grid.kappa: required
+        # by the linear family, not by the schema) are lost too when the section is replaced
+        keys = section.get("properties", {})
+        required += [
+            name
+            for name in default[key]
+            if name not in required and "default" not in keys.get(name, {"default": None})
+        ]
         missing = [name for name in required if name not in value]
         if missing:
             raise ConfigError(

@@ -30,6 +30,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -38,13 +39,13 @@ from numba.core import caching
 
 from mfsim._version import __version__
 
-__all__ = ["cache_dir", "compiling", "install", "COMPILE_MESSAGE_AFTER"]
+__all__ = ["cache_dir", "compile_seconds", "compiling", "install", "COMPILE_MESSAGE_AFTER"]
 
 #: seconds after which the first call of a kernel is reported as compiling
 COMPILE_MESSAGE_AFTER = 2.0
 
 _ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
-_state = {"root": None, "warned": False, "told": False, "seen": set()}
+_state = {"root": None, "warned": False, "told": False, "seen": set(), "seconds": 0.0}
 _lock = threading.Lock()
 
 
@@ -145,9 +146,12 @@ def compiling(key, what: str = "kernels"):
         yield
         return
     timer = None
+    started = time.perf_counter()
+    announced = []
 
     def tell(text: str) -> None:
         _state["told"] = True
+        announced.append(text)
         print(f"mfsim: {text}", file=sys.stderr, flush=True)
 
     compiling_text = (
@@ -174,4 +178,16 @@ def compiling(key, what: str = "kernels"):
             if timer is not None:
                 timer.cancel()
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            elapsed = time.perf_counter() - started
+            _state["seconds"] += elapsed
+            if announced:  # said that it compiles (or waits): say when it is done
+                message = f"mfsim: numba {what} ready after {elapsed:.0f} s"
+                print(message, file=sys.stderr, flush=True)
     _state["seen"].add(key)
+
+
+def compile_seconds() -> float:
+    """Wall seconds this process spent in first calls of kernel specializations (compiling,
+    waiting for another process's compilation, or loading from the cache): what progress rates
+    and ``wall_time`` leave out."""
+    return _state["seconds"]

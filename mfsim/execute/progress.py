@@ -38,6 +38,7 @@ class Progress:
         self.done_runs = 0
         self.done_batches = 0
         self.started = time.perf_counter()
+        self.compile_started = _compile_seconds()
 
     def _emit(self, message: str) -> None:
         if self.log is None:
@@ -55,7 +56,9 @@ class Progress:
     def batch_done(self, batch: Batch) -> None:
         self.done_runs += batch.n_runs
         self.done_batches += 1
-        elapsed = time.perf_counter() - self.started
+        # kernel compilation in this process is a one-off: left out of the rate and the ETA
+        compiling = _compile_seconds() - self.compile_started
+        elapsed = time.perf_counter() - self.started - compiling
         rate = self.done_runs / elapsed if elapsed > 0 else float("inf")
         eta = (self.total - self.done_runs) / rate if rate > 0 else float("nan")
         self._emit(
@@ -67,6 +70,13 @@ class Progress:
     def finished(self, path: Path) -> None:
         elapsed = time.perf_counter() - self.started
         self._emit(f"chunk {self.label}: wrote {path} ({self.total} runs in {elapsed:.2f} s)")
+
+
+def _compile_seconds() -> float:
+    # imported here: `mfsim status` reads progress lines without importing numba
+    from mfsim.engine.compilation import compile_seconds
+
+    return compile_seconds()
 
 
 @contextlib.contextmanager
@@ -106,14 +116,21 @@ def sweep_status(sweep_dir: str | os.PathLike) -> dict:
         ``chunks_total``, ``chunks_done``, ``chunks_running`` (a log without a store),
         ``runs_total``, ``runs_done`` (complete chunks plus the progress of running ones),
         ``rate`` (runs/s summed over running chunks, NaN if unknown), ``eta_seconds`` (NaN if
-        unknown), ``assembled`` (whether ``sweep.zarr`` is complete).
+        unknown), ``assembled`` (whether ``sweep.zarr`` is complete), ``report`` (whether
+        ``report.html`` exists).
 
     Raises
     ------
     FileNotFoundError
-        `sweep_dir` holds no plan files (not a sweep directory of the workflow).
+        `sweep_dir` does not exist, or holds no plan files (not a sweep directory of the
+        workflow).
     """
     sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise FileNotFoundError(
+            f"{sweep_dir}: no such directory (a sweep's results are in results/<sweep>, "
+            "e.g. results/default)"
+        )
     plans = sorted((sweep_dir / "plan").glob("*.json"))
     if not plans:
         raise FileNotFoundError(
@@ -143,6 +160,7 @@ def sweep_status(sweep_dir: str | os.PathLike) -> dict:
     left = status["runs_total"] - runs_done
     status["eta_seconds"] = left / rate if rate > 0 else (0.0 if left == 0 else float("nan"))
     status["assembled"] = is_complete(sweep_dir / "sweep.zarr")
+    status["report"] = (sweep_dir / "report.html").is_file()
     return status
 
 
@@ -156,4 +174,5 @@ def format_status(sweep_dir: str | os.PathLike, status: dict) -> str:
         f" ({status['chunks_running']} running), runs {status['runs_done']}/"
         f"{status['runs_total']} ({percent:.0f}%), ETA {eta_text}"
         + ("; sweep.zarr assembled" if status["assembled"] else "")
+        + (f"; report: {Path(sweep_dir) / 'report.html'}" if status.get("report") else "")
     )

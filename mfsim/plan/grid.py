@@ -416,7 +416,8 @@ def format_estimate(estimate: dict, cores: int) -> str:
         f"{estimate['runs']} runs; estimated "
         f"{_duration(estimate['compute_seconds'])} of engine compute, "
         f"{_duration(estimate['wall_seconds'])} of simulate wall time on {cores} "
-        f"core{'s' if cores != 1 else ''} (warm numba cache; analysis rules not included)"
+        f"core{'s' if cores != 1 else ''} (with a warm numba cache: a cold one adds ~15 s once; "
+        "analysis rules not included)"
     )
 
 

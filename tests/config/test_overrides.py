@@ -67,5 +67,10 @@ def test_an_incomplete_replaced_section_names_what_it_lacks_once():
     message = str(info.value)
     assert "replaces the default's grid section whole" in message
     assert "also give d, r, varpi, eta, seeds" in message and "d=[100]" in message
+    # a key the schema does not require but the default gives (kappa, for the linear family) is
+    # named in the same message, not in a second error once the others are given
+    with pytest.raises(ConfigError) as info:
+        apply_command_line_config(default, {"sweep": "x", "grid": {"d": [10], "r": [2]}})
+    assert "also give varpi, eta, seeds, kappa " in str(info.value)
     complete = {key: value for key, value in default["grid"].items()}
     assert apply_command_line_config(default, {"sweep": "x", "grid": complete})["grid"] == complete

@@ -107,6 +107,10 @@ def test_two_processes_on_a_cold_cache_compile_once(tmp_path):
     # the other one says that it waits (or nothing, if it came after the compilation)
     assert sum(text.count("mfsim: compiling the numba kernels") for text in messages) == 1
     assert sum(text.count("mfsim: waiting for another process") for text in messages) <= 1
+    # and says when the kernels are ready, after the announcement
+    compiler = next(text for text in messages if "mfsim: compiling the numba kernels" in text)
+    ready = compiler.index("mfsim: numba kernels ready after ")
+    assert compiler.index("mfsim: compiling the numba kernels") < ready
     misses = sorted(r["misses"] for r in results)
     assert misses == [0, 1], results
     loaded = next(r for r in results if r["misses"] == 0)

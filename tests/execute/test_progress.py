@@ -55,8 +55,44 @@ def test_status_command_prints_one_line(half_done, capsys):
 def test_status_of_a_directory_without_plans_says_so(tmp_path, capsys):
     assert main(["status", str(tmp_path)]) == 2
     assert "no plan files" in capsys.readouterr().err
+    assert main(["status", str(tmp_path / "results" / "typo")]) == 2
+    assert "typo: no such directory" in capsys.readouterr().err
+
+
+def test_status_names_the_report_once_written(half_done, capsys):
+    _, sweep_dir = half_done
+    assert not sweep_status(sweep_dir)["report"]
+    (sweep_dir / "report.html").write_text("<html></html>")
+    assert sweep_status(sweep_dir)["report"]
+    assert main(["status", str(sweep_dir)]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"; report: {sweep_dir / 'report.html'}")
 
 
 def test_status_without_progress_has_unknown_eta(many_chunks, tmp_path):
     write_chunk_plans(make_plan(many_chunks[0]), tmp_path)
     assert math.isnan(sweep_status(tmp_path)["eta_seconds"])
+
+
+def test_progress_rate_and_eta_leave_out_compilation(monkeypatch):
+    """A batch that took 30 s of which 25 s compiling kernels runs at n / 5 s, not n / 30 s."""
+    from mfsim.engine import compilation
+    from mfsim.execute import progress
+    from mfsim.plan.grid import Batch, Chunk, GridPoint
+
+    clock = iter([100.0, 130.0, 135.0])
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setitem(compilation._state, "seconds", 7.0)
+    point = GridPoint(d=50, r=2, kappa=5.0, varpi=0.5, varpi_exponent=0.0, eta=0.1)
+    batches = tuple(Batch(point=point, seeds=(2 * i, 2 * i + 1), cost=1.0) for i in range(3))
+    lines = []
+
+    class Log:
+        def write(self, text):
+            lines.append(text.strip())
+
+    tracker = progress.Progress(Log(), Chunk(chunk_id="c", batches=batches, cost=3.0))
+    compilation._state["seconds"] += 25.0  # the first batch compiled for 25 of its 30 s
+    tracker.batch_done(batches[0])
+    tracker.batch_done(batches[1])  # 5 s later, no compilation
+    assert lines[0].endswith("runs 2/6 (33%) 0.4 runs/s ETA 10.0 s"), lines
+    assert lines[1].endswith("runs 4/6 (67%) 0.4 runs/s ETA 5.0 s"), lines

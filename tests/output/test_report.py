@@ -124,6 +124,7 @@ def test_opening_says_bound_dominated_and_why(sweep):
     assert {row["verdict"] for row in rows} == {VERDICT_BOUND}
     (sentence,) = opening_sentences(rows)
     assert "bound-dominated at every d" in sentence and "ceil(t^sharp) = 1105" in sentence
+    assert "config/transition.yaml" in sentence  # where the literal t_k^* is measured
 
 
 def test_opening_says_not_reached_and_when_the_runs_stopped(sweep):
