@@ -139,8 +139,9 @@ def compiling(key, what: str = "kernels"):
     Holds an exclusive lock on ``cache_dir()/compile.lock`` (other processes wait, then load
     the compiled result from the cache) and prints one line on stderr, once per process: at once
     when the cache holds no kernel yet, else only if the call takes longer than
-    :data:`COMPILE_MESSAGE_AFTER` seconds; a process that finds the lock taken says that it waits
-    for another process's compilation instead. Later calls with the same key do nothing.
+    :data:`COMPILE_MESSAGE_AFTER` seconds; a process that finds the lock taken says, once it has
+    waited that long, that it waits for another process's compilation instead. Whoever said
+    either says when the kernels are ready. Later calls with the same key do nothing.
     """
     if key in _state["seen"]:
         yield
@@ -161,10 +162,18 @@ def compiling(key, what: str = "kernels"):
     with open(cache_dir() / "compile.lock", "a+") as handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:  # another process holds the lock: it is compiling
+        except BlockingIOError:  # another process holds the lock: it compiles or loads
+            waiting = None
             if not _state["told"]:
-                tell(f"waiting for another process that is compiling the numba {what}")
+                # loading from a warm cache holds the lock for a fraction of a second: say it
+                # only when the wait is long, i.e. the other process is compiling
+                text = f"waiting for another process that is compiling the numba {what}"
+                waiting = threading.Timer(COMPILE_MESSAGE_AFTER, tell, args=(text,))
+                waiting.daemon = True
+                waiting.start()
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            if waiting is not None:
+                waiting.cancel()
         if not _state["told"]:
             if not any((cache_dir() / "kernels").glob("*.nbi")):
                 tell(compiling_text)  # an empty cache: say it before compiling starts
