@@ -6,6 +6,7 @@ Every job logs to its rule's ``log:`` file and re-raises after logging a failure
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sys
@@ -108,6 +109,24 @@ def job_log(path, name: str, terminal: bool = False):
             logging.getLogger(name).removeHandler(echo)
 
 
+def interruptible(job):
+    """Let Ctrl-C end `job` with exit status 130 and one log line, never a traceback.
+
+    Ctrl-C reaches every job of the process group; it may land anywhere in the job, also
+    before or after its :func:`job_log` (reading the plan, setting up the log).
+    """
+
+    @functools.wraps(job)
+    def run(*args, **kwargs):
+        try:
+            return job(*args, **kwargs)
+        except KeyboardInterrupt:
+            raise SystemExit(130) from None
+
+    return run
+
+
+@interruptible
 def simulate_job(plan_path, out, threads: int, log_path) -> None:
     """Rule ``simulate``: run the chunk of the plan file `plan_path` and write its store.
 
@@ -134,6 +153,7 @@ def simulate_job(plan_path, out, threads: int, log_path) -> None:
                 run_chunk_plan(plan, out, client=client, log=log)
 
 
+@interruptible
 def assemble_job(chunk_stores, config: dict, out, log_path) -> None:
     """Rule ``assemble``: combine the chunk stores into ``sweep.zarr`` (refuses incomplete ones)."""
     from mfsim.config.model import as_sweep_config
@@ -153,6 +173,7 @@ def _write_zarr(ds: xr.Dataset, out) -> None:
     to_zarr(ds, out, mode="w")
 
 
+@interruptible
 def fit_job(store, out, log_path) -> None:
     """Rule ``fit_scaling``: fits of every stage quantity against d -> Zarr."""
     from mfsim.analysis.scaling import fit_all
@@ -164,6 +185,7 @@ def fit_job(store, out, log_path) -> None:
         log.info("wrote %s (%d variables)", out, len(fits.data_vars))
 
 
+@interruptible
 def audit_job(store, out, log_path) -> None:
     """Rule ``audit``: Theorem 6 bounds checked on every run -> Zarr."""
     from mfsim.analysis.audit import audit_table, audit_theorem6
@@ -174,6 +196,7 @@ def audit_job(store, out, log_path) -> None:
         log.info("Theorem 6 audit:\n%s", audit_table(audit).to_string(index=False))
 
 
+@interruptible
 def report_job(store, fits, audit, figures_dir, out, log_path, threads: int = 1) -> None:
     """Rule ``report``: the PNG and PDF figures (drawn by `threads` processes), then the
     self-contained HTML report that embeds them (verdict table first).
@@ -209,7 +232,10 @@ def exit_job() -> None:
     last). Only for ``workflow/scripts/*.py``, never in a library call. A job that raised never
     gets here: its traceback and exit status are Python's.
     """
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    try:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except KeyboardInterrupt:  # Ctrl-C while exiting: the run is being stopped
+        os._exit(130)
     os._exit(0)

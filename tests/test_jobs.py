@@ -108,3 +108,21 @@ def test_exit_job_ends_the_process_with_its_log_and_streams_flushed(tmp_path):
     assert proc.stderr.endswith("buffered stderr")
     text = log.read_text()
     assert "the job's last line" in text and "mfsim.test took" in text
+
+
+def test_ctrl_c_anywhere_in_a_job_exits_130_without_a_traceback(tmp_path, monkeypatch):
+    """Also before the job's log is set up (reading the plan): SystemExit(130), not a
+    KeyboardInterrupt traceback."""
+    import pytest
+
+    from mfsim.jobs import simulate_job
+    from mfsim.plan import chunk_plan
+
+    def interrupted(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(chunk_plan, "read_chunk_plan", interrupted)
+    with pytest.raises(SystemExit) as info:
+        simulate_job(tmp_path / "plan.json", tmp_path / "out.zarr", 1, tmp_path / "job.log")
+    assert info.value.code == 130
+    assert not (tmp_path / "job.log").exists()  # interrupted before the log was opened
