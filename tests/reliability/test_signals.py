@@ -96,6 +96,9 @@ def test_sigint_then_rerun_gives_the_uninterrupted_store(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # as from a terminal: a shell that runs pytest in the background (`cmd &` without job
+        # control) leaves SIGINT ignored, and an ignored signal stays ignored across exec
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 240
