@@ -35,6 +35,7 @@ def _slopes(fit: xr.Dataset, axis: str, index: str | None, value, others: dict):
     other axes (NaN where there is no fit)."""
     sel = {**others, **({index: value} if index else {})}
     g = fit.sel(sel)
+    g = g.squeeze([dim for dim in g["log_slope"].dims if dim != axis and g.sizes[dim] == 1])
     x = g[axis].values.astype(float)
     return x, *(
         g[name].values.astype(float) for name in ("log_slope", "log_slope_lo", "log_slope_hi")
