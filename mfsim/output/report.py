@@ -1,16 +1,26 @@
-"""Self-contained HTML report of a sweep: verdict table first, then method, figures, provenance."""
+"""Self-contained HTML report of a sweep that leads with its answer.
+
+First screen: one paragraph on the Transition Assumption for this sweep (:func:`finding`), a
+compact headline table (quantity x group -> verdict, log slope with its interval, the
+small-signal prediction, the d range) and the key figure; the detail tables, the theory
+table, the Theorem 6 audit, the method, the other figures and the provenance follow in
+collapsible sections. The page is rendered from the Jinja2 template ``templates/report.html.j2``
+beside this module (autoescaped), math as MathML (:mod:`mfsim.output.mathml`), figures embedded
+as base64 PNG: one file that opens offline, without script.
+"""
 
 from __future__ import annotations
 
 import base64
 import datetime as _dt
-import html
 import platform
 from collections.abc import Iterable
 from pathlib import Path
 
+import jinja2
 import numpy as np
 import xarray as xr
+from markupsafe import Markup
 
 from mfsim.analysis.scaling import (
     MODELS,
@@ -28,8 +38,19 @@ from mfsim.analysis.scaling import (
     fit_quantities,
     fits_for,
 )
+from mfsim.output import mathml
+from mfsim.output.report_rows import LITERAL, model_wording, opening_sentences, verdict_rows
+from mfsim.output.theory_slopes import theory_rows
 
-__all__ = ["opening_sentences", "theory_rows", "verdict_rows", "write_report"]
+__all__ = [
+    "finding",
+    "headline_rows",
+    "model_wording",
+    "opening_sentences",
+    "theory_rows",
+    "verdict_rows",
+    "write_report",
+]
 
 _VERDICT_CLASS = {
     VERDICT_LOG_DECISIVE: "log",
@@ -40,61 +61,19 @@ _VERDICT_CLASS = {
     VERDICT_BOUND: "bound",
     VERDICT_NOT_REACHED: "bound",
 }
-_OMITTED = (VERDICT_UNDEFINED, VERDICT_NO_RUNS)
-#: The literal quantity of the paper; every other stage quantity is a proxy.
-LITERAL = "t_k_star"
+#: At most this many rows in the headline table; all rows are in the detail tables.
+HEADLINE_MAX_ROWS = 12
+#: Order of the quantities in the headline: the literal t_k^*, then the proxies.
+HEADLINE_ORDER = (LITERAL, "rise", "escape", "learned", "plateau", "t_eps")
+MODEL_NAMES = {"log": "a + b log d", "power": "c d^alpha", "const": "constant"}
 
-_CSS = """
-body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1300px;
-       color: #222; line-height: 1.4; }
-table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1.5em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: left; vertical-align: top; }
-th { background: #f0f0f0; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr.log td.verdict { background: #e3f2e1; }
-tr.both td.verdict { background: #eef5e0; }
-tr.bound td.verdict { background: #eeeeee; }
-p.warning { background: #fbe0dc; padding: 0.4em; }
-tr.flat td.verdict { background: #e6eef8; }
-tr.faster td.verdict { background: #fbe0dc; }
-tr.other td.verdict { background: #f6f2dc; }
-figure { margin: 1em 0 2em; }
-figure img { max-width: 100%; border: 1px solid #ddd; }
-figcaption { font-size: 0.85em; color: #555; }
-pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; font-size: 0.8em; }
-.note { color: #555; font-size: 0.9em; }
-"""
-
-_METHOD = """
-<p>For every group of grid points that differ only in <i>d</i> (and every signal index
-<i>k</i>, or accuracy level <i>eps</i> for <code>t_eps</code>) the seeds are replicates. Three
-models of the stage time <i>y</i> are fitted by ordinary least squares on all (d, seed) points:
-<b>log</b> <i>y = a + b log d</i>; <b>power</b> <i>y = c d<sup>alpha</sup></i> (least squares of
-log <i>y</i> on log <i>d</i>); <b>const</b> <i>y = m</i>. {nonpositive}</p>
-<p><b>Bootstrap.</b> Each of the {n_boot} replicates resamples the seeds with replacement
-within each <i>d</i> (every <i>d</i> keeps its number of reached seeds) and refits everything;
-intervals are {confidence} percentile intervals of the replicates (seeded generator, seed
-{seed}: rerunning gives identical numbers).</p>
-<p><b>Model comparison.</b> Leave-one-d-out cross validation on the original scale: each
-<i>d</i> in turn is held out, the models are fitted on the other <i>d</i> values and predict the
-held-out seeds; CV RMSE = sqrt(mean over held-out <i>d</i> of the squared prediction error).
-The CV is repeated on every bootstrap replicate, which gives an interval for the difference in
-CV RMSE between each model and the preferred one; the preferred model is <i>decisive</i> if all
-these intervals lie above 0.</p>
-<p><b>Log against power in one parameter.</b> The Box-Cox family <i>y = a + b (d<sup>alpha</sup>
-- 1)/alpha</i> contains the log law (alpha = 0), the power laws <i>c d<sup>alpha</sup></i> and
-the constants. It is fitted by weighted least squares to the per-<i>d</i> means (weights: seeds
-over variance at that <i>d</i>); the profile interval of alpha decides "grows faster than log
-d" (interval above 0). Where log and power are both consistent, the report states the smallest
-alpha a power law would need to be detected in {power} of data sets simulated under the fitted
-log law with the same <i>d</i> values and seeds (a simulation-based power analysis).</p>
-<p><b>Missing values.</b> Runs that did not reach the stage (NaN), bound-dominated
-<code>t_k_star</code> values and <i>d</i> values with fewer than min_seeds={min_seeds} reached
-runs are not fitted and never filled in; they are counted in the table. Not-reached runs are
-censored (the stage may lie beyond max_steps), so a fit with many of them describes the reached
-runs only and is biased low.</p>
-<p><b>Verdict rule</b> (applied in this order; min_d={min_d}):</p>
-"""
+_ENVIRONMENT = jinja2.Environment(
+    loader=jinja2.PackageLoader("mfsim.output", "templates"),
+    autoescape=jinja2.select_autoescape(["html", "j2"]),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -102,8 +81,8 @@ def _fmt(value, digits: int = 3) -> str:
     try:
         value = float(value)
     except (TypeError, ValueError):
-        return html.escape(str(value))
-    return "&ndash;" if not np.isfinite(value) else f"{value:.{digits}g}"
+        return str(value)
+    return "\u2013" if not np.isfinite(value) else f"{value:.{digits}g}"
 
 
 def _percent(value) -> str:
@@ -113,338 +92,142 @@ def _percent(value) -> str:
         return "?"
 
 
-def _interval(fit: xr.Dataset, name: str) -> str:
-    return f"{_fmt(fit[name])} [{_fmt(fit[name + '_lo'])}, {_fmt(fit[name + '_hi'])}]"
+def _theory_by_row(theory: list[dict]) -> dict:
+    return {(row["quantity"], row["group"], f"k={row['k']}"): row for row in theory}
 
 
-def verdict_rows(fits: xr.Dataset) -> tuple[list[dict], int, str]:
-    """Rows of the verdict table, one per (quantity, group, k or eps).
-
-    Parameters
-    ----------
-    fits : xarray.Dataset
-        Output of :func:`~mfsim.analysis.scaling.fit_all` or ``fit_scaling``.
-
-    Returns
-    -------
-    rows : list of dict
-        Keys ``quantity, group, index, preferred, decisive, slope, exponent, cv, verdict,
-        detail, case, case_text, boxcox, caveat, n_runs, n_reached, n_not_reached,
-        n_bound_dominated, n_diverged, n_d_used, n_d`` (numbers summed over d; strings unescaped).
-    n_omitted : int
-        Combinations left out because the quantity is not defined there (k > r, or k = r for
-        t_k_star, escape, plateau) or the grid cell has no runs.
-    fixed : str
-        Grid dims with a single value, ``"dim=value, ..."``; ``group`` names only the others.
-    """
-    rows, n_omitted, fixed = [], 0, {}
-    for quantity in fit_quantities(fits):
-        fit = fits_for(fits, quantity)
-        group_dims = [dim for dim in fit["verdict"].dims]
-        index_dim = next((dim for dim in ("k", "eps") if dim in group_dims), None)
-        stacked = fit.stack(_group=group_dims) if group_dims else fit.expand_dims("_group")
-        for i in range(stacked.sizes["_group"]):
-            g = stacked.isel(_group=i)
-            verdict = str(g["verdict"].values)
-            if verdict in _OMITTED:
-                n_omitted += 1
-                continue
-            group = ", ".join(
-                f"{dim}={_plain(g[dim].values)}"
-                for dim in group_dims
-                if dim != index_dim and fit.sizes[dim] > 1
-            )
-            fixed.update(
-                {
-                    dim: _plain(g[dim].values)
-                    for dim in group_dims
-                    if dim != index_dim and fit.sizes[dim] == 1
-                }
-            )
-            cv = ", ".join(
-                f"{m} {_fmt(g['cv_rmse'].sel(model=m))}" for m in MODELS if m in g["model"]
-            )
-            rows.append(
-                {
-                    "quantity": quantity,
-                    "group": group,
-                    "index": f"{index_dim}={_plain(g[index_dim].values)}" if index_dim else "",
-                    "preferred": str(g["preferred_model"].values),
-                    "decisive": bool(g["decisive"].values),
-                    "slope": _interval(g, "log_slope"),
-                    "exponent": _interval(g, "power_exponent"),
-                    "cv": cv,
-                    "verdict": verdict,
-                    "detail": _text(g, "verdict_detail"),
-                    "case": _text(g, "case"),
-                    "case_text": _text(g, "case_text"),
-                    "boxcox": _interval(g, "boxcox_alpha") if "boxcox_alpha" in g else "",
-                    "caveat": str(g["caveat"].values),
-                    "n_d_used": int(g["n_d_used"].values),
-                    "n_d": int((g["n_runs"] > 0).sum()),
-                    **{
-                        name: int(g[name].sum())
-                        for name in (
-                            "n_runs",
-                            "n_reached",
-                            "n_not_reached",
-                            "n_bound_dominated",
-                            "n_diverged",
-                        )
-                    },
-                }
-            )
-    return rows, n_omitted, ", ".join(f"{dim}={value}" for dim, value in fixed.items())
-
-
-def _text(g: xr.Dataset, name: str) -> str:
-    return str(g[name].values) if name in g else ""
-
-
-def _plain(value) -> str:
-    value = value.item() if hasattr(value, "item") else value
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _verdict_table(rows: list[dict], n_omitted: int, *, literal: bool) -> str:
-    """One table: the literal t_k^* rows (``literal=True``) or the proxies' rows."""
-    rows = [row for row in rows if (row["quantity"] == LITERAL) == literal]
-    if not rows:
-        what = "literal t_k^*" if literal else "proxy"
-        return f'<p class="note">No {what} quantity was fitted.</p>'
-    head = (
-        "<tr><th>quantity</th><th>group</th><th>k / eps</th><th>case</th><th>verdict</th>"
-        "<th>detail</th><th>log slope b [CI]</th><th>power exponent alpha [CI]</th>"
-        "<th>Box-Cox alpha [CI]</th><th>preferred model</th><th>CV RMSE</th>"
-        "<th>reached</th><th>not reached</th><th>bound-dominated</th>"
-        "<th>diverged</th><th>d fitted / d with runs</th><th>caveat</th></tr>"
-    )
-    body = []
-    for row in rows:
-        css = _VERDICT_CLASS.get(row["verdict"], "other")
-        preferred = html.escape(row["preferred"]) + (" (decisive)" if row["decisive"] else "")
-        body.append(
-            f'<tr class="{css}"><td>{html.escape(row["quantity"])}</td>'
-            f"<td>{html.escape(row['group']) or '&ndash;'}</td>"
-            f"<td>{html.escape(row['index'])}</td>"
-            f"<td>{html.escape(row['case_text'] or row['case'])}</td>"
-            f'<td class="verdict">{html.escape(row["verdict"])}</td>'
-            f"<td>{html.escape(row['detail'])}</td>"
-            f"<td class='num'>{row['slope']}</td>"
-            f"<td class='num'>{row['exponent']}</td><td class='num'>{row['boxcox']}</td>"
-            f"<td>{preferred}</td><td>{row['cv']}</td>"
-            f"<td class='num'>{row['n_reached']} / {row['n_runs']}</td>"
-            f"<td class='num'>{row['n_not_reached']}</td>"
-            f"<td class='num'>{row['n_bound_dominated']}</td>"
-            f"<td class='num'>{row['n_diverged']}</td>"
-            f"<td class='num'>{row['n_d_used']} / {row['n_d']}</td>"
-            f"<td>{html.escape(row['caveat'])}</td></tr>"
-        )
-    note = (
-        f'<p class="note">{n_omitted} (quantity, group, k) combinations omitted: the quantity is '
-        "not defined there (k &gt; r; k = r for t_k_star, escape, plateau) or the grid cell has "
-        "no runs.</p>"
-        if n_omitted and not literal
-        else ""
-    )
-    return f"<table>{head}{''.join(body)}</table>{note}"
-
-
-def opening_sentences(rows: list[dict]) -> list[str]:
-    """One sentence per quantity on the Transition Assumption (plain text, unescaped).
-
-    Each sentence names, for every group and k (or eps) of the quantity, its case and verdict:
-    measured and what the fit says (the verdict, its detail), bound-dominated and why, or not
-    reached and why.
-    """
-    by_quantity: dict[str, list[dict]] = {}
-    for row in rows:
-        by_quantity.setdefault(row["quantity"], []).append(row)
-    order = sorted(by_quantity, key=lambda q: (q != LITERAL, q))
-    sentences = []
-    for quantity in order:
-        clauses = []
-        for row in by_quantity[quantity]:
-            where = ", ".join(part for part in (row["group"], row["index"]) if part)
-            where = f"{where}: " if where else ""
-            if row["case"] == "measured":
-                detail = f" ({row['detail']})" if row["detail"] else ""
-                clauses.append(f"{where}{row['case_text']}; {row['verdict']}{detail}")
-            else:
-                clauses.append(f"{where}{row['case_text'] or row['verdict']}")
-        name = "literal t_k^* (eq. 15)" if quantity == LITERAL else f"proxy {quantity}"
-        sentences.append(f"{name}: " + "; ".join(clauses) + ".")
-    return sentences
-
-
-def theory_rows(sweep_ds: xr.Dataset, fits: xr.Dataset) -> list[dict]:
-    """Small-signal predictions beside the fitted log slopes (rise_k; measured literal t_k^*).
-
-    The predicted slope is the least-squares slope against ln d of the scalar-model prediction
-    (:func:`mfsim.analysis.linearized.predicted_rise`) at the d values the fit used, so it
-    includes the finite-d transient; ``asymptotic`` is the closed form (rise: eq. R, t_k^*:
-    eq. T of ``docs/transition.md``).
-
-    Returns
-    -------
-    list of dict
-        Keys ``quantity, group, k, predicted, asymptotic, fitted, lo, hi, inside`` (floats,
-        bool), or ``reason`` (str) instead of the numbers where the theory does not apply.
-    """
-    from mfsim.analysis.linearized import predicted_rise
-
+def headline_rows(rows: list[dict], theory: list[dict]) -> tuple[list[dict], int]:
+    """The rows of the headline table, the literal t_k^* first, at most
+    :data:`HEADLINE_MAX_ROWS`; returns (rows, number left out)."""
+    order = {q: i for i, q in enumerate(HEADLINE_ORDER)}
+    ranked = sorted(rows, key=lambda r: order.get(r["quantity"], len(order)))
+    by_row = _theory_by_row(theory)
     out = []
-    for quantity in ("rise", LITERAL):
-        if quantity not in fit_quantities(fits):
-            continue
-        fit = fits_for(fits, quantity)
-        dims = [dim for dim in fit["verdict"].dims if dim != "k"]
-        stacked = fit.stack(_group=dims) if dims else fit.expand_dims("_group")
-        d_all = np.asarray(fit["d"].values, dtype=float)
-        for i in range(stacked.sizes["_group"]):
-            g = stacked.isel(_group=i)
-            values = {
-                dim: _plain_value(g[dim].values) if dim in g.coords else None
-                for dim in ("kappa", "r", "eta", "varpi")
-            }
-            exponent = _plain_value(g["varpi_exponent"].values) if "varpi_exponent" in g else 0
-            group = ", ".join(
-                f"{dim}={_plain(g[dim].values)}" for dim in dims if fit.sizes[dim] > 1
-            )
-            for j, k in enumerate(g["k"].values):
-                gk = g.isel(k=j)
-                if str(gk["verdict"].values) in _OMITTED or str(gk["case"].values) != "measured":
-                    continue
-                row = {"quantity": quantity, "group": group, "k": int(k)}
-                used = np.asarray(gk["used_in_fit"].values, dtype=bool)
-                if exponent != 0 or any(v is None for v in values.values()):
-                    row["reason"] = "varpi depends on d (varpi_exponent != 0) or grid value unknown"
-                    out.append(row)
-                    continue
-                pred = predicted_rise(
-                    sweep_ds,
-                    values["kappa"],
-                    int(values["r"]),
-                    values["eta"],
-                    values["varpi"],
-                    d_all[used],
-                    with_chain=quantity == LITERAL,
-                )
-                if "reason" in pred:
-                    row["reason"] = pred["reason"]
-                    out.append(row)
-                    continue
-                if quantity == "rise":
-                    series = pred["rise"][:, int(k) - 1]
-                else:  # predicted bound-dominated values are left out, as in the fit
-                    series = np.where(
-                        pred["bound_dominated"][:, int(k) - 1],
-                        np.nan,
-                        pred["t_k_star"][:, int(k) - 1],
-                    )
-                asymptotic = (pred["slope"] if quantity == "rise" else pred["t_k_star_slope"])[
-                    int(k) - 1
-                ]
-                ok = np.isfinite(series)
-                x = np.log(d_all[used])[ok]
-                predicted = float(np.polyfit(x, series[ok], 1)[0]) if ok.sum() >= 2 else np.nan
-                lo, hi = float(gk["log_slope_lo"]), float(gk["log_slope_hi"])
-                row.update(
-                    predicted=predicted,
-                    asymptotic=float(asymptotic),
-                    fitted=float(gk["log_slope"]),
-                    lo=lo,
-                    hi=hi,
-                    inside=bool(lo <= predicted <= hi),
-                )
-                out.append(row)
-    return out
+    for row in ranked[:HEADLINE_MAX_ROWS]:
+        prediction = by_row.get((row["quantity"], row["group"], row["index"]), {})
+        out.append({**row, "predicted": prediction.get("predicted", np.nan)})
+    return out, max(len(ranked) - HEADLINE_MAX_ROWS, 0)
 
 
-def _plain_value(value):
-    value = value.item() if hasattr(value, "item") else value
-    return value
+def finding(rows: list[dict], theory: list[dict], fixed: str) -> Markup:
+    """The first paragraph: what this sweep says on the Transition Assumption
+    (t_k^* = O(log d)), the literal t_k^* first, then the proxies, with the sampled d range.
 
-
-def _theory_table(rows: list[dict]) -> str:
+    Each quantity gets one clause: its verdict where all its rows agree, else the count of
+    rows per verdict; the verdict texts are those of the fits (MathML rendered).
+    """
     if not rows:
-        return '<p class="note">No rise or measured literal t_k^* group to compare.</p>'
-    head = (
-        "<tr><th>quantity</th><th>group</th><th>k</th><th>predicted slope over the fitted d "
-        "(steps per ln d)</th><th>asymptotic slope</th><th>fitted log slope b [CI]</th>"
-        "<th>prediction inside the CI</th></tr>"
+        return Markup("No stage quantity was fitted: this sweep says nothing on the Transition "
+                      "Assumption.")  # fmt: skip
+    lo = min(row["d_min"] for row in rows if np.isfinite(row["d_min"])) if _any_d(rows) else np.nan
+    hi = max(row["d_max"] for row in rows if np.isfinite(row["d_max"])) if _any_d(rows) else np.nan
+    head = Markup("On the Transition Assumption ({} = {}), over ").format(
+        mathml.quantity(LITERAL), Markup(mathml.big_o_log_d())
     )
-    body = []
-    for row in rows:
-        cells = (
-            f"<td colspan='4'>{html.escape(row['reason'])}</td>"
-            if "reason" in row
-            else f"<td class='num'>{_fmt(row['predicted'])}</td>"
-            f"<td class='num'>{_fmt(row['asymptotic'])}</td>"
-            f"<td class='num'>{_fmt(row['fitted'])} [{_fmt(row['lo'])}, {_fmt(row['hi'])}]</td>"
-            f"<td>{'yes' if row['inside'] else 'no'}</td>"
-        )
-        body.append(
-            f"<tr><td>{html.escape(row['quantity'])}</td>"
-            f"<td>{html.escape(row['group']) or '&ndash;'}</td><td>{row['k']}</td>{cells}</tr>"
-        )
-    return f"<table>{head}{''.join(body)}</table>"
-
-
-def _summary(rows: list[dict]) -> str:
-    counts: dict[str, int] = {}
-    for row in rows:
-        key = f"{row['quantity']}: {row['verdict']}"
-        counts[key] = counts.get(key, 0) + 1
-    items = "".join(f"<li>{html.escape(k)} &times; {v}</li>" for k, v in sorted(counts.items()))
-    return f"<ul>{items}</ul>"
-
-
-def _figures(paths: Iterable) -> str:
-    parts, others = [], []
-    for path in map(Path, paths):
-        if path.suffix.lower() != ".png":
-            others.append(path.name)
+    head += Markup("{} to {}").format(
+        mathml.math(f"<mi>d</mi><mo>=</mo>{mathml.number(lo)}"), mathml.math(mathml.number(hi))
+    )
+    if fixed:
+        head += Markup(" (same in every row: {})").format(mathml.assignments(fixed))
+    clauses = []
+    for quantity in HEADLINE_ORDER + tuple(sorted({r["quantity"] for r in rows})):
+        mine = [r for r in rows if r["quantity"] == quantity]
+        if not mine or any(c[0] == quantity for c in clauses):
             continue
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-        parts.append(
-            f'<figure><img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{html.escape(path.name)}</figcaption></figure>"
-        )
-    if others:
-        names = ", ".join(html.escape(n) for n in others)
-        parts.append(f'<p class="note">Also written (not embedded): {names}</p>')
-    return "".join(parts) or '<p class="note">No figures.</p>'
+        name = "the literal" if quantity == LITERAL else "the proxy"
+        clauses.append((quantity, Markup("{} {} is {}").format(
+            name, mathml.quantity(quantity), _verdict_summary(mine))))  # fmt: skip
+    text = head + Markup(": ") + Markup("; ").join(c for _, c in clauses) + Markup(".")
+    measured = [row for row in theory if "inside" in row]
+    if measured:
+        inside = sum(row["inside"] for row in measured)
+        text += Markup(
+            " The small-signal prediction of the log slope (no fitted parameter) lies inside "
+            "the fitted 95% interval in {} of {} groups."
+        ).format(inside, len(measured))
+    return text + Markup(" Verdicts describe the sampled range of d only.")
 
 
-def _attrs_table(attrs: dict) -> str:
-    if not attrs:
-        return '<p class="note">none</p>'
-    rows = []
-    for key, value in attrs.items():
-        text = str(value)
-        cell = f"<pre>{html.escape(text)}</pre>" if "\n" in text else html.escape(text)
-        rows.append(f"<tr><th>{html.escape(str(key))}</th><td>{cell}</td></tr>")
-    return f"<table>{''.join(rows)}</table>"
+def _any_d(rows) -> bool:
+    return any(np.isfinite(row["d_min"]) for row in rows)
 
 
-def _audit_section(audit) -> str:
-    """The Theorem 6 audit totals as an HTML table (empty without an audit)."""
+def _verdict_summary(rows: list[dict]) -> Markup:
+    verdicts: dict[str, list[str]] = {}
+    for row in rows:
+        where = ", ".join(part for part in (row["group"], row["index"]) if part) or "all"
+        verdicts.setdefault(row["verdict"], []).append(where)
+    if len(verdicts) == 1:
+        (verdict,) = verdicts
+        return Markup("{} in every group").format(mathml.render(verdict))
+    parts = [
+        Markup("{} in {} of {}").format(mathml.render(verdict), len(where), len(rows))
+        for verdict, where in sorted(verdicts.items(), key=lambda item: -len(item[1]))
+    ]
+    return Markup(", ").join(parts)
+
+
+def _figure(path: Path) -> dict:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return {"name": path.name, "stem": path.stem, "src": f"data:image/png;base64,{data}"}
+
+
+def key_figure_name(rows: list[dict], names: list[str]) -> str | None:
+    """The figure shown on the first screen: the scaling figure of the literal t_k^* if it is
+    measured somewhere, else of the first proxy with a growth verdict (headline order), else
+    the first figure."""
+    if not names:
+        return None
+    measured = [r["quantity"] for r in rows if r.get("case") in ("measured", "")]
+    for quantity in HEADLINE_ORDER:
+        if quantity in measured:
+            hits = [n for n in names if n.startswith(f"scaling_{quantity}")]
+            if hits:
+                return hits[0]
+    return names[0]
+
+
+def _figures(paths: Iterable, rows: list[dict]) -> tuple[dict | None, list[dict], list[str]]:
+    """(key figure, other embedded figures, names of files only listed)."""
+    paths = [Path(p) for p in paths]
+    pngs = [p for p in paths if p.suffix.lower() == ".png"]
+    listed = [p.name for p in paths if p.suffix.lower() != ".png"]
+    key = key_figure_name(rows, [p.name for p in pngs])
+    key_figure = next((_figure(p) for p in pngs if p.name == key), None)
+    others = [_figure(p) for p in pngs if p.name != key]
+    return key_figure, others, listed
+
+
+def _attrs(attrs: dict) -> list[tuple[str, str, bool]]:
+    return [(str(k), str(v), "\n" in str(v)) for k, v in attrs.items()]
+
+
+def _audit(audit) -> dict | None:
     if audit is None:
-        return ""
+        return None
     from mfsim.analysis.audit import audit_summary, audit_table
 
     totals = audit_table(audit)
-    table = totals.to_html(index=False, escape=True, border=0)
-    empty = int(totals["steps checked"].sum()) == 0
-    css = "warning" if empty else "note"
-    warning = f'<p class="{css}">{html.escape(audit_summary(audit))}</p>\n'
-    return (
-        '<h2 id="audit">Theorem 6 audit</h2>\n<p class="note">Bounds of Theorem 6 checked on '
-        "the recorded steps of the runs that meet its conditions (eta &le; Delta/(100 "
-        "lambda_1^2), sigma_1(X_0) &le; 1/sqrt(3 eta)). A violation is a finding, not an "
-        f"error.</p>\n{warning}{table}"
-    )
+    return {
+        "summary": audit_summary(audit),
+        "empty": int(totals["steps checked"].sum()) == 0,
+        "columns": list(totals.columns),
+        "rows": [[str(v) for v in row] for row in totals.itertuples(index=False)],
+    }
+
+
+def _settings(fits: xr.Dataset) -> dict:
+    quantities = fit_quantities(fits)
+    settings = fits_for(fits, quantities[0]).attrs if quantities else fits.attrs
+    return {
+        "n_boot": settings.get("n_boot", "?"),
+        "confidence": _percent(settings.get("confidence")),
+        "seed": settings.get("seed", "?"),
+        "min_seeds": settings.get("min_seeds", "?"),
+        "min_d": settings.get("min_d", "?"),
+        "power": _percent(settings.get("detection_power", 0.8)),
+        "nonpositive": NONPOSITIVE_POLICY[0].upper() + NONPOSITIVE_POLICY[1:] + ".",
+    }
 
 
 def write_report(
@@ -456,7 +239,7 @@ def write_report(
     title: str = "mfsim: stage times versus d",
     audit: xr.Dataset | None = None,
 ) -> Path:
-    """Write a self-contained HTML report (figures embedded as base64 PNG).
+    """Write a self-contained HTML report (figures embedded as base64 PNG, math as MathML).
 
     Parameters
     ----------
@@ -465,13 +248,14 @@ def write_report(
     fits : xarray.Dataset
         Output of :func:`~mfsim.analysis.scaling.fit_all` (or ``fit_scaling``).
     figure_paths : iterable of str or pathlib.Path
-        Figures to embed; PNG files are embedded, other files (PDF) are only listed.
+        Figures to embed; PNG files are embedded, other files (PDF) are only listed. The key
+        figure (:func:`key_figure_name`) goes to the first screen.
     out_html : str or pathlib.Path
         Output file; parent directories are created.
     title : str, optional
         Page title.
     audit : xarray.Dataset, optional
-        Output of :func:`mfsim.analysis.audit.audit_theorem6`; its totals follow the verdict table.
+        Output of :func:`mfsim.analysis.audit.audit_theorem6`.
 
     Returns
     -------
@@ -480,78 +264,56 @@ def write_report(
 
     Notes
     -----
-    Order of the page: one sentence per quantity on the Transition Assumption
-    (:func:`opening_sentences`: measured and what the fit says, bound-dominated and why, not
-    reached and why); the literal t_k^* table and the proxies' table (case, verdict and its
-    detail, log slope, power exponent and Box-Cox alpha with their intervals, preferred model,
-    CV RMSE, counts of reached / not reached / bound-dominated / diverged runs summed over d);
-    the small-signal theory beside the fitted slopes (:func:`theory_rows`); the Theorem 6
-    audit, flagged when it covered no run; the method and verdict rule; the figures;
-    provenance (sweep and fit attrs, dims, creation time). All text from data is HTML-escaped.
+    Order of the page: the finding (:func:`finding`), the headline table
+    (:func:`headline_rows`) beside the key figure; then, collapsible: the findings per
+    quantity (:func:`opening_sentences`), the literal t_k^* and proxy tables (case, verdict
+    and its detail, log slope, power exponent and Box-Cox alpha with intervals, the model
+    comparison in words (:func:`model_wording`), run counts), the small-signal theory
+    (:func:`theory_rows`), the Theorem 6 audit, the method and verdict rule, the other
+    figures, provenance. All text from data is HTML-escaped (Jinja2 autoescape).
     """
     # every table reads each fit variable many times: read a lazily opened store once
     fits = fits.compute()
     if audit is not None:
         audit = audit.compute()
     rows, n_omitted, fixed = verdict_rows(fits)
-    quantities = fit_quantities(fits)
-    settings = fits_for(fits, quantities[0]).attrs if quantities else fits.attrs
-    method = _METHOD.format(
-        n_boot=settings.get("n_boot", "?"),
-        confidence=_percent(settings.get("confidence")),
-        seed=settings.get("seed", "?"),
-        min_seeds=settings.get("min_seeds", "?"),
-        min_d=settings.get("min_d", "?"),
-        power=_percent(settings.get("detection_power", 0.8)),
-        nonpositive=html.escape(NONPOSITIVE_POLICY[0].upper() + NONPOSITIVE_POLICY[1:]) + ".",
+    theory = theory_rows(sweep_ds, fits)
+    headline, n_more = headline_rows(rows, theory)
+    key_figure, figures, listed = _figures(figure_paths, rows)
+    settings = _settings(fits)
+    page = _ENVIRONMENT.get_template("report.html.j2").render(
+        title=title,
+        finding=finding(rows, theory, fixed),
+        headline=headline,
+        n_more=n_more,
+        key_figure=key_figure,
+        literal_rows=[r for r in rows if r["quantity"] == LITERAL],
+        proxy_rows=[r for r in rows if r["quantity"] != LITERAL],
+        n_omitted=n_omitted,
+        fixed=fixed,
+        opening=opening_sentences(rows),
+        theory=theory,
+        audit=_audit(audit),
+        settings=settings,
+        rule=VERDICT_RULE,
+        figures=figures,
+        listed=listed,
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        python=platform.python_version(),
+        xarray=xr.__version__,
+        sizes=", ".join(f"{k}={v}" for k, v in sweep_ds.sizes.items()),
+        sweep_attrs=_attrs(dict(sweep_ds.attrs)),
+        fit_attrs=_attrs(dict(fits.attrs)),
+        verdict_class=lambda verdict: _VERDICT_CLASS.get(verdict, "other"),
+        math=mathml.render,
+        quantity=mathml.quantity,
+        coords=mathml.assignments,
+        number=lambda value: mathml.math(mathml.number(value)),
+        fmt=_fmt,
+        models=MODELS,
+        model_names=MODEL_NAMES,
+        omitted=(VERDICT_UNDEFINED, VERDICT_NO_RUNS),
     )
-    rule = "".join(
-        f'<li>"{html.escape(verdict)}" if {html.escape(condition)}</li>'
-        for verdict, condition in VERDICT_RULE
-    )
-    opening = "".join(f"<li>{html.escape(text)}</li>" for text in opening_sentences(rows))
-    sizes = ", ".join(f"{html.escape(str(k))}={v}" for k, v in sweep_ds.sizes.items())
-    created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>{_CSS}</style></head>
-<body>
-<h1>{html.escape(title)}</h1>
-<h2 id="findings">What the data show on the Transition Assumption (t_k^* = O(log d))</h2>
-<ul id="opening">{opening}</ul>
-<h2 id="verdicts">Verdicts</h2>
-<p class="note">Intervals are {_percent(settings.get("confidence"))} bootstrap percentile
-intervals over seeds. The verdicts describe the sampled range of d only.
-Same in all rows: {html.escape(fixed) or "&ndash;"}.</p>
-<h3 id="literal">Literal t_k^* (eq. 15)</h3>
-{_verdict_table(rows, n_omitted, literal=True)}
-<h3 id="proxies">Proxies (empirical stages)</h3>
-{_verdict_table(rows, n_omitted, literal=False)}
-{_summary(rows)}
-<h3 id="theory">Small-signal theory beside the fits</h3>
-<p class="note">Small-signal predictions from docs/transition.md (no fitted parameter): the
-slope against ln d of the predicted stage times at the d values each fit used, and the
-asymptotic slope, rise_k: 1 / (2 ln(1 + eta (lambda_k - mu))) with mu the bulk level where the
-bulk Gram matrix saturates (lambda_(r+1) for the flat bulk); a measured literal t_k^*:
-(S_(k+1) - T_k) ln rho_(k+1) / (ln rho_(k+1) - ln q), T_k the slope of t_k in the chain's
-regime at the largest fitted d.</p>
-{_theory_table(theory_rows(sweep_ds, fits))}
-{_audit_section(audit)}
-<h2 id="method">Method</h2>
-{method}
-<ol>{rule}</ol>
-<h2 id="figures">Figures</h2>
-{_figures(figure_paths)}
-<h2 id="provenance">Provenance</h2>
-<p>Report created {created} with Python {html.escape(platform.python_version())},
-xarray {html.escape(xr.__version__)}.</p>
-<p>Sweep dims: {sizes}</p>
-<h3>Sweep attributes</h3>
-{_attrs_table(dict(sweep_ds.attrs))}
-<h3>Fit settings</h3>
-{_attrs_table(dict(fits.attrs))}
-</body></html>
-"""
     out = Path(out_html)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
