@@ -197,9 +197,12 @@ def audit_job(store, out, log_path) -> None:
 
 
 @interruptible
-def report_job(store, fits, audit, figures_dir, out, log_path, threads: int = 1) -> None:
-    """Rule ``report``: the PNG and PDF figures (drawn by `threads` processes), then the
-    self-contained HTML report that embeds them (verdict table first).
+def report_job(
+    store, fits, audit, figures_dir, out, log_path, threads: int = 1, figures=None
+) -> None:
+    """Rule ``report``: the PNG and PDF figures (drawn by `threads` processes, with the
+    ``figures:`` config section `figures`), then the self-contained HTML report that embeds
+    them (its answer first).
 
     The sweep store and the fits are read once, in memory before the figure workers fork (no
     store access in a child), and serve both.
@@ -210,7 +213,7 @@ def report_job(store, fits, audit, figures_dir, out, log_path, threads: int = 1)
     with job_log(log_path, "mfsim.report") as log:
         ds = xr.open_zarr(store, chunks=None).load()
         fit_results = xr.open_zarr(fits, chunks=None).load()
-        files = plot_sweep(ds, fit_results, figures_dir, workers=threads)
+        files = plot_sweep(ds, fit_results, figures_dir, workers=threads, options=figures)
         log.info("wrote %d figure files to %s", len(files), figures_dir)
         write_report(
             ds,

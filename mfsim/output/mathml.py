@@ -170,7 +170,7 @@ def number(value, digits: int = 3) -> str:
             else ("<mo>\u2212</mo><mi>\u221e</mi>" if x < 0 else "<mtext>NaN</mtext>")
         )
     if x == 0 or 1e-3 <= abs(x) < 1e5:
-        text = f"{x:.{digits}g}"
+        text = f"{x:.0f}" if x == round(x) else f"{x:.{digits}g}"
         return f"<mo>\u2212</mo><mn>{text[1:]}</mn>" if text.startswith("-") else f"<mn>{text}</mn>"
     mantissa, exponent = f"{x:.{digits - 1}e}".split("e")
     power = f"<msup><mn>10</mn><mn>{int(exponent)}</mn></msup>"

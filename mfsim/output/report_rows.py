@@ -70,8 +70,8 @@ def model_wording(row: dict) -> str:
     reads "decisive" beside a verdict that is not.
     """
     preferred = row["preferred"]
-    if preferred in ("", "None", None):
-        return "no model compared"
+    if str(preferred).lower() in ("", "none"):
+        return "no model fitted"
     text = f"lowest cross-validated error: {_MODEL_WORDS.get(preferred, preferred)}"
     if row["decisive_over"]:
         text += ", decisively below " + " and ".join(
@@ -79,8 +79,9 @@ def model_wording(row: dict) -> str:
         )
     if row["not_fitted"]:
         text += "; not fitted: " + ", ".join(_MODEL_WORDS.get(m, m) for m in row["not_fitted"])
-    if row["verdict"] == VERDICT_LOG_OR_POWER and "power" not in row["decisive_over"]:
-        text += "; the power law is not ruled out"
+    if row["verdict"] == VERDICT_LOG_OR_POWER:
+        other = "the power law" if preferred != "power" else "the log law"
+        text += f"; {other} is not ruled out"
     if row["verdict"] == VERDICT_FASTER:
         text += "; the verdict follows the Box-Cox exponent (its interval lies above 0)"
     return text

@@ -152,7 +152,8 @@ def fit_summary(fit: xr.Dataset, theory_slope: float | None = None, factor: floa
         why = str(fit["case_text"].values) if "case_text" in fit else ""
         why = why or str(fit["caveat"].values)
         caveat = textwrap.fill(why, 45)
-        return f"no fit: {fit['verdict'].values}" + (f"\n{caveat}" if caveat else "")
+        verdict = style.verdict_text(str(fit["verdict"].values))
+        return f"no fit: {verdict}" + (f"\n{caveat}" if caveat else "")
 
     def interval(name: str, scale: float = 1.0) -> str:
         value, lo, hi = (float(fit[name + s]) * scale for s in ("", "_lo", "_hi"))
@@ -253,7 +254,7 @@ def _scaling_figure(runs_g, fit_g, quantity, index, index_values, theory, factor
             panel_theory = (theory[0], theory[1][:, k], float(theory[2][k]))
         _draw_scaling_panel(ax, runs_g.sel(sel), fit_panel, rng, panel_theory, factor)
         head = style.coordinate_text(index, value) if index else ""
-        verdict = str(fit_panel["verdict"].values)
+        verdict = style.verdict_text(str(fit_panel["verdict"].values))
         ax.set_title(f"{head}: {verdict}" if head else verdict, fontsize="small")
         missed = int(runs_g.sel(sel)["not_reached"].sum())
         scale = r"$\log_{10} d$" if huge_d(runs_g["d"].values) else "dimension $d$ (log scale)"

@@ -155,7 +155,8 @@ def styled(function):
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        with style_context(figure_options(kwargs.get("options"))):
+        kwargs["options"] = figure_options(kwargs.get("options"))
+        with style_context(kwargs["options"]):
             return function(*args, **kwargs)
 
     return wrapper
@@ -178,7 +179,7 @@ SYMBOLS = {
     "seed": r"\mathrm{seed}",
 }
 #: Coordinates named in words (a symbol would be ambiguous).
-WORDS = {"varpi_exponent": "exponent of d in varpi"}
+WORDS = {"varpi_exponent": r"exponent of $d$ in $\varpi$"}
 #: Stage quantity -> (noun, symbol) for titles and axes.
 QUANTITIES = {
     "t_k_star": ("transition time", r"t_k^\star"),
@@ -194,6 +195,20 @@ TIME_LABELS = {
     "eta_t": r"gradient-flow time $\eta t$",
     "eta_Delta_t": r"$\eta \Delta t$",
 }
+
+
+_VERDICT_MATH = {
+    "O(log d)": r"$O(\log d)$",
+    "d^alpha": r"$d^{\alpha}$",
+    "log d": r"$\log d$",
+    "t^sharp": r"$t^\sharp$",
+}
+
+
+def verdict_text(verdict: str) -> str:
+    """A verdict of the fits with its math in mathtext: ``$O(\\log d)$``, ``$d^{\\alpha}$``."""
+    pattern = "|".join(re.escape(key) for key in _VERDICT_MATH)
+    return re.sub(pattern, lambda match: _VERDICT_MATH[match[0]], verdict)
 
 
 def quantity_label(quantity: str, options: FigureOptions | None = None) -> str:
@@ -317,6 +332,7 @@ def panel_width(n_panels: int) -> float:
 
 def save(fig: Figure, path_stem, options: FigureOptions | None = None) -> list[Path]:
     """Write ``<stem>.png`` and ``<stem>.pdf`` in the project's style; returns the paths."""
+    options = figure_options(options)
     path_stem = Path(path_stem)
     path_stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -42,11 +42,14 @@ rule report:
         report="results/{sweep}/report.html",
     log:
         "results/{sweep}/logs/report.log",
-    # figure groups are drawn in parallel processes (mfsim.output.plots.plot_sweep)
-    threads: 2
     benchmark:
         "results/{sweep}/benchmarks/report.tsv"
     conda:
         "../../environment.yml"
+    # figure groups are drawn in parallel processes (mfsim.output.plots.plot_sweep)
+    threads: 2
+    params:
+        # the `figures:` section: a change redraws the figures (Snakemake reruns on params)
+        figures=lambda wildcards: config.get("figures", {}),
     script:
         "../scripts/report.py"

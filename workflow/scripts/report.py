@@ -10,5 +10,6 @@ report_job(
     snakemake.output.report,  # noqa: F821
     snakemake.log[0],  # noqa: F821
     int(snakemake.threads),  # noqa: F821
+    figures=dict(snakemake.params.figures),  # noqa: F821
 )
 exit_job()
