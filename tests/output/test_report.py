@@ -44,17 +44,24 @@ def report(sweep, fits, tmp_path_factory):
     return path, path.read_text(encoding="utf-8"), figures
 
 
-def test_report_is_written_with_verdicts_first(report):
+def test_report_leads_with_its_answer(report):
+    """First the finding, the headline table and the key figure; then, collapsible, the
+    detail tables, the method, the other figures and the provenance."""
     path, text, _ = report
     assert path.exists() and path.stat().st_size > 0
     assert text.startswith("<!DOCTYPE html>")
-    table = text.index("<table")
-    assert table < text.index("<img")
-    assert table < text.index('<h2 id="method">') < text.index('<h2 id="figures">')
-    assert text.index('<h2 id="figures">') < text.index('<h2 id="provenance">')
-    verdict_section = text[table : text.index('<h2 id="method">')]
-    for verdict in (VERDICT_LOG_DECISIVE, VERDICT_FASTER, VERDICT_FLAT):
+    first = [text.index(marker) for marker in ('<p id="finding">', '<table id="headline">',
+                                               '<figure id="key-figure">', "<details")]  # fmt: skip
+    assert first == sorted(first)
+    assert text.index('<details id="verdicts"') < text.index('<details id="method">')
+    assert text.index('<details id="method">') < text.index('<details id="figures"')
+    assert text.index('<details id="figures"') < text.index('<details id="provenance">')
+    verdict_section = text[
+        text.index('<details id="verdicts"') : text.index('<details id="method">')
+    ]
+    for verdict in ("decisive against power laws", "grows faster than", VERDICT_FLAT):
         assert verdict in verdict_section
+    assert "<script" not in text  # no script: the page works offline as it is
 
 
 def test_figures_are_embedded(report):
@@ -62,8 +69,10 @@ def test_figures_are_embedded(report):
     n_png = sum(p.suffix == ".png" for p in figures)
     assert len(re.findall(r'<img alt="[^"]*" src="data:image/png;base64,[A-Za-z0-9+/=]+"', text))
     assert text.count("data:image/png;base64,") == n_png
+    key = text[text.index('<figure id="key-figure">') :]
+    assert key.index("escape_kappa-1.png") < key.index("</figure>")  # escape: the key figure
     assert "escape_kappa-1.pdf" in text  # PDFs listed, not embedded
-    assert "file://" not in text
+    assert "file://" not in text and "http://" not in text and "https://" not in text
 
 
 def test_html_is_escaped(report):
@@ -88,10 +97,15 @@ def test_table_rows_and_counts(sweep, fits, report):
     assert text.count('<td class="verdict">') == len(rows)
     # literal t_k^* and proxies in separate tables, in that order
     literal = text[text.index('<h3 id="literal">') : text.index('<h3 id="proxies">')]
-    proxies = text[text.index('<h3 id="proxies">') : text.index('<h3 id="theory">')]
+    proxies = text[text.index('<h3 id="proxies">') : text.index('<details id="theory">')]
     assert literal.count('<td class="verdict">') == len(t_k_star)
     assert proxies.count('<td class="verdict">') == len(rows) - len(t_k_star)
-    assert "<td>t_k_star</td>" not in proxies
+    assert "<msubsup><mi>t</mi><mi>k</mi><mo>*</mo></msubsup>" not in proxies.split("</h3>", 1)[1]
+    # the headline: at most 12 rows, the literal t_k^* first
+    headline = text[text.index('<table id="headline">') : text.index("</table>")]
+    assert headline.count("<tr class=") == 12
+    assert headline.index("<msubsup><mi>t</mi><mi>k</mi><mo>*</mo>") < headline.index("rise")
+    assert f"{len(rows) - 12} more rows in the detail tables below" in text
 
 
 def test_single_fit_and_not_enough_data(sweep, tmp_path):
@@ -111,8 +125,9 @@ def test_opening_sentences_one_per_quantity_with_the_case(sweep, fits, report):
     assert len(sentences) == len({row["quantity"] for row in rows})
     assert sentences[0].startswith("literal t_k^* (eq. 15): ")
     assert all("measured (fitted) at" in s for s in sentences)
-    # the opening comes before every table
-    assert text.index('<ul id="opening">') < text.index("<table")
+    # the per-quantity findings are one collapsible section below the headline
+    assert text.index('<table id="headline">') < text.index('<ul id="opening">')
+    assert text.index('<details id="findings">') < text.index('<ul id="opening">')
 
 
 def test_opening_says_bound_dominated_and_why(sweep):
@@ -184,3 +199,75 @@ def test_theory_table_for_a_flat_sweep_of_real_runs(tmp_path):
     figures = plots.plot_scaling(sweep, fits, "rise", tmp_path / "rise")
     text = write_report(sweep, fits, figures, tmp_path / "r.html").read_text()
     assert "Small-signal theory beside the fits" in text and "12.7" in text
+
+
+#: ASCII math that must not reach the reader: x^y, x_(...), Greek letters spelled out.
+ASCII_MATH = re.compile(
+    r"[A-Za-z0-9)]\^[A-Za-z0-9({*]|[A-Za-z]_\(|\b(alpha|eta|kappa|varpi|sigma|lambda|Delta)\b"
+)
+
+
+def _reader_text(html_text: str) -> str:
+    """What a reader sees outside MathML, before the provenance (which quotes the config)."""
+    body = html_text[html_text.index("<body>") : html_text.index('<details id="provenance">')]
+    body = re.sub(r"<math>.*?</math>", " ", body, flags=re.S)
+    body = re.sub(r"<figcaption>.*?</figcaption>|<code>.*?</code>", " ", body, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", body)
+
+
+def test_math_is_mathml_never_ascii(report, small_report):
+    for _, text, _ in (report, small_report):
+        seen = _reader_text(text)
+        assert not ASCII_MATH.search(seen), ASCII_MATH.search(seen)[0]
+        assert text.count("<math>") > 20
+        # MathML of the literal quantity and of O(log d)
+        assert "<msubsup><mi>t</mi><mi>k</mi><mo>*</mo></msubsup>" in text
+        assert '<mi>O</mi><mo>(</mo><mi mathvariant="normal">log</mi>' in text
+
+
+def test_verdict_preferred_model_and_wording_agree_on_every_row(small_sweep):
+    """Issue 22: a row read "O(log d) and d^alpha both consistent" beside "preferred model:
+    log (decisive)". On every row of a real sweep's fits, the wording names as decisively
+    beaten exactly the models whose bootstrap interval of the CV RMSE difference lies above
+    0 (read here from the fit variables), and agrees with the verdict."""
+    from mfsim.analysis.scaling import VERDICT_LOG_OR_POWER, fits_for
+
+    _, fits = small_sweep
+    rows, _, _ = verdict_rows(fits)
+    assert len(rows) >= 10
+    for row in rows:
+        fit = fits_for(fits, row["quantity"])
+        selection = dict(item.split("=") for item in (row["group"], row["index"]) if item)
+        g = fit.sel({dim: type(fit[dim].values[0].item())(v) for dim, v in selection.items()})
+        g = g.squeeze()
+        preferred = str(g["preferred_model"].values)
+        beaten = [
+            m for m in ("const", "log", "power")
+            if m != preferred and float(g["cv_excess_lo"].sel(model=m)) > 0
+        ]  # fmt: skip
+        words = row["models_text"]
+        names = {"const": "the constant", "log": "the log law", "power": "the power law"}
+        if beaten:
+            assert "decisively below " + " and ".join(names[m] for m in beaten) in words, row
+        else:
+            assert "decisively" not in words, row
+        if row["verdict"] == VERDICT_LOG_DECISIVE:
+            assert preferred == "log" and {"const", "power"} <= set(beaten), row
+        if row["verdict"] == VERDICT_LOG_OR_POWER:
+            assert "not ruled out" in words and not {"log", "power"} <= {preferred, *beaten}
+        if row["verdict"] == VERDICT_FASTER:
+            assert "Box-Cox exponent" in words
+        if preferred.lower() in ("none", ""):
+            assert words == "no model fitted"
+
+
+def test_the_finding_states_the_literal_result_first(small_report, small_sweep):
+    _, text, _ = small_report
+    finding = text[text.index('<p id="finding">') : text.index("</p>", text.index('id="finding"'))]
+    rows, _, _ = verdict_rows(small_sweep[1])
+    literal = [row for row in rows if row["quantity"] == "t_k_star"]
+    assert literal
+    assert finding.index("the literal") < finding.index("the proxy")
+    for row in literal:  # each verdict of the literal t_k^* is stated
+        assert row["verdict"].split(":")[0] in finding
+    assert "sampled range of d only" in finding
