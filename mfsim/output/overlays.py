@@ -17,6 +17,7 @@ from mfsim.output.theory_slopes import PREDICTED_QUANTITIES, theory_rows
 
 __all__ = ["overlay_axes", "overlay_figures", "plot_overlays"]
 
+PREDICTION = "small-signal prediction (asymptotic slope)"
 #: Markers of the series (with the palette's colors), cycled.
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
@@ -70,7 +71,8 @@ def _draw_panel(ax, ds, fit, quantity, axis, index, value, other_dims, rows, opt
             continue
         factor = _factors(ds, fit, axis, others, options)
         color, marker = style.PALETTE[i % 7], MARKERS[i % len(MARKERS)]
-        label = style.group_title(others) or "fitted $b$"
+        group = style.group_title(others)
+        label = f"{group}: fitted $b$" if group else "fitted $b$"
         ax.errorbar(
             x, b * factor, yerr=[(b - lo) * factor, (hi - b) * factor], color=color,
             marker=marker, ms=4, lw=1.0, capsize=2, label=f"{label} (95% interval)",
@@ -82,7 +84,7 @@ def _draw_panel(ax, ds, fit, quantity, axis, index, value, other_dims, rows, opt
                 ok = np.isfinite(theory)
                 ax.plot(
                     x[ok], (theory * factor)[ok], color=color, ls="--", lw=1.0, marker=marker,
-                    mfc="white", ms=4, label=f"{label}: small-signal prediction",
+                    mfc="white", ms=4, label=f"{group}: {PREDICTION}" if group else PREDICTION,
                 )  # fmt: skip
     if not drawn:
         return False

@@ -139,3 +139,30 @@ def test_heat_maps_write_values_only_in_small_figures():
     large = make_synthetic_sweep(("log",), n_seeds=2)  # 6 d x 5 steps x 9 cells
     ((_, fig),) = plots.heatmap_figures(large)
     assert sum(len(ax.texts) for ax in fig.axes) == 0
+
+
+def test_the_figures_section_of_a_config_has_defaults_and_checked_values():
+    from mfsim.config.validate import ConfigError, load_config
+    from tests.helpers import tiny
+
+    config = load_config(tiny(), results_root=None)
+    assert config["figures"] == {"style": "paper", "time_units": "steps", "step_axis": "log"}
+    assert style.figure_options(config["figures"]) == style.FigureOptions()
+    bad = {**tiny(), "figures": {"time_units": "hours"}}
+    with pytest.raises(ConfigError, match="time_units"):
+        load_config(bad, results_root=None)
+
+
+def test_the_report_template_ships_as_package_data():
+    """A wheel holds only the package data pyproject declares: every template must match."""
+    import fnmatch
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["mfsim.output"]
+    templates = sorted((ROOT / "mfsim" / "output" / "templates").iterdir())
+    assert templates
+    for path in templates:
+        relative = f"templates/{path.name}"
+        assert any(fnmatch.fnmatch(relative, pattern) for pattern in declared), relative
