@@ -147,7 +147,8 @@ def _mark_not_reached(ax, d, runs) -> None:
 
 def fit_summary(fit: xr.Dataset, theory_slope: float | None = None, factor: float = 1.0) -> str:
     """Statistics of one panel in proportional type with mathtext: b and alpha with their
-    intervals, the Box-Cox alpha, the preferred model, and the predicted slope when given."""
+    intervals, the Box-Cox alpha, the model with the lowest cross-validated error, and the
+    predicted slope when given."""
     if not np.isfinite(float(fit["log_slope"])):
         why = str(fit["case_text"].values) if "case_text" in fit else ""
         why = why or str(fit["caveat"].values)
@@ -159,15 +160,15 @@ def fit_summary(fit: xr.Dataset, theory_slope: float | None = None, factor: floa
         value, lo, hi = (float(fit[name + s]) * scale for s in ("", "_lo", "_hi"))
         return f"{value:.3g} [{lo:.3g}, {hi:.3g}]"
 
+    # the model comparison only: "decisive" is the verdict's word (the verdict is the title)
     preferred = str(fit["preferred_model"].values)
-    decisive = ", decisive" if bool(fit["decisive"].values) else ""
     lines = [f"$b$ = {interval('log_slope', factor)}"]
     if theory_slope is not None:
         lines.append(f"$b$ predicted = {theory_slope * factor:.3g}")
     lines.append(rf"$\alpha$ = {interval('power_exponent')}")
     if "boxcox_alpha" in fit:
         lines.append(rf"Box-Cox $\alpha$ = {interval('boxcox_alpha')}")
-    lines.append(f"preferred model: {preferred}{decisive}")
+    lines.append(f"lowest cross-validated error: {preferred}")
     return "\n".join(lines)
 
 
