@@ -590,7 +590,8 @@ def test_power_analysis_in_blocks_equals_the_whole_array_at_once():
         # the whole array at once
         sim_rng = np.random.default_rng(trial)
         xs, w = summary["x"], summary["weight"]
-        a, b = scaling.boxcox_interval(summary, confidence)["log_fit"]
+        a, b, gamma = scaling.boxcox_interval(summary, confidence)["log_fit"]
+        q = boxcox.log_log_regressor(summary["x"])
         if not b > 0:
             assert got == np.inf
             continue
@@ -603,11 +604,13 @@ def test_power_analysis_in_blocks_equals_the_whole_array_at_once():
             axis=-1,
         )
         alt = power_analysis._POWER_GRID_SCALED / span
-        sims = (a + b * boxcox._boxcox_raw(xs, alt))[:, None, :] + noise[None, :, :]
+        correction = 0.0 if q is None else gamma * q
+        sims = (a + b * (boxcox._boxcox_raw(xs, alt) - correction))[:, None, :] + noise[None]
         grid = boxcox._ALPHA_GRID_SCALED / span
         zero = int(np.argmin(np.abs(grid)))
-        rss, _, _ = boxcox._wls_rss(boxcox._boxcox_design(xs, grid), sims, w)
-        best, inside = boxcox._profile(rss, xs.size, confidence)
+        rss, _ = boxcox._corrected_rss(xs, grid, q, sims, w)
+        n_parameters = 3 if q is None else 4
+        best, inside = boxcox._profile(rss, xs.size, confidence, n_parameters=n_parameters)
         rate = ((~inside[..., : zero + 2]).all(-1) & (grid[best] > 0)).mean(-1)
         hits = np.flatnonzero(rate >= scaling.DETECTION_POWER)
         assert got == (float(alt[hits[0]]) if hits.size else float("inf"))

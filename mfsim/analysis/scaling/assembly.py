@@ -33,6 +33,14 @@ _MODEL_VARS = {
 }
 
 
+#: Seed quantiles per (group, d): name -> (level, what it is).
+_SEED_QUANTILE_ATTRS = {
+    "median": (0.5, "median"),
+    "quantile_90": (0.9, "90% quantile"),
+    "quantile_99": (0.99, "99% quantile"),
+}
+
+
 def _bounds(parameter: str) -> tuple[str, str, str]:
     return parameter, parameter + "_lo", parameter + "_hi"
 
@@ -51,16 +59,28 @@ def _assemble(
     preferred, verdicts, caveats = (arrays[k] for k in ("preferred_model", "verdict", "caveat"))
     # the grid coordinates with their attrs, as the counts below carry them
     coords = {dim: runs[dim].variable for dim in group_dims}
-    coords.update({"model": np.array(MODELS), "d": runs["d"].variable, "d_curve": curve_d})
+    coords.update(
+        {
+            "model": ("model", np.array(MODELS), {"description": "models of y versus d"}),
+            "d": runs["d"].variable,
+            "d_curve": (
+                "d_curve",
+                curve_d,
+                {"description": "log-spaced d values of the fitted curves", "units": "1"},
+            ),
+        }
+    )
     data = {}
     for p in _PARAMETERS:
         long_name, units = _PARAMETER_ATTRS[p]
-        data[p] = (gdims, arrays[p].reshape(group_shape), {"long_name": long_name, "units": units})
+        attrs = {"long_name": long_name, "description": f"{long_name} (point estimate)"}
+        data[p] = (gdims, arrays[p].reshape(group_shape), {**attrs, "units": units})
         for suffix, side in (("_lo", "lower"), ("_hi", "upper")):
+            text = f"{side} bootstrap percentile bound of {p}"
             data[p + suffix] = (
                 gdims,
                 arrays[p + suffix].reshape(group_shape),
-                {"long_name": f"{side} bootstrap percentile bound of {p}", "units": units},
+                {"long_name": text, "description": text, "units": units},
             )
     for name, description in _MODEL_VARS.items():
         data[name] = (
@@ -83,7 +103,22 @@ def _assemble(
         used_in_fit.reshape(group_shape + (n_d,)),
         {"description": "d value has >= min_seeds reached runs and enters the fits"},
     )
-    data["n_d_used"] = (gdims, n_d_used.reshape(group_shape), {"long_name": "d values fitted"})
+    data["n_d_used"] = (
+        gdims,
+        n_d_used.reshape(group_shape),
+        {"long_name": "d values fitted", "description": "number of d values that enter the fits"},
+    )
+    for name, (q, what) in _SEED_QUANTILE_ATTRS.items():
+        data[name] = (
+            gdims + ("d",),
+            arrays[name].reshape(group_shape + (n_d,)),
+            {
+                "description": f"{what} over the seeds that reached the stage at this d "
+                f"(bound-dominated values excluded): linear-interpolation quantile {q}; NaN "
+                "if none reached",
+                "units": "steps",
+            },
+        )
     data["decisive"] = (
         gdims,
         decisive.reshape(group_shape),
@@ -95,12 +130,18 @@ def _assemble(
     data["preferred_model"] = (
         gdims,
         np.array(preferred, dtype=str).reshape(group_shape),
-        {"description": "model with the lowest CV RMSE ('none' if not applicable)"},
+        {
+            "description": "model with the lowest CV RMSE where the verdict allows it ('none' "
+            "if not applicable or overridden by the verdict: attrs['precedence'])"
+        },
     )
     data["verdict"] = (
         gdims,
         np.array(verdicts, dtype=str).reshape(group_shape),
-        {"description": "verdict on growth with d; rule in the Dataset attrs"},
+        {
+            "description": "verdict on growth with d over the sampled range of d; rule in the "
+            "Dataset attrs"
+        },
     )
     for name in _COUNTS:
         count = counts[name].transpose(*group_dims, "d")
@@ -109,7 +150,8 @@ def _assemble(
     caveat = np.array(caveats, dtype=str).reshape(group_shape)
     data["caveat"] = (gdims, caveat, {"description": "what was excluded from the fit"})
     texts = {
-        "verdict_detail": "the numbers behind the verdict, in words",
+        "verdict_sentence": "the verdict with the range of d it describes (fitted d values)",
+        "verdict_detail": "the numbers behind the verdict, in words, over the fitted d",
         "case": "measured | bound-dominated | not reached | ... (which case the group is)",
         "case_text": "the case in words, with the d ranges and the reason",
     }
@@ -117,7 +159,8 @@ def _assemble(
         text = np.array(arrays[name], dtype=str).reshape(group_shape)
         data[name] = (gdims, text, {"description": description})
     alpha_attrs = {
-        "boxcox_alpha": "Box-Cox exponent alpha of y = a + b (d^alpha - 1)/alpha (per-d means)",
+        "boxcox_alpha": "Box-Cox exponent alpha of y = a + b ((d^alpha - 1)/alpha - gamma ln "
+        "ln d), gamma profiled over [0, 3] (per-d means)",
         "boxcox_alpha_lo": "lower end of the profile interval of boxcox_alpha (-inf: grid edge)",
         "boxcox_alpha_hi": "upper end of the profile interval of boxcox_alpha (inf: grid edge)",
         "detectable_alpha": "smallest alpha a power law needs to be detected with "
@@ -130,6 +173,16 @@ def _assemble(
             arrays[name].reshape(group_shape),
             {"description": description, "units": "1 / ln d"},
         )
+    data["log_log_gamma"] = (
+        gdims,
+        arrays["log_log_gamma"].reshape(group_shape),
+        {
+            "description": "gamma of the best law a + b (ln d - gamma ln ln d), gamma on the "
+            "grid 0, 0.5, ..., 3, fitted to the per-d means (the Box-Cox family at alpha = 0); "
+            "NaN where the rule has no correction (fewer than 5 d values, or d <= e)",
+            "units": "1",
+        },
+    )
     # one Dataset built at once: each assignment to a Dataset re-aligns all its variables
     out = xr.Dataset(data, coords=coords)
     return out

@@ -1,5 +1,13 @@
-"""The Box-Cox family in d, y = a + b (d^alpha - 1) / alpha, fitted to the per-d means
-(the log law at alpha = 0, the power laws for alpha != 0), with its profile interval."""
+"""The Box-Cox family in d with a slowly varying correction, fitted to the per-d means:
+
+    y = a + b ((d^alpha - 1) / alpha - gamma ln ln d),    0 <= gamma <= GAMMA_MAX,
+
+the log law with the correction of a continuous bulk edge, ``S (ln d - gamma ln ln d)``
+(``gamma = beta + 1`` for an edge exponent beta, ``docs/transition.md``), at alpha = 0; the
+power laws for alpha != 0; gamma is profiled out on :data:`GAMMA_GRID`. Every such O(log d)
+law (local slope ``b (1 - gamma / ln d)``, converging from below) sits at alpha = 0, so the
+profile interval of alpha lies above 0 only for growth that none of them describes
+(``docs/scaling.md``)."""
 
 from __future__ import annotations
 
@@ -103,6 +111,59 @@ def _wls_rss(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, .
     return rss, intercept, slope
 
 
+#: Profile grid of the correction's gamma in ``S (ln d - gamma ln ln d)``: 0 (the plain log
+#: law) to GAMMA_MAX = 3, i.e. bulk edge exponents beta = gamma - 1 up to 2.
+GAMMA_GRID = np.linspace(0.0, 3.0, 7)
+
+
+def log_log_regressor(x: np.ndarray) -> np.ndarray | None:
+    """``ln ln d`` at ``x = ln d``, the correction's regressor; None if some ``d <= e`` or
+    fewer than 5 d values (then the correction is left out: with a, b, alpha and gamma the fit
+    would keep no residual degree of freedom for the dispersion)."""
+    if x.size < 5 or not x.min() > 0:
+        return None
+    return np.log(x)
+
+
+def _corrected_rss(
+    x: np.ndarray, alpha: np.ndarray, q: np.ndarray | None, y: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted RSS of ``y ~ 1 + ((e^{alpha u} - 1)/alpha - gamma q)``, minimised over gamma.
+
+    ``x`` (n,) = ln d, ``alpha`` (n_alpha,), ``q`` (n,) = ln ln d or None (then gamma = 0),
+    ``y`` (..., n), ``w`` (n,). Returns the RSS (..., n_alpha) and the index into
+    :data:`GAMMA_GRID` of the minimising gamma (same shape). One straight-line fit per
+    (gamma, alpha), from the moments of z and q: ``rss = syy - (szy - gamma sqy)^2 / (szz -
+    2 gamma szq + gamma^2 sqq)``, with z scaled per row as in :func:`_boxcox_design` (the RSS
+    of a fit with intercept does not depend on the regressor's scale).
+    """
+    z = _boxcox_design(x, alpha)
+    m = _wls_moments(z, y, w)
+    if q is None:
+        rss = _rss_in_place(m["szy"], m["syy"], m["szz"])
+        return rss, np.zeros(rss.shape, dtype=np.intp)
+    # q in the units of each row of z (1 / the row's scale underflows harmlessly to 0)
+    inverse_scale = 1.0 / np.maximum(np.abs(_boxcox_raw(x, alpha)).max(axis=-1), 1e-300)
+    sw = w.sum()
+    qc = q - (w * q).sum() / sw
+    zc = z - m["zbar"][:, None]
+    szq = (w * zc * qc).sum(-1) * inverse_scale  # (n_alpha,)
+    sqq = (w * qc * qc).sum() * inverse_scale * inverse_scale  # (n_alpha,)
+    yc = y - m["ybar"][..., None]
+    sqy = (w * qc * yc).sum(-1)[..., None] * inverse_scale  # (..., n_alpha)
+    best = np.full(m["szy"].shape, np.inf)
+    which = np.zeros(best.shape, dtype=np.intp)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i, gamma in enumerate(GAMMA_GRID):
+            num = m["szy"] - gamma * sqy
+            den = m["szz"] - 2.0 * gamma * szq + gamma * gamma * sqq
+            rss = np.maximum(m["syy"][..., None] - num * num / den, 0.0)
+            better = rss < best
+            best = np.where(better, rss, best)
+            which = np.where(better, i, which)
+    return best, which
+
+
 #: ``scipy.special.ndtri(0.5 + c / 2) ** 2`` of the usual levels ``c``, the same float64 (a test
 #: compares them): a fit job at these levels does not import scipy.special (0.2 s).
 CHI2_1_QUANTILES = {0.9: 2.705543454095413, 0.95: 3.8414588206941254, 0.99: 6.634896601021214}
@@ -118,12 +179,17 @@ def _chi2_1_quantile(confidence: float) -> float:
 
 
 def _profile(
-    rss: np.ndarray, n_levels: int, confidence: float, columns: int | None = None
+    rss: np.ndarray,
+    n_levels: int,
+    confidence: float,
+    columns: int | None = None,
+    n_parameters: int = 3,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Index of the minimum and the profile acceptance mask along the last axis.
 
     A grid value is inside the interval if ``RSS(alpha) - RSS_min <= phi chi2_{1,confidence}``
-    with the dispersion ``phi = max(1, RSS_min / (n_levels - 3))`` (weights are inverse
+    with the dispersion ``phi = max(1, RSS_min / (n_levels - n_parameters))`` (3 parameters
+    a, b, alpha; 4 with the correction c; weights are inverse
     variances of the means, so ``phi = 1`` when the family fits; ``phi > 1`` widens the
     interval for lack of fit). With `columns`, the mask covers the first `columns` grid values
     only (the minimum is always over all of them).
@@ -133,15 +199,16 @@ def _profile(
         rss = np.where(finite, rss, np.inf)
     best = np.argmin(rss, axis=-1)
     rss_min = np.take_along_axis(rss, best[..., None], axis=-1)
-    dof = max(n_levels - 3, 1)
-    phi = np.maximum(1.0, rss_min / dof) if n_levels > 3 else np.ones_like(rss_min)
+    dof = n_levels - n_parameters
+    phi = np.maximum(1.0, rss_min / dof) if dof > 0 else np.ones_like(rss_min)
     head = rss if columns is None else rss[..., :columns]
     inside = head - rss_min <= phi * _chi2_1_quantile(confidence)
     return best, inside
 
 
 def boxcox_interval(summary: dict, confidence: float) -> dict:
-    """Box-Cox exponent of the per-d means: estimate and profile interval.
+    """Box-Cox exponent of the per-d means, with the ``gamma ln ln d`` correction profiled out:
+    estimate and profile interval.
 
     Parameters
     ----------
@@ -154,25 +221,37 @@ def boxcox_interval(summary: dict, confidence: float) -> dict:
     -------
     dict
         ``boxcox_alpha``, ``boxcox_alpha_lo``, ``boxcox_alpha_hi`` (1 / ln-unit; the grid
-        values enclosing the profile interval, so it is never narrower than the grid; an end at the
-        edge of the profile grid, ``+-700 / (ln d_max - ln d_min)``, is reported as -inf/+inf),
-        ``log_fit`` = (a, b) of the weighted log law on the means (alpha = 0).
+        values enclosing the profile interval, so it is never narrower than the grid; an end at
+        the edge of the profile grid, ``+-700 / (ln d_max - ln d_min)``, is reported as
+        -inf/+inf); ``log_log_gamma`` (the best gamma at alpha = 0; NaN without the
+        correction); ``log_fit`` = (a, b, gamma) of the weighted law ``a + b ((ln d - ln
+        d_min) - gamma ln ln d)`` on the means (gamma = 0 without the correction).
+
+    Notes
+    -----
+    The correction is used with at least 5 d values, all above e
+    (:func:`log_log_regressor`); otherwise the family is the plain Box-Cox family and the
+    dispersion counts 3 parameters (a, b, alpha) instead of 4.
     """
     x, y, w = summary["x"], summary["mean"], summary["weight"]
+    q = log_log_regressor(x)
     span = x.max() - x.min()
     alpha = _ALPHA_GRID_SCALED / span
-    z = _boxcox_design(x, alpha)
-    rss, intercept, slope = _wls_rss(z, y, w)
-    best, inside = _profile(rss, x.size, confidence)
+    rss, which = _corrected_rss(x, alpha, q, y, w)
+    best, inside = _profile(rss, x.size, confidence, n_parameters=3 if q is None else 4)
     # the interval's ends lie between grid values: report the enclosing grid values
     accepted = np.flatnonzero(inside)
     lo = -np.inf if accepted[0] == 0 else alpha[accepted[0] - 1]
     hi = np.inf if accepted[-1] == alpha.size - 1 else alpha[accepted[-1] + 1]
     zero = int(np.argmin(np.abs(alpha)))
-    scale = float(np.abs(_boxcox_raw(x, alpha[zero : zero + 1])).max())  # the design's rescaling
+    gamma = float(GAMMA_GRID[which[zero]]) if q is not None else 0.0
+    regressor = (x - x.min()) - (gamma * q if q is not None else 0.0)
+    design = np.stack([np.ones_like(x), regressor], axis=1) * np.sqrt(w)[:, None]
+    a, b = np.linalg.lstsq(design, y * np.sqrt(w), rcond=None)[0]
     return {
         "boxcox_alpha": float(alpha[best]),
         "boxcox_alpha_lo": float(lo),
         "boxcox_alpha_hi": float(hi),
-        "log_fit": (float(intercept[zero]), float(slope[zero]) / scale),
+        "log_log_gamma": gamma if q is not None else float("nan"),
+        "log_fit": (float(a), float(b), gamma),
     }

@@ -26,7 +26,13 @@ from mfsim.analysis.scaling.runs import (
     STAGE_QUANTITIES,
     classify_runs,
 )
-from mfsim.analysis.scaling.verdict import GROWTH_VERDICTS, decide_verdict, verdict_rule_text
+from mfsim.analysis.scaling.verdict import (
+    GROWTH_VERDICTS,
+    decide_verdict,
+    reconcile,
+    verdict_rule_text,
+    verdict_sentence,
+)
 from mfsim.analysis.scaling.wording import NONPOSITIVE_POLICY, _case, _caveat, _literal_context
 
 #: Separator between quantity and variable name in :func:`fit_all` output.
@@ -146,174 +152,241 @@ def fit_scaling(
     ``caveat``. Not-reached runs are censored observations (the stage may come after
     ``max_steps``), so the fit describes the reached runs and is biased low where they occur.
     """
-    if n_boot < 1:
-        raise ValueError("n_boot must be >= 1")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError("confidence must be in (0, 1)")
-    if min_d < 2 or min_seeds < 1:
-        raise ValueError("need min_d >= 2 and min_seeds >= 1")
+    _check_settings(n_boot, confidence, min_d, min_seeds)
+    sweep = _prepare(ds, quantity, n_curve)
+    settings = {
+        "n_boot": n_boot,
+        "seed": seed,
+        "min_d": min_d,
+        "min_seeds": min_seeds,
+        "confidence": confidence,
+    }
+    arrays = _empty_arrays(sweep["n_groups"], sweep["d_values"].size, n_curve)
+    for g in range(sweep["n_groups"]):
+        _judge_group(g, sweep, arrays, settings, quantity)
+    arrays.update(_seed_quantiles(sweep["runs"], sweep["group_dims"]))
+    out = _assemble(sweep["runs"], sweep["group_dims"], sweep["counts"], arrays, sweep["curve_d"])
+    out.attrs = _fit_attrs(quantity, settings)
+    return out
 
+
+def _check_settings(n_boot: int, confidence: float, min_d: int, min_seeds: int) -> None:
+    """Reject settings :func:`fit_scaling` cannot use, naming the argument and the value."""
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot!r}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    if min_d < 2 or min_seeds < 1:
+        raise ValueError(f"need min_d >= 2 and min_seeds >= 1, got {min_d!r} and {min_seeds!r}")
+
+
+def _prepare(ds: xr.Dataset, quantity: str, n_curve: int) -> dict:
+    """Classified runs in (groups, d, seed) order with their counts and per-(group, d) context."""
     runs = classify_runs(ds, quantity).sortby("d")
     group_dims = [dim for dim in runs["value"].dims if dim not in RUN_DIMS]
     runs = runs.transpose(*group_dims, *RUN_DIMS)
     d_values = np.asarray(runs["d"].values, dtype=float)
     if np.any(d_values <= 0):
         raise ValueError("d values must be positive")
-    log_d = np.log(d_values)
     curve_d = np.geomspace(d_values.min(), d_values.max(), n_curve)
-    curve_log_d = np.log(curve_d)
-
     counts = xr.Dataset(
         {name: runs[flag].sum("seed") for name, flag in _RUN_COUNTS.items()}
     ).astype(np.int64)
-
     group_shape = tuple(runs.sizes[dim] for dim in group_dims)
     n_groups = int(np.prod(group_shape, dtype=np.int64))
     n_d, n_seed = d_values.size, runs.sizes["seed"]
-    values = runs["value"].values.reshape(n_groups, n_d, n_seed)
-    reached = runs["reached"].values.reshape(n_groups, n_d, n_seed)
-    per_d = {name: counts[name].values.reshape(n_groups, n_d) for name in _COUNTS}
-    n_runs = per_d["n_runs"].sum(axis=1)
-    n_undefined = per_d["n_undefined"].sum(axis=1)
+    context = _literal_context(ds, runs, quantity)
+    return {
+        "runs": runs,
+        "group_dims": group_dims,
+        "group_shape": group_shape,
+        "n_groups": n_groups,
+        "coords": [np.asarray(runs[dim].values) for dim in group_dims],
+        "d_values": d_values,
+        "log_d": np.log(d_values),
+        "curve_d": curve_d,
+        "curve_log_d": np.log(curve_d),
+        "counts": counts,
+        "values": runs["value"].values.reshape(n_groups, n_d, n_seed),
+        "reached": runs["reached"].values.reshape(n_groups, n_d, n_seed),
+        "per_d": {name: counts[name].values.reshape(n_groups, n_d) for name in _COUNTS},
+        "context": {name: v.values.reshape(n_groups, n_d) for name, v in context.items()},
+    }
 
+
+_SCALAR_FIT_VARS = (
+    "boxcox_alpha",
+    "boxcox_alpha_lo",
+    "boxcox_alpha_hi",
+    "log_log_gamma",
+    "detectable_alpha",
+)
+_TEXT_VARS = ("verdict", "verdict_sentence", "verdict_detail", "case", "case_text", "caveat")
+
+
+def _empty_arrays(n_groups: int, n_d: int, n_curve: int) -> dict:
+    """Per-group result arrays, NaN / False / empty until a group fills its entries."""
     n_models = len(MODELS)
     arrays = {name: np.full(n_groups, np.nan) for p in _PARAMETERS for name in _bounds(p)}
-    for name in _MODEL_VARS:
-        arrays[name] = np.full((n_groups, n_models), np.nan)
-    for name in CURVE_VARS:
-        arrays[name] = np.full((n_groups, n_models, n_curve), np.nan)
-    used_in_fit = np.zeros((n_groups, n_d), dtype=bool)
-    n_d_used = np.zeros(n_groups, dtype=np.int64)
-    decisive = np.zeros(n_groups, dtype=bool)
-    preferred, verdicts, caveats = [], [], []
+    arrays.update({name: np.full((n_groups, n_models), np.nan) for name in _MODEL_VARS})
+    arrays.update({name: np.full((n_groups, n_models, n_curve), np.nan) for name in CURVE_VARS})
+    arrays.update({name: np.full(n_groups, np.nan) for name in _SCALAR_FIT_VARS})
+    arrays["used_in_fit"] = np.zeros((n_groups, n_d), dtype=bool)
+    arrays["n_d_used"] = np.zeros(n_groups, dtype=np.int64)
+    arrays["decisive"] = np.zeros(n_groups, dtype=bool)
+    arrays["preferred_model"] = ["none"] * n_groups
+    arrays.update({name: [""] * n_groups for name in _TEXT_VARS})
+    return arrays
 
-    for name in ("boxcox_alpha", "boxcox_alpha_lo", "boxcox_alpha_hi", "detectable_alpha"):
-        arrays[name] = np.full(n_groups, np.nan)
-    context = _literal_context(ds, runs, quantity)
-    context = {name: v.values.reshape(n_groups, n_d) for name, v in context.items()}
-    cases, case_texts, details = [], [], []
 
-    coords = [np.asarray(runs[dim].values) for dim in group_dims]
-    for g in range(n_groups):
-        position = np.unravel_index(g, group_shape) if group_dims else ()
-        key = tuple(
-            (dim, _scalar(c[i])) for dim, c, i in zip(group_dims, coords, position, strict=True)
-        )
-        evidence = {
-            "exists": bool(n_runs[g] > 0),
-            "defined": bool(n_undefined[g] < n_runs[g]),
-            "min_d": min_d,
-            "n_d_used": 0,
-            "n_bound_dominated": int(per_d["n_bound_dominated"][g].sum()),
-            "n_not_reached": int(per_d["n_not_reached"][g].sum()),
-        }
-        res: dict = {}
-        rng = _group_rng(seed, key)
-        if evidence["exists"] and evidence["defined"]:
-            res = _fit_group(
-                log_d,
-                values[g],
-                reached[g],
-                rng=rng,
-                n_boot=n_boot,
-                confidence=confidence,
-                min_seeds=min_seeds,
-                curve_log_d=curve_log_d,
-            )
-            used_in_fit[g] = res["used_in_fit"]
-            n_d_used[g] = res["n_d_used"]
-            evidence["n_d_used"] = res["n_d_used"]
-            if "cv_rmse" in res:
-                evidence.update(
-                    {name: res.get(name, np.nan) for name in _EVIDENCE_FROM_FIT},
-                    preferred=res["preferred"],
-                    decisive_over=res["decisive_over"],
-                    power_fitted=res["power_fitted"],
-                )
-        summary = res.get("summary")
-
-        def detect(summary=summary, rng=rng, g=g):
-            arrays["detectable_alpha"][g] = (
-                detectable_alpha(summary, confidence, rng) if summary is not None else np.nan
-            )
-            return arrays["detectable_alpha"][g]
-
-        verdict, detail = decide_verdict(evidence, detect)
-        verdicts.append(verdict)
-        details.append(detail)
-        case, text = _case(
-            verdict,
-            quantity,
-            d_values,
-            {k: v[g] for k, v in per_d.items()},
-            used_in_fit[g],
-            {k: v[g] for k, v in context.items()},
-        )
-        cases.append(case)
-        case_texts.append(text)
-        caveats.append(
-            _caveat(
-                per_d["n_runs"][g],
-                per_d["n_not_reached"][g],
-                per_d["n_bound_dominated"][g],
-                used_in_fit[g],
-                min_seeds,
-                res.get("n_nonpositive", 0),
-            )
-            if res
-            else ""
-        )
-        if "cv_rmse" not in res:
-            preferred.append("none")
-            continue
-        for p in _PARAMETERS:
-            for name in _bounds(p):
-                arrays[name][g] = res[name]
-        for name in ("boxcox_alpha", "boxcox_alpha_lo", "boxcox_alpha_hi"):
-            arrays[name][g] = res.get(name, np.nan)
-        for name in _MODEL_VARS:
-            source = res["goodness"][name] if name in ("r2", "resid_sd", "aic") else res[name]
-            arrays[name][g] = [source[m] for m in MODELS] if isinstance(source, dict) else source
-        for m, model in enumerate(MODELS):
-            for name, curve in zip(CURVE_VARS, res["curves"][model], strict=True):
-                arrays[name][g, m] = curve
-        enough = verdict in GROWTH_VERDICTS and res["preferred"] is not None
-        preferred.append(res["preferred"] if enough else "none")
-        decisive[g] = res["decisive"] and enough
-
-    arrays.update(
-        used_in_fit=used_in_fit,
-        n_d_used=n_d_used,
-        decisive=decisive,
-        preferred_model=preferred,
-        verdict=verdicts,
-        verdict_detail=details,
-        case=cases,
-        case_text=case_texts,
-        caveat=caveats,
+def _judge_group(g: int, sweep: dict, arrays: dict, settings: dict, quantity: str) -> None:
+    """Fit group ``g``, apply the verdict rule and its precedence, and fill its entries."""
+    position = np.unravel_index(g, sweep["group_shape"]) if sweep["group_dims"] else ()
+    key = tuple(
+        (dim, _scalar(c[i]))
+        for dim, c, i in zip(sweep["group_dims"], sweep["coords"], position, strict=True)
     )
-    out = _assemble(runs, group_dims, counts, arrays, curve_d)
-    out.attrs = {
+    per_d = {name: v[g] for name, v in sweep["per_d"].items()}
+    n_runs = int(per_d["n_runs"].sum())
+    evidence = {
+        "exists": n_runs > 0,
+        "defined": bool(per_d["n_undefined"].sum() < n_runs),
+        "min_d": settings["min_d"],
+        "n_d_used": 0,
+        "n_bound_dominated": int(per_d["n_bound_dominated"].sum()),
+        "n_not_reached": int(per_d["n_not_reached"].sum()),
+    }
+    res: dict = {}
+    rng = _group_rng(settings["seed"], key)
+    if evidence["exists"] and evidence["defined"]:
+        res = _fit_group(
+            sweep["log_d"],
+            sweep["values"][g],
+            sweep["reached"][g],
+            rng=rng,
+            n_boot=settings["n_boot"],
+            confidence=settings["confidence"],
+            min_seeds=settings["min_seeds"],
+            curve_log_d=sweep["curve_log_d"],
+        )
+        arrays["used_in_fit"][g] = res["used_in_fit"]
+        arrays["n_d_used"][g] = evidence["n_d_used"] = res["n_d_used"]
+        if "cv_rmse" in res:
+            evidence.update(
+                {name: res.get(name, np.nan) for name in _EVIDENCE_FROM_FIT},
+                preferred=res["preferred"],
+                decisive_over=res["decisive_over"],
+                power_fitted=res["power_fitted"],
+                d_fitted=sweep["d_values"][res["used_in_fit"]],
+            )
+    summary = res.get("summary")
+
+    def detect() -> float:
+        if summary is not None:
+            arrays["detectable_alpha"][g] = detectable_alpha(summary, settings["confidence"], rng)
+        return arrays["detectable_alpha"][g]
+
+    verdict, arrays["verdict_detail"][g] = decide_verdict(evidence, detect)
+    arrays["verdict"][g] = verdict
+    growth = verdict in GROWTH_VERDICTS
+    used = arrays["used_in_fit"][g]
+    arrays["verdict_sentence"][g] = verdict_sentence(
+        verdict, sweep["d_values"][used if growth else per_d["n_runs"] > 0]
+    )
+    context = {name: v[g] for name, v in sweep["context"].items()}
+    arrays["case"][g], arrays["case_text"][g] = _case(
+        verdict, quantity, sweep["d_values"], per_d, used, context
+    )
+    if not res:
+        return
+    caveat = _caveat(
+        per_d["n_runs"],
+        per_d["n_not_reached"],
+        per_d["n_bound_dominated"],
+        used,
+        settings["min_seeds"],
+        res.get("n_nonpositive", 0),
+    )
+    if "cv_rmse" not in res:
+        arrays["caveat"][g] = caveat
+        return
+    _store_fit(g, res, arrays)
+    shown, decisive, note = reconcile(verdict, res["preferred"], res["decisive"])
+    arrays["preferred_model"][g] = shown
+    arrays["decisive"][g] = decisive
+    arrays["caveat"][g] = "; ".join(part for part in (caveat, note) if part)
+
+
+def _store_fit(g: int, res: dict, arrays: dict) -> None:
+    """Copy the numbers of one group's fit into the result arrays."""
+    for p in _PARAMETERS:
+        for name in _bounds(p):
+            arrays[name][g] = res[name]
+    for name in _SCALAR_FIT_VARS[:-1]:
+        arrays[name][g] = res.get(name, np.nan)
+    for name in _MODEL_VARS:
+        source = res["goodness"][name] if name in ("r2", "resid_sd", "aic") else res[name]
+        arrays[name][g] = [source[m] for m in MODELS] if isinstance(source, dict) else source
+    for m, model in enumerate(MODELS):
+        for name, curve in zip(CURVE_VARS, res["curves"][model], strict=True):
+            arrays[name][g, m] = curve
+
+
+#: Quantiles over seeds stored per (group, d) beside the fits (``docs/scaling.md``).
+SEED_QUANTILES = {"median": 0.5, "quantile_90": 0.9, "quantile_99": 0.99}
+
+
+def _seed_quantiles(runs: xr.Dataset, group_dims: list[str]) -> dict[str, np.ndarray]:
+    """Median, 90% and 99% quantiles over the reached seeds, per (group, d): (groups..., d)."""
+    kept = runs["value"].where(runs["reached"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        q = kept.quantile(list(SEED_QUANTILES.values()), dim="seed", skipna=True)
+    q = q.transpose("quantile", *group_dims, "d").values
+    return {name: q[i] for i, name in enumerate(SEED_QUANTILES)}
+
+
+def _fit_attrs(quantity: str, settings: dict) -> dict:
+    """Attrs of a :func:`fit_scaling` result: the quantity, the settings and the methods."""
+    return {
         "quantity": quantity,
         "models": ", ".join(MODELS),
-        "n_boot": int(n_boot),
-        "seed": int(seed),
-        "confidence": float(confidence),
-        "min_d": int(min_d),
-        "min_seeds": int(min_seeds),
+        "n_boot": int(settings["n_boot"]),
+        "seed": int(settings["seed"]),
+        "confidence": float(settings["confidence"]),
+        "min_d": int(settings["min_d"]),
+        "min_seeds": int(settings["min_seeds"]),
         "bootstrap": "resample seeds with replacement within each d; percentile intervals",
         "model_selection": "leave-one-d-out cross-validated RMSE on the original scale "
         "(AIC is not comparable between the log-y power fit and the y-scale fits)",
         "verdict_rule": verdict_rule_text(),
+        "verdict_scope": "every verdict describes the sampled range of d only "
+        "(verdict_sentence names it); nothing is said about d beyond it",
+        "precedence": PRECEDENCE_TEXT,
         "nonpositive_values": NONPOSITIVE_POLICY,
-        "boxcox": "y = a + b (d^alpha - 1)/alpha (log law at alpha = 0) fitted by weighted least "
-        "squares to the per-d means (weights n_d / variance at d, variance floored at 1/12); "
-        "profile interval RSS(alpha) - RSS_min <= phi chi2_1, phi = max(1, RSS_min / (n_d - 3))",
+        "boxcox": "y = a + b ((d^alpha - 1)/alpha - gamma ln ln d), gamma profiled over 0, "
+        "0.5, ..., 3 (the log law with the correction of a bulk edge at alpha = 0; gamma = 0 "
+        "when fewer than 5 d values or d <= e) "
+        "fitted by weighted least squares to the per-d means (weights n_d / variance at d, "
+        "variance floored at 1/12); profile interval RSS(alpha) - RSS_min <= phi chi2_1, "
+        "phi = max(1, RSS_min / (n_d - 4)) (n_d - 3 without gamma)",
         "power_analysis": f"detectable_alpha: smallest alpha detected by the Box-Cox rule in "
         f"{DETECTION_POWER:.0%} of 200 data sets simulated under the fitted log law (within-d "
         "residuals resampled); computed only for the verdict that reports it",
+        "seed_quantiles": "median, quantile_90, quantile_99: linear-interpolation quantiles "
+        "over the reached seeds at each d (numpy default); with n seeds the 99% quantile "
+        "interpolates between the two largest values when n < 100",
     }
-    return out
+
+
+#: :data:`~mfsim.analysis.scaling.verdict.PRECEDENCE` in words (attrs, report, docs).
+PRECEDENCE_TEXT = (
+    "the verdict (rule) comes first; preferred_model shows the CV choice only where the "
+    "verdict allows it (O(log d) decisive: log; both consistent: log or power; faster: power; "
+    "no detectable growth: const or log; decreases: log or power), else 'none' with the CV "
+    "result in the caveat; decisive is True only for log under 'O(log d), decisive', power "
+    "under 'faster', const under 'no detectable growth' and log/power under 'decreases'"
+)
 
 
 _EVIDENCE_FROM_FIT = (

@@ -6,12 +6,11 @@ import numpy as np
 
 from mfsim.analysis.scaling.boxcox import (
     _ALPHA_GRID_SCALED,
-    _boxcox_design,
     _boxcox_raw,
+    _corrected_rss,
     _profile,
-    _rss_in_place,
-    _wls_moments,
     boxcox_interval,
+    log_log_regressor,
 )
 
 #: Power of the simulation-based power analysis that defines the detectable alpha.
@@ -51,9 +50,11 @@ def detectable_alpha(
 
     Notes
     -----
-    Simulation under the fitted log law ``a + b x`` (weighted fit of the means, ``x = ln d -
-    ln d_min``): the alternative with exponent alpha is ``a + b (e^{alpha x} - 1) / alpha``,
-    which starts like the fitted law at the smallest d and grows like ``d^alpha``; the noise
+    Simulation under the fitted log law ``a + b (x - gamma ln ln d)`` (weighted fit of the
+    means, ``x = ln d - ln d_min``, gamma = 0 where the rule has no correction,
+    :func:`~mfsim.analysis.scaling.boxcox.log_log_regressor`): the alternative with exponent
+    alpha is ``a + b ((e^{alpha x} - 1) / alpha - gamma ln ln d)``, which starts like the
+    fitted law at the smallest d and grows like ``d^alpha``; the noise
     of a simulated mean at d is the mean of ``n_d`` within-d residuals of the data drawn with
     replacement (common random numbers for every alternative, so the power curve is
     monotone up to the grid). A data set counts as detected when its Box-Cox interval lies
@@ -61,7 +62,8 @@ def detectable_alpha(
     simulations, alternatives and the profile grid (about 10^8 operations per group).
     """
     x, w = summary["x"], summary["weight"]
-    a, b = boxcox_interval(summary, confidence)["log_fit"]
+    a, b, gamma = boxcox_interval(summary, confidence)["log_fit"]
+    q = log_log_regressor(x)
     if not b > 0:
         return float("inf")
     span = x.max() - x.min()
@@ -73,17 +75,20 @@ def detectable_alpha(
         axis=-1,
     )  # (n_sim, n_levels)
     alt = _POWER_GRID_SCALED / span
-    means = a + b * _boxcox_raw(x, alt)  # (n_alt, n_levels)
+    correction = 0.0 if q is None else gamma * q
+    means = a + b * (_boxcox_raw(x, alt) - correction)  # (n_alt, n_levels)
     sims = means[:, None, :] + noise[None, :, :]  # (n_alt, n_sim, n_levels)
     grid = _ALPHA_GRID_SCALED / span
     zero = int(np.argmin(np.abs(grid)))
-    m = _wls_moments(_boxcox_design(x, grid), sims, w)
+    n_parameters = 3 if q is None else 4
     detected = np.empty(sims.shape[:2], dtype=bool)  # (n_alt, n_sim)
     # one alternative at a time: its (n_sim, n_alpha) block stays in cache; every step is
     # elementwise or per row, so the numbers are those of the whole array at once
     for i in range(alt.size):
-        rss = _rss_in_place(m["szy"][i], m["syy"][i], m["szz"])
-        best, inside = _profile(rss, x.size, confidence, columns=zero + 2)
+        rss, _ = _corrected_rss(x, grid, q, sims[i], w)
+        best, inside = _profile(
+            rss, x.size, confidence, columns=zero + 2, n_parameters=n_parameters
+        )
         # the rule's condition: the enclosing lower grid value of the interval is above 0
         detected[i] = (~inside).all(-1) & (grid[best] > 0)
     rate = detected.mean(-1)  # (n_alt,)

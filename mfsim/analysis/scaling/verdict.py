@@ -1,4 +1,8 @@
-"""The verdict rule: its statement (:data:`VERDICT_RULE`) and its only implementation."""
+"""The verdict rule: its statement (:data:`VERDICT_RULE`), its only implementation, and the
+precedence of the verdict over the preferred model and the wording (:data:`PRECEDENCE`).
+
+Every verdict describes the sampled range of d only (the fitted d values); the rule cannot
+tell what happens beyond it."""
 
 from __future__ import annotations
 
@@ -57,8 +61,12 @@ VERDICT_RULE = (
     (VERDICT_FLAT, "the interval of the log slope b contains 0"),
     (
         VERDICT_FASTER,
-        "the profile interval of the Box-Cox exponent alpha (y = a + b (d^alpha - "
-        "1)/alpha, which contains a + b log d at alpha = 0 and c d^alpha) lies above 0",
+        "the profile interval of the Box-Cox exponent alpha of y = a + b ((d^alpha - 1)/alpha "
+        "- gamma ln ln d), gamma profiled over [0, 3], lies above 0; the family holds every "
+        "O(log d) law a + S (ln d - gamma ln ln d) (local slope S (1 - gamma / ln d), "
+        "converging from below) at alpha = 0 and the power laws c d^alpha, so such a "
+        "correction to log d never reads as faster (gamma is fixed at 0 with fewer than 5 d "
+        "values or d <= e)",
     ),
     (
         VERDICT_LOG_DECISIVE,
@@ -85,7 +93,8 @@ def decide_verdict(evidence: dict, detect=None) -> tuple[str, str]:
         ``n_not_reached`` (ints), and when a fit was made ``log_slope_lo``, ``log_slope_hi``,
         ``boxcox_alpha_lo``, ``boxcox_alpha_hi`` (floats), ``preferred`` (model name or None),
         ``decisive_over`` (set of models the preferred one beats decisively), ``power_fitted``
-        (bool).
+        (bool), and optionally ``d_fitted`` (the fitted d values; the detail then starts with
+        their range).
     detect : callable, optional
         ``detect() -> float``, the detectable alpha (:func:`detectable_alpha`); only called
         for the verdict that reports it.
@@ -97,6 +106,14 @@ def decide_verdict(evidence: dict, detect=None) -> tuple[str, str]:
     detail : str
         The numbers behind the verdict in words (empty where there are none).
     """
+    verdict, detail = _apply_rule(evidence, detect)
+    if detail and "d_fitted" in evidence:
+        detail = f"over {d_range_text(evidence['d_fitted'])}: {detail}"
+    return verdict, detail
+
+
+def _apply_rule(evidence: dict, detect) -> tuple[str, str]:
+    """:func:`decide_verdict` without the d range in the detail."""
     e = evidence
     if not e["exists"]:
         return VERDICT_NO_RUNS, ""
@@ -114,7 +131,7 @@ def decide_verdict(evidence: dict, detect=None) -> tuple[str, str]:
     if not (np.isfinite(b_lo) and np.isfinite(b_hi)) or np.isnan(a_lo) or np.isnan(a_hi):
         return VERDICT_INCONCLUSIVE, ""
     slope = f"log slope b in [{b_lo:.4g}, {b_hi:.4g}] steps per unit of ln d"
-    alpha = f"Box-Cox alpha in [{a_lo:.3g}, {a_hi:.3g}]"
+    alpha = f"Box-Cox alpha (ln ln d correction profiled) in [{a_lo:.3g}, {a_hi:.3g}]"
     if b_hi < 0:
         return VERDICT_DECREASING, slope
     if b_lo <= 0:
@@ -139,6 +156,70 @@ def decide_verdict(evidence: dict, detect=None) -> tuple[str, str]:
         f"with {DETECTION_POWER:.0%} power"
     )
     return VERDICT_LOG_OR_POWER, f"{power}; {alpha}; {slope}"
+
+
+#: Which preferred model (lowest CV RMSE) each growth verdict may show beside it, and for which
+#: of them the row may say "decisive". The verdict takes precedence: a CV preference outside
+#: the set is shown as "none" (and not decisive), with the CV result in the caveat.
+PRECEDENCE = {
+    VERDICT_LOG_DECISIVE: ({"log"}, {"log"}),
+    VERDICT_LOG_OR_POWER: ({"log", "power"}, set()),
+    VERDICT_FASTER: ({"power"}, {"power"}),
+    VERDICT_FLAT: ({"const", "log"}, {"const"}),
+    VERDICT_DECREASING: ({"log", "power"}, {"log", "power"}),
+}
+
+
+def reconcile(verdict: str, preferred: str | None, decisive: bool) -> tuple[str, bool, str]:
+    """The preferred model and decisiveness a row shows beside its verdict (:data:`PRECEDENCE`).
+
+    Parameters
+    ----------
+    verdict : str
+        One of :data:`VERDICTS`.
+    preferred : str or None
+        Model with the lowest CV RMSE (None if none could be fitted).
+    decisive : bool
+        Whether it beats every other fitted model decisively in CV.
+
+    Returns
+    -------
+    shown : str
+        ``preferred`` if the verdict allows it, else ``"none"``.
+    shown_decisive : bool
+        ``decisive`` where the verdict allows the shown model to be decisive, else False.
+    note : str
+        Empty, or the CV result the verdict overrides (for the caveat).
+    """
+    if verdict not in PRECEDENCE or preferred is None:
+        return "none", False, ""
+    allowed, decisive_allowed = PRECEDENCE[verdict]
+    if preferred not in allowed:
+        strength = "decisively" if decisive else "not decisively"
+        return (
+            "none",
+            False,
+            f"CV prefers {preferred} ({strength}), which the verdict overrides (rule: "
+            f'"{verdict}" shows a preferred model only from {sorted(allowed)})',
+        )
+    return preferred, bool(decisive and preferred in decisive_allowed), ""
+
+
+def d_range_text(d_values) -> str:
+    """``"d in [1e+02, 1e+300] (31 values)"``: the sampled range a verdict describes."""
+    d = np.asarray(d_values, dtype=float)
+    if d.size == 0:
+        return "no d values"
+    return f"d in [{d.min():.3g}, {d.max():.3g}] ({d.size} value{'s' if d.size > 1 else ''})"
+
+
+def verdict_sentence(verdict: str, d_values) -> str:
+    """The verdict with the range of d it describes, e.g. ``"grows faster than log d over the
+    sampled d in [100, 1e+300] (31 values)"``; growth verdicts name the fitted d values, the
+    others the d values of the sweep."""
+    if verdict in (VERDICT_NO_RUNS, VERDICT_UNDEFINED):
+        return verdict
+    return f"{verdict} over the sampled {d_range_text(d_values)}"
 
 
 def verdict_rule_text() -> str:
