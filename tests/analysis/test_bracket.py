@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from mfsim.analysis.bracket import audit_t_k_star_bracket, bracket_summary
+from mfsim.analysis.bracket import _s_sharp, audit_t_k_star_bracket, bracket_summary
 
 #: Families the engine reduces exactly (cost independent of d), docs/transition.md.
 REDUCED_FAMILIES = ("flat", "staircase")
@@ -109,8 +109,10 @@ def test_bracket_holds_on_every_run_of_every_shipped_config_shape(path, local_cl
     audit = audit_t_k_star_bracket(ds)
     assert audit.attrs["runs_checked"] > 0, bracket_summary(audit)
     assert audit.attrs["violating_entries"] == 0, bracket_summary(audit)
-    # the lower end is ceil(t^sharp) of eq. 14, written here
+    # the lower end is ceil(t^sharp) of eq. 14, written here; the engine's float64 version
+    # (bound_only_s, used by the check) agrees with it at every shipped constant
     lower = xr.apply_ufunc(np.vectorize(_ceil_t_sharp), ds.eta, ds.Delta, ds.r)
+    assert bool((_s_sharp(ds) == lower).all())
     assert bool((ds.t_k_star.where(audit.checked) >= lower).where(audit.checked, True).all())
     if path.stem.startswith("transition"):
         assert audit.attrs["measured"] > 0, bracket_summary(audit)
