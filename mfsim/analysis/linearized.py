@@ -1,8 +1,9 @@
 """Small-signal theory of the rise times and of the literal t_k^* for bulks of flat levels.
 
-The linearization (a prediction, checked against runs) is in ``docs/transition.md``. Setting: Sigma = diag(lambda_1, ..., lambda_r, bulk), GD
-``X <- X + eta (Sigma - X X^T) X`` from ``X_0 = varpi N_0`` (entries N(0, 1/d)). Every row ``x_i``
-of X evolves linearly given the r x r Gram matrix ``G = X^T X``,
+The linearization (a prediction, checked against runs) is in ``docs/transition.md``.
+Setting: Sigma = diag(lambda_1, ..., lambda_r, bulk), GD ``X <- X + eta (Sigma - X X^T) X``
+from ``X_0 = varpi N_0`` (entries N(0, 1/d)). Every row ``x_i`` of X evolves linearly given
+the r x r Gram matrix ``G = X^T X``,
 
     x_i <- x_i ((1 + eta lambda_i) I - eta G),
 
