@@ -39,6 +39,8 @@ def main() -> None:
         else [("wide", n_wide, SKEWED_LAWS)]
     )
     for design, n_sets, laws in studies:
+        if n_sets <= 0:
+            continue
         d_values, n_seeds = DESIGNS[design]
         print(
             f"\n{design}: {d_values.size} d values {d_values[0]:.0e}..{d_values[-1]:.0e}, "

@@ -89,10 +89,20 @@ def fit_scaling(
         ``cv_rmse`` (+ ``_lo``/``_hi``), ``cv_excess`` (+ ``_lo``/``_hi``),
         ``cv_win_fraction``, ``r2``, ``resid_sd``, ``aic``;
         ``curve``, ``curve_lo``, ``curve_hi`` (model, d_curve); ``preferred_model``,
-        ``verdict``, ``caveat`` (str), ``decisive`` (bool), ``n_d_used``; per (group, d) the
-        counts ``n_runs, n_reached, n_not_reached, n_bound_dominated, n_undefined,
-        n_diverged`` and the bool ``used_in_fit``. The attrs record the quantity and all
-        settings.
+        ``verdict``, ``verdict_sentence``, ``verdict_detail``, ``case``, ``case_text``,
+        ``caveat`` (str), ``decisive`` (bool), ``n_d_used``, ``boxcox_alpha`` (+ ``_lo``,
+        ``_hi``), ``log_log_gamma``, ``detectable_alpha``; per (group, d) the counts ``n_runs,
+        n_reached, n_not_reached, n_bound_dominated, n_undefined, n_diverged``, the bool
+        ``used_in_fit`` and ``median``, ``quantile_90``, ``quantile_99``. Every variable has a
+        ``description`` attr; the Dataset attrs record the quantity and all settings.
+
+    Raises
+    ------
+    KeyError
+        ``quantity`` is not a variable of ``ds``.
+    ValueError
+        A setting out of range (named, with its value), d values <= 0, or ``ds[quantity]``
+        without the dims ``d`` and ``seed``.
 
     Notes
     -----
@@ -135,13 +145,21 @@ def fit_scaling(
 
     **Verdict.** :func:`decide_verdict` applies :data:`VERDICT_RULE` (the only statement of
     the rule; ``attrs["verdict_rule"]`` prints it). Besides the three models it uses the
-    Box-Cox family ``y = a + b (d^alpha - 1) / alpha`` fitted to the per-d means
-    (``boxcox_alpha`` with its profile interval), which contains the log law (alpha = 0), the
-    power laws ``c d^alpha`` and the constants, so "faster than log d" is a test of one
-    parameter; ``detectable_alpha`` comes from a simulation-based power analysis under the
-    fitted log law (:func:`detectable_alpha`). ``verdict_detail`` states the numbers,
-    ``case``/``case_text`` say whether the group is measured, bound-dominated or not reached
-    and why. The verdict describes the sampled range of d only.
+    Box-Cox family with a slowly varying correction, ``y = a + b ((d^alpha - 1) / alpha -
+    gamma ln ln d)`` with gamma profiled over [0, 3], fitted to the per-d means
+    (``boxcox_alpha`` with its profile interval, ``log_log_gamma``): it holds every O(log d)
+    law ``S (ln d - gamma ln ln d)`` at alpha = 0 and the power laws ``c d^alpha``, so
+    "faster than log d" is a test of one parameter that a convex but logarithmic law passes;
+    ``detectable_alpha`` comes from a simulation-based power analysis under the fitted log
+    law (:func:`detectable_alpha`). The verdict takes precedence over the CV preference:
+    ``preferred_model`` and ``decisive`` show only what the verdict allows
+    (:data:`~mfsim.analysis.scaling.verdict.PRECEDENCE`), the caveat names an overridden CV
+    choice. ``verdict_sentence`` and ``verdict_detail`` name the fitted range of d, which is
+    all a verdict describes; ``case``/``case_text`` say whether the group is measured,
+    bound-dominated or not reached and why.
+
+    **Seed quantiles.** ``median``, ``quantile_90`` and ``quantile_99`` (group, d) over the
+    reached seeds, beside the fits: the seed scatter of rise times has an exponential tail.
 
     **Values <= 0.** :data:`NONPOSITIVE_POLICY`: in a group with any value <= 0 the power law
     is neither fitted nor compared; every compared model uses the same points.
