@@ -1,4 +1,5 @@
-"""Tests of mfsim.scaling: fits of stage times versus d, bootstrap, model comparison, verdicts."""
+"""Tests of mfsim.analysis.scaling: fits of stage times versus d, bootstrap, model comparison,
+verdicts (the package as a whole, through fit_scaling and fit_all)."""
 
 from __future__ import annotations
 
