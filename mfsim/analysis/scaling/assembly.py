@@ -177,8 +177,8 @@ def _assemble(
         gdims,
         arrays["log_log_gamma"].reshape(group_shape),
         {
-            "description": "gamma of the best law a + b (ln d - gamma ln ln d), gamma on the "
-            "grid 0, 0.5, ..., 3, fitted to the per-d means (the Box-Cox family at alpha = 0); "
+            "description": "gamma of the best law a + b (ln d - gamma ln ln d), 0 <= gamma <= 3 "
+            "(continuous), fitted to the per-d means (the Box-Cox family at alpha = 0); "
             "NaN where the rule has no correction (fewer than 5 d values, or d <= e)",
             "units": "1",
         },

@@ -4,10 +4,10 @@
 
 the log law with the correction of a continuous bulk edge, ``S (ln d - gamma ln ln d)``
 (``gamma = beta + 1`` for an edge exponent beta, ``docs/transition.md``), at alpha = 0; the
-power laws for alpha != 0; gamma is profiled out on :data:`GAMMA_GRID`. Every such O(log d)
-law (local slope ``b (1 - gamma / ln d)``, converging from below) sits at alpha = 0, so the
-profile interval of alpha lies above 0 only for growth that none of them describes
-(``docs/scaling.md``)."""
+power laws for alpha != 0; gamma is profiled out on [0, :data:`GAMMA_MAX`] in closed form.
+Every such O(log d) law (local slope ``b (1 - gamma / ln d)``, converging from below) sits
+at alpha = 0, so the profile interval of alpha lies above 0 only for growth that none of them
+describes (``docs/scaling.md``)."""
 
 from __future__ import annotations
 
@@ -111,9 +111,9 @@ def _wls_rss(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, .
     return rss, intercept, slope
 
 
-#: Profile grid of the correction's gamma in ``S (ln d - gamma ln ln d)``: 0 (the plain log
-#: law) to GAMMA_MAX = 3, i.e. bulk edge exponents beta = gamma - 1 up to 2.
-GAMMA_GRID = np.linspace(0.0, 3.0, 7)
+#: Largest correction gamma in ``S (ln d - gamma ln ln d)`` (0 is the plain log law): bulk edge
+#: exponents beta = gamma - 1 up to 2. gamma is profiled out continuously on [0, GAMMA_MAX].
+GAMMA_MAX = 3.0
 
 
 def log_log_regressor(x: np.ndarray) -> np.ndarray | None:
@@ -131,37 +131,65 @@ def _corrected_rss(
     """Weighted RSS of ``y ~ 1 + ((e^{alpha u} - 1)/alpha - gamma q)``, minimised over gamma.
 
     ``x`` (n,) = ln d, ``alpha`` (n_alpha,), ``q`` (n,) = ln ln d or None (then gamma = 0),
-    ``y`` (..., n), ``w`` (n,). Returns the RSS (..., n_alpha) and the index into
-    :data:`GAMMA_GRID` of the minimising gamma (same shape). One straight-line fit per
-    (gamma, alpha), from the moments of z and q: ``rss = syy - (szy - gamma sqy)^2 / (szz -
-    2 gamma szq + gamma^2 sqq)``, with z scaled per row as in :func:`_boxcox_design` (the RSS
-    of a fit with intercept does not depend on the regressor's scale).
+    ``y`` (..., n), ``w`` (n,). Returns the RSS (..., n_alpha) and the minimising gamma in
+    [0, GAMMA_MAX] (same shape; :func:`_rss_over_gamma`), with z scaled per row as in
+    :func:`_boxcox_design` (the RSS of a fit with intercept does not depend on the
+    regressor's scale).
     """
+    return _rss_over_gamma(_design_moments(x, alpha, q, w), y)
+
+
+def _design_moments(x: np.ndarray, alpha: np.ndarray, q: np.ndarray | None, w: np.ndarray):
+    """The parts of :func:`_corrected_rss` that do not depend on ``y`` (reused over data sets)."""
     z = _boxcox_design(x, alpha)
-    m = _wls_moments(z, y, w)
-    if q is None:
-        rss = _rss_in_place(m["szy"], m["syy"], m["szz"])
-        return rss, np.zeros(rss.shape, dtype=np.intp)
-    # q in the units of each row of z (1 / the row's scale underflows harmlessly to 0)
-    inverse_scale = 1.0 / np.maximum(np.abs(_boxcox_raw(x, alpha)).max(axis=-1), 1e-300)
     sw = w.sum()
-    qc = q - (w * q).sum() / sw
-    zc = z - m["zbar"][:, None]
-    szq = (w * zc * qc).sum(-1) * inverse_scale  # (n_alpha,)
-    sqq = (w * qc * qc).sum() * inverse_scale * inverse_scale  # (n_alpha,)
-    yc = y - m["ybar"][..., None]
-    sqy = (w * qc * yc).sum(-1)[..., None] * inverse_scale  # (..., n_alpha)
-    best = np.full(m["szy"].shape, np.inf)
-    which = np.zeros(best.shape, dtype=np.intp)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for i, gamma in enumerate(GAMMA_GRID):
-            num = m["szy"] - gamma * sqy
-            den = m["szz"] - 2.0 * gamma * szq + gamma * gamma * sqq
-            rss = np.maximum(m["syy"][..., None] - num * num / den, 0.0)
-            better = rss < best
-            best = np.where(better, rss, best)
-            which = np.where(better, i, which)
-    return best, which
+    zbar = (z * w).sum(-1) / sw
+    zc = z - zbar[:, None]
+    out = {"w": w, "sw": sw, "zcw": zc * w, "szz": (w * zc * zc).sum(-1), "q": None}
+    if q is not None:
+        # q in the units of each row of z (1 / the row's scale underflows harmlessly to 0)
+        inverse_scale = 1.0 / np.maximum(np.abs(_boxcox_raw(x, alpha)).max(axis=-1), 1e-300)
+        qc = q - (w * q).sum() / sw
+        out.update(
+            q=qc * w,
+            inverse_scale=inverse_scale,
+            szq=(w * zc * qc).sum(-1) * inverse_scale,
+            sqq=(w * qc * qc).sum() * inverse_scale * inverse_scale,
+        )
+    return out
+
+
+def _rss_over_gamma(m: dict, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """RSS minimised over gamma in [0, GAMMA_MAX] and the minimising gamma, from
+    :func:`_design_moments` and the data ``y`` (..., n).
+
+    With ``A = szy, B = sqy, C = szz, D = szq, E = sqq`` the explained sum of squares of the
+    regressor ``z - gamma q`` is ``f(gamma) = (A - gamma B)^2 / (C - 2 gamma D + gamma^2 E)``.
+    On the real line f has one maximum, at the two-regressor fit's ratio ``gamma* = (D A - C
+    B) / (E A - D B)`` with ``f(gamma*) = (E A^2 - 2 D A B + C B^2) / (C E - D^2)``, and one zero
+    (``gamma = A / B``), so on [0, GAMMA_MAX] the maximum is at gamma* when it lies inside,
+    else at an end. Closed form: no grid in gamma.
+    """
+    w = m["w"]
+    yc = y - ((y * w).sum(-1) / m["sw"])[..., None]
+    syy = (w * yc * yc).sum(-1)  # (...)
+    szy = np.einsum("an,...n->...a", m["zcw"], yc)  # (..., n_alpha)
+    if m["q"] is None:
+        rss = _rss_in_place(szy, syy, m["szz"])
+        return rss, np.zeros(rss.shape)
+    sqy = (m["q"] * yc).sum(-1)[..., None] * m["inverse_scale"]  # (..., n_alpha)
+    c, d, e, top = m["szz"], m["szq"], m["sqq"], GAMMA_MAX
+    det = c * e - d * d
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        f_zero = szy * szy / c
+        f_top = (szy - top * sqy) ** 2 / (c - 2.0 * top * d + top * top * e)
+        star = (d * szy - c * sqy) / (e * szy - d * sqy)
+        f_star = (e * szy * szy - 2.0 * d * szy * sqy + c * sqy * sqy) / det
+    inside = (det > 1e-12 * c * e) & (star >= 0.0) & (star <= top) & np.isfinite(f_star)
+    end_top = np.nan_to_num(f_top, nan=-np.inf) > f_zero
+    explained = np.where(inside, f_star, np.where(end_top, f_top, f_zero))
+    gamma = np.where(inside, star, np.where(end_top, top, 0.0))
+    return np.maximum(syy[..., None] - explained, 0.0), gamma
 
 
 #: ``scipy.special.ndtri(0.5 + c / 2) ** 2`` of the usual levels ``c``, the same float64 (a test
@@ -237,14 +265,14 @@ def boxcox_interval(summary: dict, confidence: float) -> dict:
     q = log_log_regressor(x)
     span = x.max() - x.min()
     alpha = _ALPHA_GRID_SCALED / span
-    rss, which = _corrected_rss(x, alpha, q, y, w)
+    rss, gammas = _corrected_rss(x, alpha, q, y, w)
     best, inside = _profile(rss, x.size, confidence, n_parameters=3 if q is None else 4)
     # the interval's ends lie between grid values: report the enclosing grid values
     accepted = np.flatnonzero(inside)
     lo = -np.inf if accepted[0] == 0 else alpha[accepted[0] - 1]
     hi = np.inf if accepted[-1] == alpha.size - 1 else alpha[accepted[-1] + 1]
     zero = int(np.argmin(np.abs(alpha)))
-    gamma = float(GAMMA_GRID[which[zero]]) if q is not None else 0.0
+    gamma = float(gammas[zero]) if q is not None else 0.0
     regressor = (x - x.min()) - (gamma * q if q is not None else 0.0)
     design = np.stack([np.ones_like(x), regressor], axis=1) * np.sqrt(w)[:, None]
     a, b = np.linalg.lstsq(design, y * np.sqrt(w), rcond=None)[0]

