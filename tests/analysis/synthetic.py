@@ -214,6 +214,29 @@ def _power_law(prefactor, alpha, log_sd):
     )
 
 
+#: Steps per unit of ln d of the skewed laws (the last signal's rise slope at kappa = 5).
+S_SKEWED = 25.0
+
+
+def _skewed(mean):
+    """``mean(ln d)`` plus the seed scatter of a rise time, ``-S ln chi^2_1`` (the squared
+    projection of the initial row, docs/transition.md): right-skewed, SD S pi / sqrt(2)."""
+    return lambda d, rng, size: (
+        mean(np.log(d))[:, None] - S_SKEWED * np.log(rng.chisquare(1, (d.size, size)))
+    )
+
+
+#: The laws of the asymptotic study (docs/scaling.md), all with -S ln chi^2_1 scatter: O(log d)
+#: laws with and without a ln ln d correction, and growth faster than log d.
+SKEWED_LAWS = {
+    "S ln d": _skewed(lambda x: S_SKEWED * x),
+    "S (ln d - ln ln d)": _skewed(lambda x: S_SKEWED * (x - np.log(x))),
+    "S (ln d - 2 ln ln d)": _skewed(lambda x: S_SKEWED * (x - 2.0 * np.log(x))),
+    "(ln d)^1.5": _skewed(lambda x: x**1.5),
+    "(ln d)^1.2": _skewed(lambda x: 6.0 * x**1.2),
+    "(S / 0.002) d^0.002": _skewed(lambda x: S_SKEWED / 0.002 * np.exp(0.002 * x)),
+}
+
 #: name -> law(d (n_d,), rng, n_seeds) -> stage times (n_d, n_seeds)
 LAWS = {
     "log, sd 10": _log_law(10.0),
@@ -229,6 +252,7 @@ LAWS = {
         60.0 - 4.0 * np.log(d)[:, None] + 3.0 * rng.standard_normal((d.size, size))
     ),
     "200 d^-0.2, lognormal 0.1": _power_law(200.0, -0.2, 0.1),
+    **SKEWED_LAWS,
 }
 
 

@@ -197,3 +197,34 @@ def test_engine_literal_t_k_star_measured_at_1e300_bound_at_small_d(r, k):
     pred = predict_stages([300], spec.top(r), bulk, eta=ETA, varpi=VARPI, n_steps=22000)
     assert not pred.bound_dominated[0, k - 1]
     np.testing.assert_allclose(np.median(values), pred.t_k_star[0, k - 1], rtol=0.03)
+
+
+def test_chi2_median_against_scipy_and_mpmath():
+    """The scalar model starts at the median chi^2_m (compared with medians over seeds)."""
+    import mpmath
+    from scipy.stats import chi2
+
+    from mfsim.analysis.linearized import chi2_median
+
+    for m in range(1, 7):
+        assert chi2_median(m) == pytest.approx(chi2.median(m), rel=1e-12)
+        root = mpmath.findroot(
+            lambda x, m=m: mpmath.gammainc(m / 2, 0, x / 2, regularized=True) - 0.5, m
+        )
+        assert chi2_median(m) == pytest.approx(float(root), rel=1e-12)
+    # the bias the median removes: ln median chi^2_1 - E ln chi^2_1 = 0.48
+    from scipy.special import digamma
+
+    assert math.log(chi2_median(1)) - (digamma(0.5) + math.log(2)) == pytest.approx(
+        0.4828, abs=1e-4
+    )
+
+
+def test_sd_of_ln_chi2_1_is_pi_over_sqrt2():
+    """The seed spread of rise_r is S SD(ln chi^2_1) = 2.221 S (docs/transition.md): the
+    variance of ln chi^2_1 is psi'(1/2) = pi^2 / 2, checked against a large sample."""
+    from scipy.special import polygamma
+
+    assert math.sqrt(polygamma(1, 0.5)) == pytest.approx(math.pi / math.sqrt(2), rel=1e-12)
+    sample = np.log(np.random.default_rng(0).chisquare(1, 2_000_000))
+    assert sample.std() == pytest.approx(math.pi / math.sqrt(2), rel=3e-3)

@@ -1,4 +1,5 @@
-"""Tests of mfsim.scaling: fits of stage times versus d, bootstrap, model comparison, verdicts."""
+"""Tests of mfsim.analysis.scaling: fits of stage times versus d, bootstrap, model comparison,
+verdicts (the package as a whole, through fit_scaling and fit_all)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ from mfsim.analysis.scaling import (
     VERDICT_NOT_REACHED,
     VERDICT_RULE,
     VERDICT_UNDEFINED,
+    boxcox,
     decide_verdict,
     fit_all,
     fit_scaling,
     fits_for,
+    power_analysis,
     stage_table,
 )
 from tests.analysis.synthetic import (
@@ -524,7 +527,7 @@ def test_chi2_quantile_table_holds_scipys_float64_values():
     for confidence, value in scaling.CHI2_1_QUANTILES.items():
         assert value == ndtri(0.5 + confidence / 2.0) ** 2  # the same double, not close
         assert value == pytest.approx(chi2.ppf(confidence, 1), rel=1e-12)
-    assert scaling._chi2_1_quantile(0.8) == ndtri(0.9) ** 2  # outside the table: scipy
+    assert boxcox._chi2_1_quantile(0.8) == ndtri(0.9) ** 2  # outside the table: scipy
 
 
 @pytest.mark.filterwarnings("ignore:.*sit in grid cells without a run:UserWarning")
@@ -581,14 +584,15 @@ def test_power_analysis_in_blocks_equals_the_whole_array_at_once():
         blocks = np.repeat(np.arange(n_levels), n_seeds)
         x = log_d[blocks]
         y = 100 + rng.uniform(0, 40) * x + rng.normal(0, rng.uniform(0.5, 20), x.size)
-        summary = scaling._level_summary(x, y, blocks)
+        summary = boxcox._level_summary(x, y, blocks)
         confidence = (0.95, 0.8)[trial % 2]
         got = scaling.detectable_alpha(summary, confidence, np.random.default_rng(trial), 60)
 
         # the whole array at once
         sim_rng = np.random.default_rng(trial)
         xs, w = summary["x"], summary["weight"]
-        a, b = scaling.boxcox_interval(summary, confidence)["log_fit"]
+        a, b, gamma = scaling.boxcox_interval(summary, confidence)["log_fit"]
+        q = boxcox.log_log_regressor(summary["x"])
         if not b > 0:
             assert got == np.inf
             continue
@@ -600,12 +604,14 @@ def test_power_analysis_in_blocks_equals_the_whole_array_at_once():
             ],
             axis=-1,
         )
-        alt = scaling._POWER_GRID_SCALED / span
-        sims = (a + b * scaling._boxcox_raw(xs, alt))[:, None, :] + noise[None, :, :]
-        grid = scaling._ALPHA_GRID_SCALED / span
+        alt = power_analysis._POWER_GRID_SCALED / span
+        correction = 0.0 if q is None else gamma * q
+        sims = (a + b * (boxcox._boxcox_raw(xs, alt) - correction))[:, None, :] + noise[None]
+        grid = boxcox._ALPHA_GRID_SCALED / span
         zero = int(np.argmin(np.abs(grid)))
-        rss, _, _ = scaling._wls_rss(scaling._boxcox_design(xs, grid), sims, w)
-        best, inside = scaling._profile(rss, xs.size, confidence)
+        rss, _ = boxcox._corrected_rss(xs, grid, q, sims, w)
+        n_parameters = 3 if q is None else 4
+        best, inside = boxcox._profile(rss, xs.size, confidence, n_parameters=n_parameters)
         rate = ((~inside[..., : zero + 2]).all(-1) & (grid[best] > 0)).mean(-1)
         hits = np.flatnonzero(rate >= scaling.DETECTION_POWER)
         assert got == (float(alt[hits[0]]) if hits.size else float("inf"))
