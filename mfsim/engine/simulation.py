@@ -98,7 +98,8 @@ def simulate(
     dtype : {'float64', 'float32'}
         Storage precision of the iterate.
     reduce : {'auto', True, False}
-        Exact Gram reduction of repeated eigenvalues (see :mod:`mfsim.init`).
+        Exact Gram reduction of repeated eigenvalues (see
+        :func:`mfsim.engine.initialization.effective_system`).
     kernel : {'auto', 'seed', 'row'}
         Parallel layout; both give bit-identical results.
     progress : bool
