@@ -28,7 +28,8 @@ def docstrings(path: Path):
         if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
             text = ast.get_docstring(node, clean=False)
             if text:
-                yield f"{path.relative_to(PACKAGE.parent)}:{getattr(node, 'name', '<module>')}", text
+                name = getattr(node, "name", "<module>")
+                yield f"{path.relative_to(PACKAGE.parent)}:{name}", text
 
 
 def references() -> list[tuple[str, str]]:
