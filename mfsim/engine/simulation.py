@@ -17,6 +17,7 @@ import numba
 import numpy as np
 
 from mfsim.engine import kernels
+from mfsim.engine.advice import warn_if_t_k_star_undetermined
 from mfsim.engine.compilation import compiling
 from mfsim.engine.dataset import build_dataset
 from mfsim.engine.initialization import (
@@ -197,7 +198,7 @@ def simulate(
     status, stop_step = state.status, state.stop_step
 
     stages = tracker.finalize(status)
-    return build_dataset(
+    ds = build_dataset(
         spec=spec,
         eta=eta,
         varpi=varpi,
@@ -215,6 +216,8 @@ def simulate(
         learned_tolerance=learned_tolerance,
         extra_attrs=attrs,
     )
+    warn_if_t_k_star_undetermined(ds, steps)
+    return ds
 
 
 def noise_floor_factor(eta: float, Delta: float, dtype="float64") -> float:  # noqa: N803
