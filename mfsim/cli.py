@@ -173,6 +173,7 @@ def cmd_plan(args) -> int:
     from mfsim.config.errors import ConfigError
     from mfsim.config.model import parse
     from mfsim.plan.grid import estimate_sweep, format_estimate, make_chunks
+    from mfsim.plan.guidance import format_warnings, plan_warnings
 
     try:
         config = parse(args.config)
@@ -181,6 +182,8 @@ def cmd_plan(args) -> int:
         return 2
     estimate = estimate_sweep(config, args.cores, make_chunks(config))
     print(f"{args.config} (sweep {config.sweep!r}): {format_estimate(estimate, args.cores)}")
+    for line in format_warnings(plan_warnings(config)):
+        print(line)
     return 0
 
 
@@ -278,7 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="chunks, runs and estimated compute and wall time of a sweep config (runs nothing)",
         description="Parse and check a sweep config, pack its chunks and print the cost model's "
         "estimate (mfsim.plan.grid.estimate_sweep): engine compute and simulate wall time on "
-        "--cores cores, warm numba cache, analysis rules not included.",
+        "--cores cores, warm numba cache, analysis rules not included. Then one warning line "
+        "per problem the small-signal theory predicts for a group of the grid "
+        "(mfsim.plan.guidance): too few run.steps, a literal t_k^* bound-dominated at every d, "
+        "runs that diverge.",
         formatter_class=formatter,
     )
     plan.add_argument("config", type=Path, help="sweep config, e.g. config/config.yaml")

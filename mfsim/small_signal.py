@@ -37,13 +37,18 @@ from mfsim.theory import contraction, t_star
 
 __all__ = [
     "Bulk",
+    "ChainEstimate",
     "StagePrediction",
     "applies_to",
     "bulk_of",
+    "chain_estimate",
+    "diverges_at_start",
+    "measurable_log10_d",
     "measurable_threshold",
     "predict_stages",
     "rise_slope",
     "rise_slope_for",
+    "sigma1_initial",
     "t_k_star_slope",
 ]
 
@@ -447,3 +452,173 @@ def _bulk_segments(spec):
             continue
         yield type(seg)(seg.first + seg.increment * skip, seg.increment, seg.count - skip)
         skip = 0
+
+
+# --------------------------------------------------------------------------------------------
+# The chain in closed form (fast enough for the plan's warnings)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainEstimate:
+    """The stage chain of section 4.2 with pure exponential rises (float steps).
+
+    Attributes
+    ----------
+    rise : numpy.ndarray, shape (r,)
+        ``ln(Delta d / (2 varpi^2 (r - k + 1))) / (2 ln rho_k)`` (0 when already above).
+    t_k, t_k_star : numpy.ndarray, shape (r - 1,)
+    bound_dominated : numpy.ndarray of bool, shape (r - 1,)
+    t_R : float
+        ``max(t_init,r, rise_r) + ceil(t^* + t^sharp)`` (property 5).
+    """
+
+    rise: np.ndarray
+    t_k: np.ndarray
+    t_k_star: np.ndarray
+    bound_dominated: np.ndarray
+    t_R: float  # noqa: N815 - the paper's symbol
+
+
+def chain_estimate(
+    log10_d: float,
+    top_lambda,
+    bulk_top: float,
+    *,
+    eta: float,
+    varpi: float,
+) -> ChainEstimate:
+    """The literal chain (section 4.2, eqs. 14-15) with each signal rising as a pure exponential.
+
+    ``||u_k||^2`` starts at ``varpi^2 (r - k + 1) / d`` and grows by ``rho_k^2`` per step,
+    ``rho_k = 1 + eta (lambda_k - lambda_{r+1})`` (:func:`rise_slope`); the d-independent
+    transient of :func:`predict_stages` is left out. ``t_k = max(t_init,k, rise_k) + ceil(t^*)``;
+    ``t_k^*`` solves eq. 15 with ``sigma_1(u_{k+1}, t) = sqrt(Delta/2) rho_{k+1}^(t - rise_{k+1})``
+    below the cap and is bound-dominated (``ceil(t^sharp)``) when ``u_{k+1}`` has risen by
+    ``t_k + ceil(t^sharp)``; ``t_init,k+1 = t_k + t_k^*``. Closed form, any d (log10 d given).
+
+    Parameters
+    ----------
+    log10_d : float
+        log10 of the dimension.
+    top_lambda : array_like, shape (r,)
+        lambda_1 .. lambda_r.
+    bulk_top : float
+        The bulk level the signals compete with (the saturation level of a flat-level bulk).
+    eta, varpi : float
+        Step size and initialization scale.
+
+    Returns
+    -------
+    ChainEstimate
+
+    Notes
+    -----
+    Accuracy: for the flat family at kappa = 5, eta = 0.1 it puts the first d at which t_k^* is
+    not bound-dominated within a few decades of :func:`measurable_threshold` (checked in
+    ``tests/test_small_signal.py``); the prediction, not a bound.
+    """
+    lam = np.asarray(top_lambda, dtype=float)
+    r = lam.size
+    Delta = float(np.min(np.diff(np.concatenate([lam, [bulk_top]])) * -1.0))  # noqa: N806
+    log_rho = np.log1p(eta * (lam - bulk_top))
+    log_q = math.log(contraction(eta, Delta))
+    ceil_star = math.ceil(t_star(eta, Delta, float(lam[0]), r))
+    t_sharp_real = math.log(Delta / (4 * r)) / log_q
+    ceil_sharp = math.ceil(t_sharp_real)
+    m = r - np.arange(r)  # directions not taken by earlier signals
+    log_ratio = math.log(Delta / 2.0) + log10_d * math.log(10.0) - 2 * math.log(varpi) - np.log(m)
+    rise = np.maximum(log_ratio, 0.0) / (2.0 * log_rho)
+    t_k = np.zeros(max(r - 1, 0))
+    t_k_star = np.zeros_like(t_k)
+    bound = np.zeros(t_k.shape, dtype=bool)
+    t_init = 0.0
+    for k in range(r - 1):
+        t_k[k] = max(t_init, rise[k]) + ceil_star
+        behind = rise[k + 1] - t_k[k]  # steps u_{k+1} still needs after t_k
+        bound[k] = behind <= ceil_sharp
+        if bound[k]:
+            t_k_star[k] = ceil_sharp
+        else:
+            # r q^s = (Delta / 4) rho^(s - behind), i.e. s ln q = t^sharp ln q + (s - behind) ln rho
+            rho = log_rho[k + 1]
+            t_k_star[k] = math.ceil((t_sharp_real * log_q - behind * rho) / (log_q - rho))
+        t_init = t_k[k] + t_k_star[k]
+    t_R = max(t_init, float(rise[-1])) + math.ceil(
+        t_star(eta, Delta, float(lam[0]), r) + t_sharp_real
+    )  # noqa: N806
+    return ChainEstimate(rise, t_k, t_k_star, bound, t_R)
+
+
+def measurable_log10_d(
+    top_lambda,
+    bulk_top: float,
+    *,
+    eta: float,
+    varpi: float,
+    log10_d_max: float = 1000.0,
+    resolution: float = 0.5,
+) -> np.ndarray:
+    """Smallest log10 d from which the literal t_k^* is predicted not bound-dominated.
+
+    :func:`measurable_threshold` from the closed-form chain (:func:`chain_estimate`), found by
+    bisection (the chain is bound-dominated below the threshold and not above it: the rise of
+    signal k+1 outgrows t_k + ceil(t^sharp) with ln d): about a millisecond instead of
+    seconds, for the plan's warnings.
+
+    Parameters
+    ----------
+    top_lambda, bulk_top, eta, varpi
+        As in :func:`chain_estimate`.
+    log10_d_max : float, default 1000
+        Largest log10 d scanned.
+    resolution : float, default 0.5
+        The threshold is rounded up to the grid ``1 + j * resolution``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (r - 1,)
+        log10 of the threshold per k = 1..r-1; ``inf`` if not reached by `log10_d_max`.
+    """
+
+    def bound(x: float) -> np.ndarray:
+        return chain_estimate(x, top_lambda, bulk_top, eta=eta, varpi=varpi).bound_dominated
+
+    r_minus_1 = len(np.atleast_1d(top_lambda)) - 1
+    out = np.full(r_minus_1, np.inf)
+    at_max, at_min = bound(log10_d_max), bound(1.0)
+    for k in range(r_minus_1):
+        if at_max[k]:
+            continue
+        if not at_min[k]:
+            out[k] = 1.0
+            continue
+        lo, hi = 1.0, float(log10_d_max)  # bound at lo, not at hi
+        while hi - lo > resolution / 2:
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if bound(mid)[k] else (lo, mid)
+        out[k] = min(1.0 + math.ceil((hi - 1.0) / resolution) * resolution, log10_d_max)
+    return out
+
+
+def diverges_at_start(eta, lambda_1, sigma1_X0):  # noqa: N803
+    """Whether GD is predicted to diverge from its first steps: ``eta sigma_1^2(X_0) > 2 +
+    eta lambda_1``.
+
+    Along the top singular direction of X_0, ``sigma <- sigma (1 + eta (lambda - sigma^2))``
+    (the scalar model, lambda <= lambda_1 the eigenvalue in that direction); the factor is
+    below -1 once ``eta sigma^2 > 2 + eta lambda``, so sigma grows every step from then on
+    until ``eta sigma^2 >= 3 + eta lambda_1``, the engine's divergence status. A prediction of
+    the scalar model (stricter than Theorem 6's sufficient condition
+    ``sigma_1(X_0) <= 1 / sqrt(3 eta)``, :func:`mfsim.theory.divergence_limit_sigma1`);
+    checked against ``mfsim.simulate`` on both sides in ``tests/test_small_signal.py``.
+    Elementwise.
+    """
+    return eta * np.square(sigma1_X0) > 2.0 + eta * lambda_1
+
+
+def sigma1_initial(varpi, d, r):
+    """Predicted sigma_1(X_0) of ``X_0 = varpi N_0`` (N_0 i.i.d. N(0, 1/d), d x r):
+    ``varpi (1 + sqrt(r / d))``, the largest singular value of a tall Gaussian matrix
+    (Marchenko-Pastur edge; fluctuations of order ``varpi d^(-2/3)``). Elementwise."""
+    return varpi * (1.0 + np.sqrt(np.asarray(r, dtype=float) / np.asarray(d, dtype=float)))
