@@ -49,6 +49,7 @@ __all__ = [
     "rise_slope",
     "rise_slope_for",
     "sigma1_initial",
+    "signal_levels",
     "t_k_star_slope",
 ]
 
@@ -622,3 +623,48 @@ def sigma1_initial(varpi, d, r):
     ``varpi (1 + sqrt(r / d))``, the largest singular value of a tall Gaussian matrix
     (Marchenko-Pastur edge; fluctuations of order ``varpi d^(-2/3)``). Elementwise."""
     return varpi * (1.0 + np.sqrt(np.asarray(r, dtype=float) / np.asarray(d, dtype=float)))
+
+
+#: Dimension at which :func:`signal_levels` builds a spectrum (only its top eigenvalues and the
+#: bulk's levels as fractions of d are used).
+REFERENCE_D = 10**6
+#: Flat levels a bulk ramp is split into by :func:`signal_levels` (the ``staircase`` family's
+#: default: the linear bulk's stand-in).
+RAMP_LEVELS = 32
+
+
+def signal_levels(family: str, r: int, kappa=None, **params):
+    """The top r eigenvalues and the bulk level the signals compete with, for a family.
+
+    Parameters
+    ----------
+    family : str
+        A family of :func:`mfsim.spectra.spectrum`.
+    r : int
+        Rank.
+    kappa : float, optional
+        Condition number (families that take one).
+    **params
+        The family's parameters (``lambda_1``, ``bulk_bottom``, ``levels``, ``eigenvalues``).
+
+    Returns
+    -------
+    tuple or None
+        ``(top, level)``: lambda_1..lambda_r (tuple of float) and the saturation level of the
+        bulk taken as flat levels (a ramp split into :data:`RAMP_LEVELS` equal-count levels, as
+        the ``staircase`` family does), built at d = :data:`REFERENCE_D` (a custom spectrum at
+        its own d); None when the spectrum cannot be built, no level holds r rows, or some
+        lambda_k <= the level (no signal to rise).
+    """
+    from mfsim.spectra import SpectrumError, spectrum
+
+    d = None if family == "custom" else REFERENCE_D
+    try:
+        spec = spectrum(family, d, r=r, kappa=kappa, **params)
+        level = bulk_of(spec, RAMP_LEVELS).saturation_level(r)
+    except (SpectrumError, ValueError, TypeError):
+        return None
+    top = tuple(float(v) for v in spec.top(r))
+    if min(top) <= level:
+        return None
+    return top, float(level)

@@ -29,21 +29,16 @@ import numpy as np
 
 from mfsim.config.model import SweepConfig, as_sweep_config
 from mfsim.small_signal import (
-    bulk_of,
     chain_estimate,
     diverges_at_start,
     measurable_log10_d,
     sigma1_initial,
+    signal_levels,
 )
 from mfsim.theory import divergence_limit_sigma1
 
 __all__ = ["GroupWarning", "TRANSITION_CONFIGS", "format_warnings", "plan_warnings"]
 
-#: Dimension at which the spectrum of a group is built (only its top eigenvalues and the bulk's
-#: levels as fractions of d are used).
-_REFERENCE_D = 10**6
-#: Flat levels a bulk ramp is split into (the ``staircase`` family's default).
-_RAMP_LEVELS = 32
 #: Shipped sweeps that scan d far enough for the literal t_k^*: (config, largest log10 d).
 TRANSITION_CONFIGS = (
     ("config/transition.yaml", 300.0),  # flat bulk
@@ -87,20 +82,8 @@ def _d_text(log10_d: float) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _levels(family: str, params_json: str, r: int, kappa: float | None):
-    """(top r eigenvalues, the bulk level the signals compete with), or None."""
-    from mfsim.spectra import SpectrumError, spectrum
-
-    params = json.loads(params_json)
-    d = None if family == "custom" else _REFERENCE_D
-    try:
-        spec = spectrum(family, d, r=r, kappa=kappa, **params)
-        level = bulk_of(spec, _RAMP_LEVELS).saturation_level(r)
-    except (SpectrumError, ValueError, TypeError):
-        return None
-    top = tuple(float(v) for v in spec.top(r))
-    if min(top) <= level:
-        return None  # no signal above the bulk: the small-signal theory has nothing to say
-    return top, level
+    """:func:`mfsim.small_signal.signal_levels`, cached (params as canonical JSON)."""
+    return signal_levels(family, r, kappa, **json.loads(params_json))
 
 
 def _groups(config: SweepConfig):
