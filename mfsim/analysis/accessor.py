@@ -20,7 +20,7 @@ from collections.abc import Iterable
 import pandas as pd
 import xarray as xr
 
-from mfsim.analysis import scaling
+from mfsim.analysis import fit_table, scaling
 from mfsim.datamodel import AXES
 
 __all__ = ["MfsimAccessor", "as_sweep", "squeeze_grid"]
@@ -147,6 +147,29 @@ class MfsimAccessor:
             Variables ``"<quantity>__<name>"``; :func:`mfsim.analysis.scaling.fits_for` splits them.
         """
         return scaling.fit_all(self._sweep, **kwargs)
+
+    def fit_table(self, config=None, **kwargs) -> pd.DataFrame:
+        """The fits as one tidy table; see :func:`mfsim.analysis.fit_table.fits_table`.
+
+        On a scaling Dataset (``scaling.zarr``) the table of its fits; on a sweep Dataset (or
+        a ``mfsim.simulate`` result) the fits are computed first (:meth:`fit_all`).
+
+        Parameters
+        ----------
+        config : optional
+            The sweep's config, for the theory columns (a sweep Dataset brings its own).
+        **kwargs
+            Keywords of :meth:`fit_all` (sweep Dataset only).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per quantity x group x k (or eps).
+        """
+        if any(name.endswith("__verdict") for name in self._ds.data_vars):
+            return fit_table.fits_table(self._ds, config)
+        scaling_ds = scaling.fit_all(self._sweep, **kwargs)
+        return fit_table.fits_table(scaling_ds, self._ds if config is None else config)
 
     def stage_table(self, **kwargs) -> pd.DataFrame:
         """Median and IQR over seeds per grid point and k; see ``scaling.stage_table``.
