@@ -204,10 +204,11 @@ def fits_table(scaling: xr.Dataset, config=None) -> pd.DataFrame:
     table["theory_note"] = [t[1] for t in theory]
     first = ["quantity", *[c for c in GROUP_COLUMNS if c in table.columns], "k", "eps"]
     words = [c for c in ("verdict", "verdict_detail", "case", "case_text") if c in table]
-    slopes = [c for c in table.columns if c.startswith("log_slope")]
+    slopes = [c for c in ("log_slope", "log_slope_lo", "log_slope_hi") if c in table]
     theory_columns = ["eta_log_slope", "theory_log_slope", "theory_note"]
     middle = words + slopes + theory_columns + ["d_min", "d_max"]
-    rest = [c for c in table.columns if c not in first + middle]
+    # the same order whatever the variable order of the Dataset (a store lists them sorted)
+    rest = sorted(c for c in table.columns if c not in first + middle)
     table = table[first + middle + rest].reset_index(drop=True)
     table["k"] = table["k"].astype("Int64")
     return table

@@ -137,3 +137,17 @@ def test_accessor_on_a_sweep_and_on_a_scaling_dataset(scaling, flat_sweep, table
 def test_a_dataset_without_fits_is_refused(flat_sweep):
     with pytest.raises(ValueError, match="no fitted quantity"):
         fits_table(flat_sweep)
+
+
+def test_the_fit_scaling_job_writes_the_table_beside_scaling_zarr(many_chunks, tmp_path):
+    from mfsim.jobs import fit_job
+
+    _, _, _, store = many_chunks
+    out = tmp_path / "scaling.zarr"
+    fit_job(store, out, tmp_path / "fit.log", table_dir=tmp_path)
+    written = pd.read_csv(tmp_path / "fit_table.csv")
+    expected = fits_table(xr.open_zarr(out), xr.open_zarr(store))
+    assert list(written.columns) == list(expected.columns)
+    np.testing.assert_allclose(written["log_slope"], expected["log_slope"], rtol=1e-15)
+    assert (tmp_path / "fit_table.parquet").is_file()
+    assert "fit_table.columns.csv" in (tmp_path / "fit.log").read_text()
