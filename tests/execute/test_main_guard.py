@@ -8,10 +8,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import xarray as xr
 
 from mfsim.execute.main_guard import guarded_lines
-from tests.helpers import ROOT, assert_same_data, tiny
+from tests.helpers import ROOT, assert_same_data, in_process_sweep, tiny
 
 
 def test_guarded_lines_finds_the_body_of_a_main_guard_only():
@@ -46,22 +47,32 @@ def _run_script(directory, body: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_sweep_from_a_script_without_main_guard_works_and_matches_a_guarded_one(tmp_path):
-    config = tiny(sweep="plain", grid={"seeds": {"start": 0, "count": 2}})
-    header = f"import mfsim\nconfig = {config!r}\n"
-    plain = _run_script(tmp_path, header + "mfsim.sweep(config, out='plain')\nprint('ran')\n")
+CONFIG = tiny(sweep="plain", grid={"seeds": {"start": 0, "count": 2}})
+HEADER = f"import mfsim\nconfig = {CONFIG!r}\n"
+
+
+def test_sweep_from_a_script_without_main_guard_runs_in_process(tmp_path):
+    plain = _run_script(tmp_path, HEADER + "mfsim.sweep(config, out='plain')\nprint('ran')\n")
     assert plain.returncode == 0, plain.stderr[-3000:]
     assert "ran" in plain.stdout
     # one warning, naming the script's line and the fix
     assert plain.stderr.count("without `if __name__") == 1, plain.stderr[-3000:]
     assert "user_script.py:3" in plain.stderr
+    assert_same_data(
+        xr.open_zarr(tmp_path / "plain" / "sweep.zarr").load(),
+        in_process_sweep(CONFIG, tmp_path / "reference"),
+    )
+
+
+@pytest.mark.scenario
+def test_a_guarded_script_runs_on_a_local_cluster_without_warning(tmp_path):
     guarded = _run_script(
         tmp_path,
-        header + "if __name__ == '__main__':\n    mfsim.sweep(config, out='guarded')\n",
+        HEADER + "if __name__ == '__main__':\n    mfsim.sweep(config, out='guarded')\n",
     )
     assert guarded.returncode == 0, guarded.stderr[-3000:]
     assert "without `if __name__" not in guarded.stderr
     assert_same_data(
-        xr.open_zarr(tmp_path / "plain" / "sweep.zarr").load(),
         xr.open_zarr(tmp_path / "guarded" / "sweep.zarr").load(),
+        in_process_sweep(CONFIG, tmp_path / "reference"),
     )
