@@ -108,7 +108,9 @@ def _spectrum_params(config) -> tuple[str, dict] | None:
     if config is None:
         return None
     if isinstance(config, xr.Dataset):
-        config = config.attrs.get("config")
+        if "config" not in config.attrs:
+            return _batch_spectrum(config.attrs)
+        config = config.attrs["config"]
     if isinstance(config, os.PathLike) or (isinstance(config, str) and "\n" not in config):
         config = Path(config).read_text(encoding="utf-8")  # a path (YAML text has lines)
     if isinstance(config, str):
@@ -123,6 +125,21 @@ def _spectrum_params(config) -> tuple[str, dict] | None:
 
     section = SpectrumSpec.from_section(config["spectrum"])
     return section.family, section.family_params()
+
+
+def _batch_spectrum(attrs: Mapping) -> tuple[str, dict] | None:
+    """(family, parameters) from the attributes of a ``mfsim.simulate`` result, or None."""
+    import ast
+
+    family = attrs.get("spectrum")
+    try:
+        params = ast.literal_eval(str(attrs.get("spectrum_params", "")))
+    except (ValueError, SyntaxError):
+        return None  # e.g. a custom spectrum's eigenvalue array
+    if not isinstance(family, str) or not isinstance(params, dict):
+        return None
+    params.pop("kappa", None)  # a grid coordinate of the table
+    return family, params
 
 
 def _theory(row: pd.Series, spectrum) -> tuple[float, str]:

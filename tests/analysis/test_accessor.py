@@ -75,3 +75,15 @@ def test_the_scale_c_and_the_papers_varpi_cannot_be_confused(batch):
     assert "varpi_effective" in scale["description"]
     assert varpi["long_name"].startswith("initialization scale varpi of X_0")
     assert "coordinate varpi" in varpi["description"]
+
+
+def test_fit_table_of_a_simulate_result_has_the_theory_of_its_spectrum(batch):
+    import math
+
+    table = batch.mfsim.fit_table(n_boot=10)
+    rise = table[table["quantity"] == "rise"].set_index("k")
+    # flat bulk at kappa = 5: lambda = 1, 0.8 and the bulk level 0.6; eta = 0.1
+    for k, lam in ((1, 1.0), (2, 0.8)):
+        expected = 1 / (2 * math.log(1 + 0.1 * (lam - 0.6)))
+        assert rise.loc[k, "theory_log_slope"] == pytest.approx(expected, rel=1e-12)
+    assert (rise["n_runs"] == 5).all()
