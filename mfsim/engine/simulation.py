@@ -121,6 +121,12 @@ def simulate(
     ValueError
         Invalid run arguments (the message names the argument); d > 10^300; a spectrum that
         leaves more than 50,000,000 rows after the exact reduction; X0 of the wrong shape.
+
+    Warns
+    -----
+    mfsim.engine.advice.StepLimitWarning
+        Once, when the step limit leaves the literal t_k^* undetermined in some run, with the
+        predicted step count (:func:`mfsim.engine.advice.warn_if_t_k_star_undetermined`).
     """
     spec = spectrum if r is None or r == spectrum.r else spectrum.with_rank(int(r))
     r = spec.r
