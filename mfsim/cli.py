@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 import mfsim
+from mfsim.engine.advice import StepLimitWarning
 from mfsim.engine.simulation import simulate
 from mfsim.spectra import FAMILIES, SpectrumError, as_dimension, spectrum
 
@@ -106,17 +108,19 @@ def cmd_run(args) -> int:
             kappa=args.kappa,
             **params,
         )
-        ds = simulate(
-            spec,
-            eta=args.eta,
-            steps=args.steps,
-            varpi=args.varpi,
-            seeds=args.seeds,
-            stop_error=args.stop_error,
-            heatmap_steps=args.heatmap_steps,
-            dtype=args.dtype,
-            progress=not args.quiet,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", StepLimitWarning)
+            ds = simulate(
+                spec,
+                eta=args.eta,
+                steps=args.steps,
+                varpi=args.varpi,
+                seeds=args.seeds,
+                stop_error=args.stop_error,
+                heatmap_steps=args.heatmap_steps,
+                dtype=args.dtype,
+                progress=not args.quiet,
+            )
     except (SpectrumError, ValueError) as err:
         print(f"mfsim run: error: {err}", file=sys.stderr)
         return 2
@@ -126,6 +130,14 @@ def cmd_run(args) -> int:
         f"wrote {args.out}: {ds.sizes['seed']} runs, converged {status[0]}, "
         f"max_steps {status[1]}, diverged {status[2]}, nonfinite {status[3]}"
     )
+    for warning in caught:
+        if issubclass(warning.category, StepLimitWarning):
+            # part of the run's summary: the step limit left stages undetermined
+            print(f"note: {warning.message}")
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     return 0
 
 
