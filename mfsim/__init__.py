@@ -16,6 +16,7 @@ from mfsim._version import __version__
 from mfsim.analysis import accessor  # noqa: F401  (registers ds.mfsim)
 
 if TYPE_CHECKING:  # the same names, for type checkers and readers of the import graph
+    from mfsim.analysis.fit_table import fits_table
     from mfsim.analysis.scaling import fit_all, fit_scaling, fits_for, stage_table
     from mfsim.config import SweepConfig, parse
     from mfsim.config.validate import SCHEMA_PATH, ConfigError, load_config
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers of the import
 
 #: Public name -> module that defines it (imported on first access).
 _EXPORTS = {
+    "fits_table": "mfsim.analysis.fit_table",
     "fit_all": "mfsim.analysis.scaling",
     "fit_scaling": "mfsim.analysis.scaling",
     "fits_for": "mfsim.analysis.scaling",
@@ -89,6 +91,7 @@ __all__ = [
     "fit_all",
     "fit_scaling",
     "fits_for",
+    "fits_table",
     "load_config",
     "make_chunks",
     "stage_table",

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 import mfsim
+from mfsim.engine.advice import StepLimitWarning
 from mfsim.engine.simulation import simulate
 from mfsim.spectra import FAMILIES, SpectrumError, as_dimension, spectrum
 
@@ -106,17 +108,19 @@ def cmd_run(args) -> int:
             kappa=args.kappa,
             **params,
         )
-        ds = simulate(
-            spec,
-            eta=args.eta,
-            steps=args.steps,
-            varpi=args.varpi,
-            seeds=args.seeds,
-            stop_error=args.stop_error,
-            heatmap_steps=args.heatmap_steps,
-            dtype=args.dtype,
-            progress=not args.quiet,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", StepLimitWarning)
+            ds = simulate(
+                spec,
+                eta=args.eta,
+                steps=args.steps,
+                varpi=args.varpi,
+                seeds=args.seeds,
+                stop_error=args.stop_error,
+                heatmap_steps=args.heatmap_steps,
+                dtype=args.dtype,
+                progress=not args.quiet,
+            )
     except (SpectrumError, ValueError) as err:
         print(f"mfsim run: error: {err}", file=sys.stderr)
         return 2
@@ -126,6 +130,14 @@ def cmd_run(args) -> int:
         f"wrote {args.out}: {ds.sizes['seed']} runs, converged {status[0]}, "
         f"max_steps {status[1]}, diverged {status[2]}, nonfinite {status[3]}"
     )
+    for warning in caught:
+        if issubclass(warning.category, StepLimitWarning):
+            # part of the run's summary: the step limit left stages undetermined
+            print(f"note: {warning.message}")
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     return 0
 
 
@@ -173,6 +185,7 @@ def cmd_plan(args) -> int:
     from mfsim.config.errors import ConfigError
     from mfsim.config.model import parse
     from mfsim.plan.grid import estimate_sweep, format_estimate, make_chunks
+    from mfsim.plan.guidance import format_warnings, plan_warnings
 
     try:
         config = parse(args.config)
@@ -181,6 +194,8 @@ def cmd_plan(args) -> int:
         return 2
     estimate = estimate_sweep(config, args.cores, make_chunks(config))
     print(f"{args.config} (sweep {config.sweep!r}): {format_estimate(estimate, args.cores)}")
+    for line in format_warnings(plan_warnings(config)):
+        print(line)
     return 0
 
 
@@ -278,7 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="chunks, runs and estimated compute and wall time of a sweep config (runs nothing)",
         description="Parse and check a sweep config, pack its chunks and print the cost model's "
         "estimate (mfsim.plan.grid.estimate_sweep): engine compute and simulate wall time on "
-        "--cores cores, warm numba cache, analysis rules not included.",
+        "--cores cores, warm numba cache, analysis rules not included. Then one warning line "
+        "per problem the small-signal theory predicts for a group of the grid "
+        "(mfsim.plan.guidance): too few run.steps, a literal t_k^* bound-dominated at every d, "
+        "runs that diverge.",
         formatter_class=formatter,
     )
     plan.add_argument("config", type=Path, help="sweep config, e.g. config/config.yaml")

@@ -260,7 +260,12 @@ COORD_ATTRS = {
         "grid value of lambda_1 / Delta; for families that fix kappa (figure1, custom) "
         "the realized value when it is the same at every grid point, else NaN",
     ),
-    "varpi": ("initialization scale c", "1", "varpi_effective = c d^-varpi_exponent"),
+    "varpi": (
+        "initialization scale c (grid value, not the varpi of X_0 when varpi_exponent != 0)",
+        "1",
+        "the scale c of the grid; X_0 = varpi_effective N_0 with varpi_effective = "
+        "c d^-varpi_exponent, equal to c only where varpi_exponent = 0",
+    ),
     "varpi_exponent": (
         "initialization exponent a",
         "1",
@@ -275,7 +280,11 @@ COORD_ATTRS = {
     "heatmap_step": ("heat-map step", "steps", "steps at which top_gram is kept"),
     "row": ("row", "1", "row index of the top 3x3 block of X X^T"),
     "col": ("column", "1", "column index of the top 3x3 block of X X^T"),
-    "varpi_effective": ("varpi", "1", "initialization scale of X_0 = varpi_effective N_0"),
+    "varpi_effective": (
+        "initialization scale varpi of X_0 = varpi N_0 (the paper's varpi)",
+        "1",
+        "varpi_effective = c d^-varpi_exponent with c the coordinate varpi",
+    ),
     "kappa_realized": ("condition number", "1", "lambda_1 / Delta of the spectrum (section 4.1)"),
     "lambda_1": ("lambda_1", "1", "top eigenvalue of Sigma"),
     "Delta": ("eigengap", "1", "min_{i<=r}(lambda_i - lambda_{i+1})"),

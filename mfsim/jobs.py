@@ -174,8 +174,10 @@ def _write_zarr(ds: xr.Dataset, out) -> None:
 
 
 @interruptible
-def fit_job(store, out, log_path) -> None:
-    """Rule ``fit_scaling``: fits of every stage quantity against d -> Zarr."""
+def fit_job(store, out, log_path, table_dir=None) -> None:
+    """Rule ``fit_scaling``: fits of every stage quantity against d -> Zarr, and the fit table
+    (``fit_table.csv``, ``.parquet``, ``.columns.csv``) into `table_dir` when given."""
+    from mfsim.analysis.fit_table import write_fit_table
     from mfsim.analysis.scaling import fit_all
 
     with job_log(log_path, "mfsim.fit_scaling") as log:
@@ -183,6 +185,9 @@ def fit_job(store, out, log_path) -> None:
         fits = fit_all(ds)
         _write_zarr(fits, out)
         log.info("wrote %s (%d variables)", out, len(fits.data_vars))
+        if table_dir is not None:
+            paths = write_fit_table(fits, table_dir, config=ds)
+            log.info("wrote %s", ", ".join(str(p) for p in paths))
 
 
 @interruptible

@@ -8,8 +8,8 @@ import numpy as np
 import xarray as xr
 
 from mfsim._version import __version__
+from mfsim.datamodel import COORD_ATTRS, STAGE_VARIABLES, STATUS_FLAGS, VARIABLE_ATTRS
 from mfsim.datamodel import PER_K_VARIABLES as _PER_K
-from mfsim.datamodel import STAGE_VARIABLES, STATUS_FLAGS, VARIABLE_ATTRS
 from mfsim.datamodel import attrs as _attrs
 
 __all__ = [
@@ -116,10 +116,8 @@ def build_dataset(
     ds["kappa_realized"].attrs.update(
         _attrs("condition number", "1", "lambda_1 / Delta (section 4.1)")
     )
-    ds["varpi_effective"].attrs.update(_attrs("varpi", "1", "initialization scale of X_0"))
-    ds["varpi"].attrs.update(
-        _attrs("initialization scale c", "1", "varpi_effective = c d^-varpi_exponent")
-    )
+    for name in ("varpi", "varpi_effective"):  # the scale c and the paper's varpi, told apart
+        ds[name].attrs.update(_attrs(*COORD_ATTRS[name]))
     ds["varpi_exponent"].attrs.update(
         _attrs("initialization exponent a", "1", "simulate takes the scale as given: a = 0")
     )

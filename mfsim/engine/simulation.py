@@ -17,6 +17,7 @@ import numba
 import numpy as np
 
 from mfsim.engine import kernels
+from mfsim.engine.advice import warn_if_t_k_star_undetermined
 from mfsim.engine.compilation import compiling
 from mfsim.engine.dataset import build_dataset
 from mfsim.engine.initialization import (
@@ -98,7 +99,8 @@ def simulate(
     dtype : {'float64', 'float32'}
         Storage precision of the iterate.
     reduce : {'auto', True, False}
-        Exact Gram reduction of repeated eigenvalues (see :mod:`mfsim.init`).
+        Exact Gram reduction of repeated eigenvalues (see
+        :func:`mfsim.engine.initialization.effective_system`).
     kernel : {'auto', 'seed', 'row'}
         Parallel layout; both give bit-identical results.
     progress : bool
@@ -119,6 +121,12 @@ def simulate(
     ValueError
         Invalid run arguments (the message names the argument); d > 10^300; a spectrum that
         leaves more than 50,000,000 rows after the exact reduction; X0 of the wrong shape.
+
+    Warns
+    -----
+    mfsim.engine.advice.StepLimitWarning
+        Once, when the step limit leaves the literal t_k^* undetermined in some run, with the
+        predicted step count (:func:`mfsim.engine.advice.warn_if_t_k_star_undetermined`).
     """
     spec = spectrum if r is None or r == spectrum.r else spectrum.with_rank(int(r))
     r = spec.r
@@ -196,7 +204,7 @@ def simulate(
     status, stop_step = state.status, state.stop_step
 
     stages = tracker.finalize(status)
-    return build_dataset(
+    ds = build_dataset(
         spec=spec,
         eta=eta,
         varpi=varpi,
@@ -214,6 +222,8 @@ def simulate(
         learned_tolerance=learned_tolerance,
         extra_attrs=attrs,
     )
+    warn_if_t_k_star_undetermined(ds, steps)
+    return ds
 
 
 def noise_floor_factor(eta: float, Delta: float, dtype="float64") -> float:  # noqa: N803

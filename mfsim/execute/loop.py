@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import warnings
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,8 +16,9 @@ import xarray as xr
 from mfsim.config.limits import check_free_space
 from mfsim.config.model import SweepConfig, parse
 from mfsim.execute.clusters import cluster_client
+from mfsim.execute.main_guard import spawn_unsafe_call
 from mfsim.execute.resources import available_cpus
-from mfsim.execute.runner import submit, write_when_done
+from mfsim.execute.runner import run_chunk_plan, submit, write_when_done
 from mfsim.plan.chunk_plan import make_plan
 from mfsim.store.assemble import assemble
 from mfsim.store.atomic import is_complete
@@ -89,13 +91,41 @@ def sweep_to(config, out: str | os.PathLike, client=None, log=None):
     plan = make_plan(config)
     todo = [chunk for chunk in plan.chunks if not is_complete(chunk_store_path(out, chunk))]
     with contextlib.ExitStack() as stack:
-        if todo and client is None:
-            client = stack.enter_context(cluster_client(config.cluster, available_cpus()))
-        if todo:
+        in_process = todo and client is None and _in_process_reason(config)
+        if in_process:
+            warnings.warn(in_process, stacklevel=4)
+            for chunk in todo:
+                run_chunk_plan(
+                    plan.chunk_plan(chunk), chunk_store_path(out, chunk), None, log,
+                    threads=available_cpus(),
+                )  # fmt: skip
+        elif todo:
+            if client is None:
+                client = stack.enter_context(cluster_client(config.cluster, available_cpus()))
             _run_chunks(plan, todo, out, client, log)
     store = out / "sweep.zarr"
     assemble([chunk_store_path(out, chunk) for chunk in plan.chunks], config, store)
     yield store
+
+
+def _in_process_reason(config: SweepConfig) -> str | None:
+    """Why the sweep runs in this process instead of a local Dask cluster, or None.
+
+    A local cluster's worker processes re-import the calling script; one that calls
+    :func:`sweep` outside ``if __name__ == "__main__":`` would start a sweep in every worker.
+    """
+    if config.cluster.kind != "local":
+        return None
+    where = spawn_unsafe_call()
+    if where is None:
+        return None
+    return (
+        f"mfsim.sweep is called at the top level of a script without "
+        f'`if __name__ == "__main__":` ({where}): Dask worker processes would re-run the '
+        f"script, so the sweep runs in this process on {available_cpus()} numba threads "
+        "instead (same results). Put the call under the guard to run it on a Dask "
+        "LocalCluster."
+    )
 
 
 def _run_chunks(plan, todo, out: Path, client, log) -> None:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from mfsim.plan.grid import Batch, Chunk
+from mfsim.plan.plan_index import INDEX_NAME, read_plan_index
 from mfsim.store.atomic import is_complete
 from mfsim.store.layout import chunk_store_path
 
@@ -115,6 +116,8 @@ def sweep_status(sweep_dir: str | os.PathLike) -> dict:
     dict
         ``chunks_total``, ``chunks_done``, ``chunks_running`` (a log without a store),
         ``runs_total``, ``runs_done`` (complete chunks plus the progress of running ones),
+        ``chunks_stale`` (complete chunk stores of plan files not in the current plan,
+        ``plan/current.json``: an earlier config of the sweep; not counted elsewhere),
         ``rate`` (runs/s summed over running chunks, NaN if unknown), ``eta_seconds`` (NaN if
         unknown), ``assembled`` (whether ``sweep.zarr`` is complete), ``report`` (whether
         ``report.html`` exists).
@@ -131,7 +134,14 @@ def sweep_status(sweep_dir: str | os.PathLike) -> dict:
             f"{sweep_dir}: no such directory (a sweep's results are in results/<sweep>, "
             "e.g. results/default)"
         )
-    plans = sorted((sweep_dir / "plan").glob("*.json"))
+    plans = sorted(p for p in (sweep_dir / "plan").glob("*.json") if p.name != INDEX_NAME)
+    current = read_plan_index(sweep_dir)
+    if current is not None:
+        # plan files of an earlier config of the sweep are not part of it
+        stale = [p for p in plans if p.stem not in set(current)]
+        plans = [p for p in plans if p.stem in set(current)]
+    else:
+        stale = []
     if not plans:
         raise FileNotFoundError(
             f"{sweep_dir}: no plan files (plan/<chunk_id>.json); is it a results/<sweep> "
@@ -159,6 +169,9 @@ def sweep_status(sweep_dir: str | os.PathLike) -> dict:
     status["rate"] = rate if rate > 0 else float("nan")
     left = status["runs_total"] - runs_done
     status["eta_seconds"] = left / rate if rate > 0 else (0.0 if left == 0 else float("nan"))
+    status["chunks_stale"] = sum(
+        is_complete(chunk_store_path(sweep_dir, plan.stem)) for plan in stale
+    )
     status["assembled"] = is_complete(sweep_dir / "sweep.zarr")
     status["report"] = (sweep_dir / "report.html").is_file()
     return status
@@ -174,5 +187,10 @@ def format_status(sweep_dir: str | os.PathLike, status: dict) -> str:
         f" ({status['chunks_running']} running), runs {status['runs_done']}/"
         f"{status['runs_total']} ({percent:.0f}%), ETA {eta_text}"
         + ("; sweep.zarr assembled" if status["assembled"] else "")
+        + (
+            f"; {status['chunks_stale']} chunk stores of an earlier config not counted"
+            if status.get("chunks_stale")
+            else ""
+        )
         + (f"; report: {Path(sweep_dir) / 'report.html'}" if status.get("report") else "")
     )

@@ -8,6 +8,7 @@ except ``wall_time`` are bit-identical across chunk sizes, worker counts and rer
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -42,16 +43,20 @@ def pin_numba_threads(threads: int | None) -> None:
 def run_batch(batch: Batch, plan: ChunkPlan, threads: int | None = None) -> dict:
     """Run one batch; return its runs in chunk-store layout
     (:func:`mfsim.store.chunk_store.batch_to_runs`)."""
+    from mfsim.engine.advice import StepLimitWarning
     from mfsim.engine.simulation import simulate
     from mfsim.spectra import spectrum
 
     pin_numba_threads(threads)
     point = batch.point
     spec = spectrum(plan.family, point.d, r=point.r, kappa=point.kappa, **plan.family_params())
-    ds = simulate(
-        spec, eta=point.eta, varpi=point.varpi_effective, seeds=batch.seeds,
-        **plan.simulate_kwargs(),
-    )  # fmt: skip
+    with warnings.catch_warnings():
+        # a sweep's step limit is checked per group before the run (mfsim.plan.guidance)
+        warnings.simplefilter("ignore", StepLimitWarning)
+        ds = simulate(
+            spec, eta=point.eta, varpi=point.varpi_effective, seeds=batch.seeds,
+            **plan.simulate_kwargs(),
+        )  # fmt: skip
     return batch_to_runs(ds, batch, plan.k_max)
 
 

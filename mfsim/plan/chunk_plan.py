@@ -16,6 +16,7 @@ import numpy as np
 
 from mfsim.config.model import SweepConfig, as_sweep_config
 from mfsim.plan.grid import Batch, Chunk, GridPoint, identity_hash, make_chunks
+from mfsim.plan.plan_index import write_plan_index
 
 __all__ = ["ChunkPlan", "SweepPlan", "make_plan", "read_chunk_plan", "write_chunk_plans"]
 
@@ -182,6 +183,8 @@ def write_chunk_plans(plan: SweepPlan, sweep_dir: str | os.PathLike) -> list[Pat
             tmp.write_text(text, encoding="utf-8")
             os.replace(tmp, path)
         paths.append(path)
+    # which plan files are current (older configs' files stay, for reuse)
+    write_plan_index([chunk.chunk_id for chunk in plan.chunks], sweep_dir)
     return paths
 
 

@@ -10,6 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -69,6 +71,7 @@ def test_cache_directory_does_not_depend_on_the_checkout(tmp_path):
     assert str(ROOT) not in path
 
 
+@pytest.mark.scenario  # two cold compilations: ~30 s of CPU (issue 22 item 7)
 def test_two_processes_on_a_cold_cache_compile_once(tmp_path):
     """Both start at once on an empty cache: one compiles, the other waits on the lock and
     loads the compiled kernel (no cache miss)."""

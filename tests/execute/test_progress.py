@@ -96,3 +96,42 @@ def test_progress_rate_and_eta_leave_out_compilation(monkeypatch):
     tracker.batch_done(batches[1])  # 5 s later, no compilation
     assert lines[0].endswith("runs 2/6 (33%) 0.4 runs/s ETA 10.0 s"), lines
     assert lines[1].endswith("runs 4/6 (67%) 0.4 runs/s ETA 5.0 s"), lines
+
+
+def test_status_counts_only_the_chunks_of_the_current_plan(half_done, capsys):
+    """Issue 22 item 4: after a config change, the earlier config's plan files and complete
+    chunk stores stay (for reuse) but are not counted."""
+    from mfsim.plan.plan_index import read_plan_index
+    from tests.helpers import store_tiny
+
+    old_plan, sweep_dir = half_done
+    old = sweep_status(sweep_dir)
+    # the same sweep with fewer seeds: a new plan whose chunks are partly new
+    config = store_tiny(target_seconds=1e-9)
+    config["grid"]["seeds"] = [0, 1]
+    from mfsim.config.model import parse
+
+    new_plan = make_plan(parse(config))
+    write_chunk_plans(new_plan, sweep_dir)
+    new_ids = [chunk.chunk_id for chunk in new_plan.chunks]
+    assert read_plan_index(sweep_dir) == new_ids
+    stale_ids = {chunk.chunk_id for chunk in old_plan.chunks} - set(new_ids)
+    assert stale_ids  # the two plans differ: the old plan files stay in plan/
+    assert all((sweep_dir / "plan" / f"{chunk_id}.json").is_file() for chunk_id in stale_ids)
+    # one chunk of the earlier config had completed (any complete store stands for it)
+    done_old = next(c for c in old_plan.chunks if chunk_store_path(sweep_dir, c.chunk_id).exists())
+    shutil.copytree(
+        chunk_store_path(sweep_dir, done_old.chunk_id),
+        chunk_store_path(sweep_dir, sorted(stale_ids)[0]),
+    )
+    status = sweep_status(sweep_dir)
+    assert status["chunks_total"] == len(new_plan.chunks) < old["chunks_total"]
+    assert status["runs_total"] == sum(chunk.n_runs for chunk in new_plan.chunks)
+    done_new = [c for c in new_plan.chunks if chunk_store_path(sweep_dir, c.chunk_id).exists()]
+    assert status["chunks_done"] == len(done_new)
+    stale_done = sum(chunk_store_path(sweep_dir, i).exists() for i in stale_ids)
+    assert status["chunks_stale"] == stale_done > 0
+    assert main(["status", str(sweep_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"chunks {len(done_new)}/{len(new_plan.chunks)} complete" in out
+    assert f"{stale_done} chunk stores of an earlier config not counted" in out

@@ -60,6 +60,7 @@ def test_same_data_whatever_the_chunk_size(reference, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # tests/execute/test_runner.py checks 1 vs 2 workers by default
 def test_same_data_on_a_local_cluster_of_two_workers(reference, tmp_path):
     # mfsim.sweep without a client: the embedded LocalCluster, one worker process per core
     with mfsim.cluster_client({"cluster": "local"}, 2) as client:

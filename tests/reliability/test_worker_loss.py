@@ -30,6 +30,7 @@ HEAVY = tiny(
 )
 
 
+@pytest.mark.scenario  # a LocalCluster and a killed worker: half a minute (issue 22 item 7)
 def test_worker_killed_mid_chunk_is_recomputed(tmp_path):
     # a task that was running on a worker that dies is rescheduled on another worker; it is
     # given up only after allowed-failures such deaths

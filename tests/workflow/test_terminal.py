@@ -66,6 +66,7 @@ def test_no_shell_command_none(tmp_path):
     assert not (tmp_path / "results").exists()  # a dry run writes nothing
 
 
+@pytest.mark.scenario  # a full Snakemake run (issue 22 item 7)
 def test_progress_reaches_the_terminal_and_status_reads_it(tmp_path, capsys):
     result = run_snakemake(tmp_path, write_config(tmp_path, TINY), "results/tiny/sweep.zarr")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -77,7 +78,7 @@ def test_progress_reaches_the_terminal_and_status_reads_it(tmp_path, capsys):
 
 
 def test_dry_run_prints_the_cost_model_estimate_once(tmp_path):
-    """``snakemake -n`` prints the line of ``mfsim plan`` (issue 14 item 4), once."""
+    """``snakemake -n`` prints the lines of ``mfsim plan`` (issue 14 item 4), once."""
     from mfsim.config.model import parse
     from mfsim.plan.grid import estimate_sweep, format_estimate
 
@@ -88,3 +89,10 @@ def test_dry_run_prints_the_cost_model_estimate_once(tmp_path):
     cores = int(lines[0].split(" on ")[1].split()[0])
     expected = format_estimate(estimate_sweep(parse(TINY), cores), cores)
     assert lines[0] == f"mfsim: sweep tiny: {expected}"
+    # then the plan's warnings (issue 22 item 2), once each: TINY has too few steps and its
+    # literal t_k^* is bound-dominated at every d
+    from mfsim.plan.guidance import format_warnings, plan_warnings
+
+    warned = [line for line in result.stderr.splitlines() if line.startswith("mfsim: warning: ")]
+    assert warned == format_warnings(plan_warnings(parse(TINY)), prefix="mfsim: warning: ")
+    assert len(warned) == 2 and "run.steps = 200 is below" in warned[0]

@@ -7,10 +7,12 @@ import signal
 import subprocess
 import time
 
+import pandas as pd
 import pytest
 import xarray as xr
 import yaml
 
+from mfsim.analysis.fit_table import fits_table
 from mfsim.config.validate import load_config
 from mfsim.plan.grid import AXES, make_chunks
 from mfsim.store import MARKER, chunk_store_path, is_complete
@@ -50,6 +52,13 @@ def test_end_to_end(tmp_path):
     for name in ("assemble", "fit_scaling", "audit", "report"):
         assert f"mfsim.{name} took" in (logs / f"{name}.log").read_text(), name
     assert "mfsim.simulate took" in simulate_logs[0].read_text()
+    # the fit table beside scaling.zarr, the same as computed from it
+    sweep_dir = tmp_path / "results" / "tiny"
+    table = pd.read_csv(sweep_dir / "fit_table.csv")
+    expected = fits_table(xr.open_zarr(sweep_dir / "scaling.zarr"), ds)
+    assert list(table.columns) == list(expected.columns) and len(table) == len(expected)
+    assert (sweep_dir / "fit_table.parquet").is_file()
+    assert (sweep_dir / "fit_table.columns.csv").is_file()
     # the last line names the outputs
     lines = result.stderr.splitlines()
     done = [line for line in lines if line.startswith("mfsim: sweep tiny done")]

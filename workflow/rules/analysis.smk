@@ -7,6 +7,10 @@ rule fit_scaling:
         store=rules.assemble.output.store,
     output:
         fits=directory("results/{sweep}/scaling.zarr"),
+        # the fits as one tidy table, with its data dictionary (mfsim.analysis.fit_table)
+        table_csv="results/{sweep}/fit_table.csv",
+        table_parquet="results/{sweep}/fit_table.parquet",
+        table_columns="results/{sweep}/fit_table.columns.csv",
     log:
         "results/{sweep}/logs/fit_scaling.log",
     benchmark:

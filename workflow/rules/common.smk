@@ -12,6 +12,7 @@ from mfsim.config.errors import ConfigError
 from mfsim.config.model import parse as parse_config
 from mfsim.plan.chunk_plan import chunk_plan_path, make_plan, write_chunk_plans
 from mfsim.plan.grid import CHUNK_ID_LENGTH, estimate_resources, estimate_sweep, format_estimate
+from mfsim.plan.guidance import format_warnings, plan_warnings
 
 try:
     # schema with defaults, semantic checks (d > r, kappa, ...), run-count/size/disk limits
@@ -41,6 +42,10 @@ if workflow.is_main_process:
     _cores = _estimate_cores()
     _estimate = estimate_sweep(SWEEP_CONFIG, _cores, list(PLAN.chunks))
     sys.stderr.write(f"mfsim: sweep {SWEEP}: {format_estimate(_estimate, _cores)}\n")
+    # what the small-signal theory predicts per group: too few steps, t_k^* bound-dominated at
+    # every d, divergence (mfsim.plan.guidance; `mfsim plan` prints the same lines)
+    for _line in format_warnings(plan_warnings(SWEEP_CONFIG), prefix="mfsim: warning: "):
+        sys.stderr.write(_line + "\n")
 
 
 wildcard_constraints:
