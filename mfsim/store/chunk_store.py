@@ -164,9 +164,13 @@ def write_chunk_store(parts: Sequence[dict], plan: ChunkPlan, out_path) -> Path:
 
 
 def chunk_store_problems(path: str | os.PathLike, plan: ChunkPlan) -> list[str]:
-    """Why the store at `path` cannot be reused as the chunk of `plan` (empty: it can): not
-    complete (:func:`mfsim.store.atomic.store_problems`), or a marker of another chunk, run
-    count or run settings."""
+    """Why the store at `path` cannot be reused as the chunk of `plan` (empty: it can).
+
+    Not complete (:func:`mfsim.store.atomic.store_problems`: no marker, files missing or of
+    another size than the marker lists), a marker of another chunk, run count or run settings,
+    or (markers of older versions, without a file list) content that cannot be opened or holds
+    another number of runs.
+    """
     problems = store_problems(path)
     if problems:
         return problems
@@ -176,11 +180,20 @@ def chunk_store_problems(path: str | os.PathLike, plan: ChunkPlan) -> list[str]:
         "n_runs": plan.chunk.n_runs,
         "run_identity": plan.identity_hash,
     }
-    return [
+    problems = [
         f"its marker says {key} = {marker[key]!r}, the plan {value!r}"
         for key, value in expected.items()
         if key in marker and marker[key] != value
     ]
+    if problems or "files" in marker:
+        return problems
+    try:
+        n_runs = xr.open_zarr(path, consolidated=True, chunks=None).sizes.get(RUN_DIM)
+    except Exception as error:  # any unreadable store is recomputed
+        return [f"it cannot be opened ({type(error).__name__}: {error})"]
+    if n_runs != plan.chunk.n_runs:
+        return [f"it holds {n_runs} runs, the plan {plan.chunk.n_runs}"]
+    return []
 
 
 _REMEDY = "delete it and rerun its chunk (the same command recomputes it)"
