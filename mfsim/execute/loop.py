@@ -13,10 +13,9 @@ from pathlib import Path
 
 import xarray as xr
 
-from mfsim.config.limits import check_free_space
 from mfsim.config.model import SweepConfig, parse
 from mfsim.execute.clusters import cluster_client
-from mfsim.execute.resources import available_cpus
+from mfsim.execute.resources import available_cpus, check_disk_space
 from mfsim.execute.runner import submit, write_when_done
 from mfsim.plan.chunk_plan import make_plan
 from mfsim.store.assemble import assemble
@@ -99,10 +98,10 @@ def sweep_to(config, out: str | os.PathLike, client=None, log=None):
     """Run the sweep into directory `out`; yield the path of its ``sweep.zarr``."""
     config = parse(config)
     out = Path(out)
-    # before writing anything (parsing only checks the disk of results/ for Snakemake)
-    check_free_space(config.as_dict(), out)
+    plan = make_plan(config)
+    # before writing anything: the chunk stores still to write and sweep.zarr
+    check_disk_space(plan, out, analysis=False)
     with writer_lock(out, "the sweep directory"):
-        plan = make_plan(config)
         todo = [chunk for chunk in plan.chunks if not _reusable(out, plan, chunk)]
         with contextlib.ExitStack() as stack:
             if todo and client is None:

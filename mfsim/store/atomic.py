@@ -253,6 +253,8 @@ def _swap_in(tmp: Path, out: Path) -> None:
 def _disk_full(out: Path, error: OSError, estimate_bytes: int | None, had_old: bool):
     free = shutil.disk_usage(out.parent).free
     need = ""
+    if callable(estimate_bytes):
+        estimate_bytes = estimate_bytes()
     if estimate_bytes is not None:
         need = f"; it needs an estimated {format_bytes(estimate_bytes)}"
     kept = (
@@ -305,8 +307,9 @@ def atomic_store(out_path: str | os.PathLike, info: dict, *, estimate_bytes: int
         The store's final path.
     info : dict
         JSON-serializable content of the completion marker (``kind``, counts, version).
-    estimate_bytes : int, optional
-        The store's estimated size on disk, for the message of a full disk.
+    estimate_bytes : int or callable returning int, optional
+        The store's estimated size on disk, for the message of a full disk (a callable is
+        called only then).
 
     Raises
     ------

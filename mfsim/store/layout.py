@@ -26,10 +26,13 @@ __all__ = [
     "chunk_store_path",
     "dataset_disk_bytes",
     "file_disk_bytes",
+    "files_disk_bytes",
+    "metadata_disk_bytes",
     "d_coordinate",
     "log10_d_coordinate",
     "plain_encoding",
     "set_coord_attrs",
+    "store_disk_bytes",
     "sweep_storage_chunks",
     "to_zarr",
 ]
@@ -141,16 +144,41 @@ def dataset_disk_bytes(
     of real stores in ``tests/store/test_layout.py``.
     """
     encoding = encoding or {}
+    arrays = [
+        (var.shape, encoding.get(name, {}).get("chunks") or var.shape, var.dtype.itemsize)
+        for name, var in ds.variables.items()
+    ]
+    return store_disk_bytes(arrays, block)
+
+
+def store_disk_bytes(arrays, block: int = BLOCK_BYTES) -> int:
+    """Estimated bytes on disk of a Zarr format-2 store of `arrays`, an iterable of
+    ``(shape, storage chunks, itemsize)``, completion marker included (see
+    :func:`dataset_disk_bytes`)."""
     total = 0
-    for name, var in ds.variables.items():
-        chunks = encoding.get(name, {}).get("chunks") or var.shape
-        chunk_bytes = var.dtype.itemsize * math.prod(chunks)
+    n_arrays = 0
+    for shape, chunks, itemsize in arrays:
+        n_arrays += 1
         n_files = math.prod(
-            math.ceil(size / max(1, chunk)) for size, chunk in zip(var.shape, chunks, strict=True)
+            math.ceil(size / max(1, chunk)) for size, chunk in zip(shape, chunks, strict=True)
         )
-        total += n_files * file_disk_bytes(chunk_bytes, block) + ARRAY_METADATA_FILES * block
-    metadata = METADATA_BYTES_PER_ARRAY * len(ds.variables)
-    return total + GROUP_METADATA_FILES * block + 2 * file_disk_bytes(metadata, block)
+        total += n_files * file_disk_bytes(itemsize * math.prod(chunks), block)
+    return total + metadata_disk_bytes(n_arrays, block)
+
+
+def metadata_disk_bytes(n_arrays: int, block: int = BLOCK_BYTES) -> int:
+    """Bytes on disk of the metadata files of a store of `n_arrays` arrays (each array's
+    ``.zarray`` and ``.zattrs``, the group's files, ``.zmetadata`` and the marker)."""
+    metadata = file_disk_bytes(METADATA_BYTES_PER_ARRAY * n_arrays, block)
+    return n_arrays * ARRAY_METADATA_FILES * block + GROUP_METADATA_FILES * block + 2 * metadata
+
+
+def files_disk_bytes(n_files: int, data_bytes: float, block: int = BLOCK_BYTES) -> int:
+    """Bytes on disk of `n_files` files holding `data_bytes` together: at least a block each,
+    and on average half a block more than their data."""
+    if n_files == 0:
+        return 0
+    return int(max(n_files * block, data_bytes + n_files * block / 2))
 
 
 def plain_encoding(ds: xr.Dataset) -> dict:
