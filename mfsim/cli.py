@@ -78,23 +78,64 @@ def _check_out(out: Path, overwrite: bool) -> str | None:
 
 
 def _write(ds, out: Path) -> None:
-    """Write `ds` to a Zarr store or a netCDF-4 file, replacing `out` (checked by _check_out)."""
-    from mfsim.store.layout import ZARR_FORMAT
+    """Write `ds` to a Zarr store or a netCDF-4 file at `out`, atomically: the whole output is
+    written and flushed under a temporary name, then renamed onto `out`; an existing `out`
+    (--overwrite) is replaced only then, and kept unchanged if the write fails
+    (:mod:`mfsim.store.atomic`)."""
+    from mfsim.store.atomic import atomic_file, atomic_store
+    from mfsim.store.layout import ZARR_FORMAT, dataset_disk_bytes
 
-    out.parent.mkdir(parents=True, exist_ok=True)
+    estimate = dataset_disk_bytes(ds)
     if out.suffix == ".nc":
-        ds.to_netcdf(out, engine=NETCDF_ENGINE)
-    else:
+        with atomic_file(out, estimate_bytes=estimate) as tmp:
+            ds.to_netcdf(tmp, engine=NETCDF_ENGINE)
+        return
+    info = {"kind": "run", "n_runs": int(ds.sizes["seed"]), "mfsim_version": mfsim.__version__}
+    with atomic_store(out, info, estimate_bytes=estimate) as tmp:
         # the sweep store's Zarr format: consolidated metadata is part of format 2 (format 3
         # warns that it is not in its specification)
-        ds.to_zarr(out, mode="w", zarr_format=ZARR_FORMAT, consolidated=True)
+        ds.to_zarr(tmp, mode="w-", zarr_format=ZARR_FORMAT, consolidated=True)
+
+
+def _check_space(ds, out: Path) -> str | None:
+    """Why `ds` cannot be written at `out` for lack of space, or None. The previous `out`
+    stays until the new one is complete, so its space does not count."""
+    import shutil
+
+    from mfsim.store.atomic import format_bytes
+    from mfsim.store.layout import dataset_disk_bytes
+
+    estimate = dataset_disk_bytes(ds)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(out.parent).free
+    if estimate <= free:
+        return None
+    kept = " (the previous one stays until the new one is complete)" if out.exists() else ""
+    return (
+        f"--out {out}: the output needs an estimated {format_bytes(estimate)}{kept} but only "
+        f"{format_bytes(free)} are free in {out.parent}; free some space there or write "
+        "elsewhere, then run again"
+    )
 
 
 def cmd_run(args) -> int:
+    from mfsim.store.atomic import DiskFullError
+    from mfsim.store.lock import WriterLockedError, writer_lock
+
     problem = _check_out(args.out, args.overwrite)
     if problem:
         print(f"mfsim run: error: {problem}", file=sys.stderr)
         return 2
+    try:
+        # one writer per output, from the start of the computation
+        with writer_lock(args.out, "this output"):
+            return _run(args)
+    except (WriterLockedError, DiskFullError) as error:
+        print(f"mfsim run: error: {error}", file=sys.stderr)
+        return 1
+
+
+def _run(args) -> int:
     params = {}
     if args.lambda_1 is not None:
         params["lambda_1"] = args.lambda_1
@@ -124,6 +165,10 @@ def cmd_run(args) -> int:
     except (SpectrumError, ValueError) as err:
         print(f"mfsim run: error: {err}", file=sys.stderr)
         return 2
+    problem = _check_space(ds, args.out)
+    if problem:
+        print(f"mfsim run: error: {problem}", file=sys.stderr)
+        return 1
     _write(ds, args.out)
     status = np.bincount(ds.status.values.astype(int), minlength=4)
     print(
@@ -163,7 +208,10 @@ def cmd_figure1(args) -> int:
     )
     args.out.mkdir(parents=True, exist_ok=True)
     files = plot_figure1(ds, args.out / "figure1")
-    ds.to_netcdf(args.out / "figure1.nc")
+    from mfsim.store.atomic import atomic_file
+
+    with atomic_file(args.out / "figure1.nc") as tmp:
+        ds.to_netcdf(tmp)
     for path in files:
         print(f"wrote {path}")
     return 0

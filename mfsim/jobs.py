@@ -165,12 +165,25 @@ def assemble_job(chunk_stores, config: dict, out, log_path) -> None:
         log.info("assembled %d chunk stores into %s", len(chunk_stores), out)
 
 
-def _write_zarr(ds: xr.Dataset, out) -> None:
-    """Zarr like the sweep store: holds int64 and float64 coordinates (d = 10^12), which
-    scipy's netCDF-3 writer cannot."""
-    from mfsim.store.layout import to_zarr
+def _write_zarr(ds: xr.Dataset, out, kind: str) -> None:
+    """Zarr like the sweep store (holds int64 and float64 coordinates such as d = 10^12, which
+    scipy's netCDF-3 writer cannot), written atomically with its completion marker."""
+    from mfsim._version import __version__
+    from mfsim.store.atomic import atomic_store
+    from mfsim.store.layout import dataset_disk_bytes, to_zarr
 
-    to_zarr(ds, out, mode="w")
+    info = {"kind": kind, "mfsim_version": __version__}
+    with atomic_store(out, info, estimate_bytes=dataset_disk_bytes(ds)) as tmp:
+        to_zarr(ds, tmp)
+
+
+def _open(path, what: str) -> xr.Dataset:
+    """A complete store of the sweep; one without its completion marker is refused with a
+    message naming it."""
+    from mfsim.store.atomic import open_store
+
+    remedy = "delete it and run the same snakemake command again"
+    return open_store(path, what, remedy, chunks=None)
 
 
 @interruptible
@@ -181,9 +194,9 @@ def fit_job(store, out, log_path, table_dir=None) -> None:
     from mfsim.analysis.scaling import fit_all
 
     with job_log(log_path, "mfsim.fit_scaling") as log:
-        ds = xr.open_zarr(store, chunks=None).load()
+        ds = _open(store, "sweep store").load()
         fits = fit_all(ds)
-        _write_zarr(fits, out)
+        _write_zarr(fits, out, "scaling")
         log.info("wrote %s (%d variables)", out, len(fits.data_vars))
         if table_dir is not None:
             paths = write_fit_table(fits, table_dir, config=ds)
@@ -196,8 +209,8 @@ def audit_job(store, out, log_path) -> None:
     from mfsim.analysis.audit import audit_table, audit_theorem6
 
     with job_log(log_path, "mfsim.audit") as log:
-        audit = audit_theorem6(xr.open_zarr(store, chunks=None))
-        _write_zarr(audit, out)
+        audit = audit_theorem6(_open(store, "sweep store"))
+        _write_zarr(audit, out, "audit")
         log.info("Theorem 6 audit:\n%s", audit_table(audit).to_string(index=False))
 
 
@@ -216,8 +229,8 @@ def report_job(
     from mfsim.output.report import write_report
 
     with job_log(log_path, "mfsim.report") as log:
-        ds = xr.open_zarr(store, chunks=None).load()
-        fit_results = xr.open_zarr(fits, chunks=None).load()
+        ds = _open(store, "sweep store").load()
+        fit_results = _open(fits, "scaling store").load()
         files = plot_sweep(ds, fit_results, figures_dir, workers=threads, options=figures)
         log.info("wrote %d figure files to %s", len(files), figures_dir)
         write_report(
@@ -225,7 +238,7 @@ def report_job(
             fit_results,
             sorted(Path(figures_dir).glob("*.png")),
             out,
-            audit=xr.open_zarr(audit, chunks=None),
+            audit=_open(audit, "audit store"),
         )
         log.info("wrote %s", out)
 

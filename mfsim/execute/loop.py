@@ -13,16 +13,17 @@ from pathlib import Path
 
 import xarray as xr
 
-from mfsim.config.limits import check_free_space
 from mfsim.config.model import SweepConfig, parse
 from mfsim.execute.clusters import cluster_client
 from mfsim.execute.main_guard import spawn_unsafe_call
-from mfsim.execute.resources import available_cpus
+from mfsim.execute.resources import available_cpus, check_disk_space
 from mfsim.execute.runner import run_chunk_plan, submit, write_when_done
 from mfsim.plan.chunk_plan import make_plan
 from mfsim.store.assemble import assemble
-from mfsim.store.atomic import is_complete
+from mfsim.store.atomic import open_store
+from mfsim.store.chunk_store import chunk_store_problems
 from mfsim.store.layout import chunk_store_path
+from mfsim.store.lock import writer_lock
 
 __all__ = ["SUBMIT_AHEAD_PER_WORKER", "sweep", "sweep_to"]
 
@@ -67,14 +68,26 @@ def sweep(
     mfsim.config.errors.ConfigError
         An invalid config, a sweep above ``limits``, or an estimated store larger than the
         free space of the output directory (checked before anything is written).
+    mfsim.store.lock.WriterLockedError
+        Another process (or thread) runs a sweep into `out` (the message names its pid).
+    mfsim.store.atomic.DiskFullError
+        The disk filled up while a store was written (the message names the directory, its
+        free space and the estimate); every store already complete is kept.
+
+    Notes
+    -----
+    One writer per sweep directory: the call holds the writer lock of `out`
+    (:func:`mfsim.store.lock.writer_lock`) until the store is assembled. A chunk store that is
+    incomplete or does not match its plan (files missing or of another size than its marker
+    lists, another run count) is recomputed, with a :class:`RuntimeWarning`.
     """
     config = parse(config)
     if out is None:
         with tempfile.TemporaryDirectory(prefix="mfsim-sweep-") as tmp:
             with sweep_to(config, tmp, client, log) as store:
-                return xr.open_zarr(store, consolidated=True).load()
+                return open_store(store, "sweep store").load()
     with sweep_to(config, out, client, log) as store:
-        return xr.open_zarr(store, consolidated=True)
+        return open_store(store, "sweep store")
 
 
 def _in_flight(submitted) -> int:
@@ -86,26 +99,43 @@ def sweep_to(config, out: str | os.PathLike, client=None, log=None):
     """Run the sweep into directory `out`; yield the path of its ``sweep.zarr``."""
     config = parse(config)
     out = Path(out)
-    # before writing anything (parsing only checks the disk of results/ for Snakemake)
-    check_free_space(config.as_dict(), out)
     plan = make_plan(config)
-    todo = [chunk for chunk in plan.chunks if not is_complete(chunk_store_path(out, chunk))]
-    with contextlib.ExitStack() as stack:
-        in_process = todo and client is None and _in_process_reason(config)
-        if in_process:
-            warnings.warn(in_process, stacklevel=4)
-            for chunk in todo:
-                run_chunk_plan(
-                    plan.chunk_plan(chunk), chunk_store_path(out, chunk), None, log,
-                    threads=available_cpus(),
-                )  # fmt: skip
-        elif todo:
-            if client is None:
-                client = stack.enter_context(cluster_client(config.cluster, available_cpus()))
-            _run_chunks(plan, todo, out, client, log)
-    store = out / "sweep.zarr"
-    assemble([chunk_store_path(out, chunk) for chunk in plan.chunks], config, store)
+    # before writing anything: the chunk stores still to write and sweep.zarr
+    check_disk_space(plan, out, analysis=False)
+    with writer_lock(out, "the sweep directory"):
+        todo = [chunk for chunk in plan.chunks if not _reusable(out, plan, chunk)]
+        with contextlib.ExitStack() as stack:
+            in_process = todo and client is None and _in_process_reason(config)
+            if in_process:
+                warnings.warn(in_process, stacklevel=4)
+                for chunk in todo:
+                    run_chunk_plan(
+                        plan.chunk_plan(chunk), chunk_store_path(out, chunk), None, log,
+                        threads=available_cpus(),
+                    )  # fmt: skip
+            elif todo:
+                if client is None:
+                    client = stack.enter_context(cluster_client(config.cluster, available_cpus()))
+                _run_chunks(plan, todo, out, client, log)
+        store = out / "sweep.zarr"
+        assemble([chunk_store_path(out, chunk) for chunk in plan.chunks], config, store)
     yield store
+
+
+def _reusable(out: Path, plan, chunk) -> bool:
+    """Whether the chunk's store is complete and matches its plan; warn about a store that is
+    there but does not (it is recomputed)."""
+    path = chunk_store_path(out, chunk)
+    if not path.exists():
+        return False
+    problems = chunk_store_problems(path, plan.chunk_plan(chunk))
+    if problems:
+        warnings.warn(
+            f"{path}: recomputing this chunk store: {'; '.join(problems[:3])}",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    return not problems
 
 
 def _in_process_reason(config: SweepConfig) -> str | None:

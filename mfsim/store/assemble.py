@@ -37,6 +37,7 @@ from mfsim.datamodel import (
 from mfsim.plan.grid import GridPoint, identity_hash
 from mfsim.store.atomic import atomic_store
 from mfsim.store.chunk_store import open_chunk_store
+from mfsim.store.footprint import sweep_store_disk_bytes
 from mfsim.store.layout import (
     IN_MEMORY_WRITE_BYTES,
     ZARR_FORMAT,
@@ -208,7 +209,7 @@ def assemble(
         return _d_slice(specs, [(stores[n], positions[n]) for n in by_d.get(i_d, [])], i_d)
 
     store_bytes = sum(math.prod(shape) * dtype.itemsize for _, shape, dtype, _, _ in specs.values())
-    with atomic_store(out_path, info) as tmp:
+    with atomic_store(out_path, info, estimate_bytes=lambda: sweep_store_disk_bytes(config)) as tmp:
         if store_bytes <= IN_MEMORY_WRITE_BYTES:
             # small: the whole store in memory, written at once (no dask template, no region
             # writes); the same files as the d-slice path

@@ -24,16 +24,29 @@ from mfsim._version import __version__
 from mfsim.datamodel import RUN_DIM, SHARED_DIMS, fill_value
 from mfsim.plan.chunk_plan import ChunkPlan
 from mfsim.plan.grid import Batch
-from mfsim.store.atomic import MARKER, IncompleteStoreError, atomic_store, is_complete
+from mfsim.store.atomic import (
+    IncompleteStoreError,
+    atomic_store,
+    read_marker,
+    require_complete,
+    store_problems,
+)
 from mfsim.store.layout import (
     d_coordinate,
+    dataset_disk_bytes,
     log10_d_coordinate,
     plain_encoding,
     set_coord_attrs,
     to_zarr,
 )
 
-__all__ = ["batch_to_runs", "open_chunk_store", "runs_dataset", "write_chunk_store"]
+__all__ = [
+    "batch_to_runs",
+    "chunk_store_problems",
+    "open_chunk_store",
+    "runs_dataset",
+    "write_chunk_store",
+]
 
 
 def _pad_k(values: np.ndarray, axis: int, k_max: int, fill) -> np.ndarray:
@@ -133,20 +146,57 @@ def _run_storage_chunks(var: xr.Variable, plan: ChunkPlan) -> tuple[int, ...]:
 
 def write_chunk_store(parts: Sequence[dict], plan: ChunkPlan, out_path) -> Path:
     """Write the runs of a chunk (results of :func:`batch_to_runs`, canonical order) as a
-    complete chunk store at `out_path`, atomically."""
+    complete chunk store at `out_path`, atomically (:func:`mfsim.store.atomic.atomic_store`)."""
     ds = runs_dataset(parts, plan)
     info = {
         "kind": "chunk",
         "chunk_id": plan.chunk_id,
         "n_runs": plan.chunk.n_runs,
+        "run_identity": plan.identity_hash,
         "mfsim_version": __version__,
     }
-    with atomic_store(out_path, info) as tmp:
-        encoding = plain_encoding(ds)
-        for name, var in ds.data_vars.items():
-            encoding.setdefault(name, {})["chunks"] = _run_storage_chunks(var, plan)
+    encoding = plain_encoding(ds)
+    for name, var in ds.data_vars.items():
+        encoding.setdefault(name, {})["chunks"] = _run_storage_chunks(var, plan)
+    with atomic_store(out_path, info, estimate_bytes=dataset_disk_bytes(ds, encoding)) as tmp:
         to_zarr(ds, tmp, encoding=encoding)
     return Path(out_path)
+
+
+def chunk_store_problems(path: str | os.PathLike, plan: ChunkPlan) -> list[str]:
+    """Why the store at `path` cannot be reused as the chunk of `plan` (empty: it can).
+
+    Not complete (:func:`mfsim.store.atomic.store_problems`: no marker, files missing or of
+    another size than the marker lists), a marker of another chunk, run count or run settings,
+    or (markers of older versions, without a file list) content that cannot be opened or holds
+    another number of runs.
+    """
+    problems = store_problems(path)
+    if problems:
+        return problems
+    marker = read_marker(path)
+    expected = {
+        "chunk_id": plan.chunk_id,
+        "n_runs": plan.chunk.n_runs,
+        "run_identity": plan.identity_hash,
+    }
+    problems = [
+        f"its marker says {key} = {marker[key]!r}, the plan {value!r}"
+        for key, value in expected.items()
+        if key in marker and marker[key] != value
+    ]
+    if problems or "files" in marker:
+        return problems
+    try:
+        n_runs = xr.open_zarr(path, consolidated=True, chunks=None).sizes.get(RUN_DIM)
+    except Exception as error:  # any unreadable store is recomputed
+        return [f"it cannot be opened ({type(error).__name__}: {error})"]
+    if n_runs != plan.chunk.n_runs:
+        return [f"it holds {n_runs} runs, the plan {plan.chunk.n_runs}"]
+    return []
+
+
+_REMEDY = "delete it and rerun its chunk (the same command recomputes it)"
 
 
 def open_chunk_store(path: str | os.PathLike, identity: str) -> xr.Dataset:
@@ -155,18 +205,15 @@ def open_chunk_store(path: str | os.PathLike, identity: str) -> xr.Dataset:
     Raises
     ------
     IncompleteStoreError
-        Missing store, no completion marker, or not an mfsim chunk store.
+        Missing store, no completion marker, files that differ from the marker's list, or not
+        an mfsim chunk store.
     ValueError
         A chunk store of other run settings.
     """
     path = Path(path)
     if not path.is_dir():
         raise IncompleteStoreError(f"{path}: chunk store does not exist")
-    if not is_complete(path):
-        raise IncompleteStoreError(
-            f"{path}: not a complete chunk store (no {MARKER} marker; the job that wrote it was "
-            "interrupted or it is not an mfsim store); delete it and rerun its chunk"
-        )
+    require_complete(path, "chunk store", _REMEDY)
     ds = xr.open_zarr(path, consolidated=True, chunks=None)
     if ds.attrs.get("mfsim_store") != "chunk":
         raise IncompleteStoreError(f"{path}: not an mfsim chunk store")

@@ -22,11 +22,17 @@ __all__ = [
     "IN_MEMORY_WRITE_BYTES",
     "ZARR_FORMAT",
     "EXACT_D_LIMIT",
+    "BLOCK_BYTES",
     "chunk_store_path",
+    "dataset_disk_bytes",
+    "file_disk_bytes",
+    "files_disk_bytes",
+    "metadata_disk_bytes",
     "d_coordinate",
     "log10_d_coordinate",
     "plain_encoding",
     "set_coord_attrs",
+    "store_disk_bytes",
     "sweep_storage_chunks",
     "to_zarr",
 ]
@@ -40,6 +46,16 @@ TARGET_STORAGE_CHUNK_BYTES = 2**20
 IN_MEMORY_WRITE_BYTES = 64 * 2**20
 #: A grid point larger than this is split along ``seed`` into storage chunks of about half of it.
 MAX_STORAGE_CHUNK_BYTES = 64 * 2**20
+#: File-system allocation unit assumed by the disk estimates (ext4, XFS and tmpfs: 4 KiB):
+#: every file occupies a whole number of blocks.
+BLOCK_BYTES = 4096
+#: Metadata files of a Zarr format-2 array (``.zarray``, ``.zattrs``) and of its group
+#: (``.zgroup``, ``.zattrs``, ``.zmetadata``) plus the completion marker.
+ARRAY_METADATA_FILES = 2
+GROUP_METADATA_FILES = 4
+#: Bytes of consolidated metadata (``.zmetadata``) and marker per array, measured (about
+#: 0.7 KB in ``.zmetadata`` and 0.1 KB in the marker).
+METADATA_BYTES_PER_ARRAY = 1024
 #: Every integer below this is exact in float64; a sweep whose d are all below it stores ``d``
 #: as int64 (the exact integers), else as float64 with the exact ``log10_d`` beside it.
 EXACT_D_LIMIT = 2**53
@@ -108,6 +124,61 @@ def to_zarr(ds: xr.Dataset, path: Path, mode: str = "w-", **kwargs) -> None:
         target = path / key
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(contents[key].to_bytes())
+
+
+def file_disk_bytes(n_bytes: int, block: int = BLOCK_BYTES) -> int:
+    """Bytes a file of `n_bytes` occupies on disk: whole blocks, at least one."""
+    return max(1, math.ceil(n_bytes / block)) * block
+
+
+def dataset_disk_bytes(
+    ds: xr.Dataset, encoding: dict | None = None, block: int = BLOCK_BYTES
+) -> int:
+    """Estimated bytes on disk of `ds` written as a Zarr format-2 store (with the storage
+    chunks of `encoding`, else one storage chunk per array), completion marker included.
+
+    Every storage chunk is a file of the chunk's uncompressed size (an upper bound: the
+    compressor may shrink it), rounded up to whole blocks; each array adds its two metadata
+    files; the group its metadata files and the consolidated metadata
+    (:data:`METADATA_BYTES_PER_ARRAY` per array). Measured against the allocated size (``du``)
+    of real stores in ``tests/store/test_layout.py``.
+    """
+    encoding = encoding or {}
+    arrays = [
+        (var.shape, encoding.get(name, {}).get("chunks") or var.shape, var.dtype.itemsize)
+        for name, var in ds.variables.items()
+    ]
+    return store_disk_bytes(arrays, block)
+
+
+def store_disk_bytes(arrays, block: int = BLOCK_BYTES) -> int:
+    """Estimated bytes on disk of a Zarr format-2 store of `arrays`, an iterable of
+    ``(shape, storage chunks, itemsize)``, completion marker included (see
+    :func:`dataset_disk_bytes`)."""
+    total = 0
+    n_arrays = 0
+    for shape, chunks, itemsize in arrays:
+        n_arrays += 1
+        n_files = math.prod(
+            math.ceil(size / max(1, chunk)) for size, chunk in zip(shape, chunks, strict=True)
+        )
+        total += n_files * file_disk_bytes(itemsize * math.prod(chunks), block)
+    return total + metadata_disk_bytes(n_arrays, block)
+
+
+def metadata_disk_bytes(n_arrays: int, block: int = BLOCK_BYTES) -> int:
+    """Bytes on disk of the metadata files of a store of `n_arrays` arrays (each array's
+    ``.zarray`` and ``.zattrs``, the group's files, ``.zmetadata`` and the marker)."""
+    metadata = file_disk_bytes(METADATA_BYTES_PER_ARRAY * n_arrays, block)
+    return n_arrays * ARRAY_METADATA_FILES * block + GROUP_METADATA_FILES * block + 2 * metadata
+
+
+def files_disk_bytes(n_files: int, data_bytes: float, block: int = BLOCK_BYTES) -> int:
+    """Bytes on disk of `n_files` files holding `data_bytes` together: at least a block each,
+    and on average half a block more than their data."""
+    if n_files == 0:
+        return 0
+    return int(max(n_files * block, data_bytes + n_files * block / 2))
 
 
 def plain_encoding(ds: xr.Dataset) -> dict:

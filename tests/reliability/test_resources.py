@@ -15,9 +15,13 @@ from collections import namedtuple
 import pytest
 
 import mfsim
+from mfsim.config.model import parse
 from mfsim.config.validate import ConfigError, load_config
+from mfsim.plan.chunk_plan import make_plan
 from mfsim.plan.grid import estimate_resources, estimate_store_bytes, make_chunks
+from mfsim.store.footprint import sweep_footprint
 from tests.helpers import run_snakemake, tiny, write_config
+from tests.tmpfs import mounted_tmpfs
 
 DiskUsage = namedtuple("DiskUsage", "total used free")
 FREE = 4096
@@ -44,11 +48,31 @@ def test_load_config_refuses_a_store_larger_than_the_free_space(tmp_path, little
 
 
 def test_sweep_refuses_a_store_larger_than_the_free_space(tmp_path, little_free_space):
-    # mfsim.sweep writes without Snakemake: it checks the space of its output directory
+    # mfsim.sweep writes without Snakemake: it checks the space of its output directory for
+    # the chunk stores and sweep.zarr, in file-system blocks (mfsim.store.footprint)
     out = tmp_path / "out"
-    with pytest.raises(ConfigError, match=expected_message(tiny())):
+    plan = make_plan(parse(tiny()))
+    need = sweep_footprint(plan, analysis=False).total
+    assert need > 1e6  # about 60 files of 4 KiB per store
+    with pytest.raises(
+        ConfigError, match=rf"needs an estimated {need:,} bytes .* in {out} .* only {FREE:,} bytes"
+    ):
         mfsim.sweep(tiny(), out=out)
     assert not out.exists()
+
+
+def test_workflow_refuses_a_sweep_larger_than_a_real_small_disk(tmp_path):
+    # a 1 MB tmpfs: the tiny sweep's stores, analysis stores and figures need about 8 MB
+    with mounted_tmpfs(tmp_path / "disk", "1m") as disk:
+        configfile = write_config(disk, tiny())
+        result = run_snakemake(disk, configfile, "--dry-run")
+        assert result.returncode == 1
+        need = sweep_footprint(make_plan(parse(tiny()))).total
+        lines = [line for line in result.stderr.splitlines() if "disk space" in line]
+        assert len(lines) == 1, result.stderr[-2000:]
+        assert f"needs an estimated {need:,} bytes" in lines[0]
+        assert "in results/tiny" in lines[0] and "are free on the file system of" in lines[0]
+        assert not (disk / "results").exists()
 
 
 #: Chunks of very different sizes: d = 1000 and d = 100000 (iterates of 100000 x 2 x 8 seeds).

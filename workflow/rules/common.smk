@@ -10,6 +10,7 @@ import sys
 
 from mfsim.config.errors import ConfigError
 from mfsim.config.model import parse as parse_config
+from mfsim.execute.resources import check_disk_space
 from mfsim.plan.chunk_plan import chunk_plan_path, make_plan, write_chunk_plans
 from mfsim.plan.grid import CHUNK_ID_LENGTH, estimate_resources, estimate_sweep, format_estimate
 from mfsim.plan.guidance import format_warnings, plan_warnings
@@ -26,6 +27,13 @@ config.update(SWEEP_CONFIG.as_dict())
 SWEEP = SWEEP_CONFIG.sweep
 PLAN = make_plan(SWEEP_CONFIG)
 CHUNKS = PLAN.by_id
+
+try:
+    # every file the sweep still has to write (stores, analysis, figures), in file-system blocks
+    check_disk_space(PLAN, f"results/{SWEEP}", analysis=True)
+except ConfigError as error:
+    sys.stderr.write(f"mfsim: {error}\n")
+    sys.exit(1)
 
 
 def _estimate_cores():
