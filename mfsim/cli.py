@@ -18,6 +18,8 @@ OUTPUT_SUFFIXES = (".zarr", ".nc")
 #: netCDF-4 (HDF5) holds int64 and float64 coordinates such as d = 10^12; scipy's netCDF-3
 #: writer, xarray's fallback, cannot, so .nc is only written through this engine.
 NETCDF_ENGINE = "h5netcdf"
+#: h5netcdf installs without an HDF5 backend: h5py is the one the ``netcdf`` extra installs.
+NETCDF_PACKAGES = (NETCDF_ENGINE, "h5py")
 
 
 def _dimension(text: str) -> int:
@@ -64,11 +66,12 @@ def _check_out(out: Path, overwrite: bool) -> str | None:
     """Why `out` cannot be written (checked before any computation), or None."""
     if out.suffix not in OUTPUT_SUFFIXES:
         return f"--out must end in .zarr or .nc, got {out}"
-    if out.suffix == ".nc" and importlib.util.find_spec(NETCDF_ENGINE) is None:
+    missing = [name for name in NETCDF_PACKAGES if importlib.util.find_spec(name) is None]
+    if out.suffix == ".nc" and missing:
         return (
-            f"--out {out}: writing netCDF-4 needs the {NETCDF_ENGINE} package "
-            f"(python3 -m pip install -e '.[netcdf]' in the project, or pip install "
-            f"{NETCDF_ENGINE}); or write a .zarr store"
+            f"--out {out}: writing netCDF-4 needs the packages {' and '.join(NETCDF_PACKAGES)} "
+            f"(missing: {', '.join(missing)}; python3 -m pip install -e '.[netcdf]' in the "
+            f"project, or pip install {' '.join(missing)}); or write a .zarr store"
         )
     if out.exists() and not overwrite:
         return f"--out {out} exists; pass --overwrite to replace it"

@@ -2,7 +2,8 @@
 
 A config is checked in three steps, all before any work:
 
-1. the JSON schema ``workflow/schemas/config.schema.yaml``, with defaults injected exactly as
+1. the JSON schema ``mfsim/config/schema/config.schema.yaml`` (package data, so that every
+   install has it), with defaults injected exactly as
    ``snakemake.utils.validate(config, schema)`` does in the Snakefile (same validator class,
    same default rule);
 2. semantic checks that need computation (d > r, kappa against the spectrum family, the
@@ -48,8 +49,9 @@ __all__ = [
     "validate_schema",
 ]
 
-#: The JSON schema of a config (a YAML file), shared with the Snakefile.
-SCHEMA_PATH = Path(__file__).parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+#: The JSON schema of a config (a YAML file, package data of ``mfsim.config``), the one the
+#: workflow validates with too (through :func:`mfsim.config.model.parse`).
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "config.schema.yaml"
 
 SWEEP_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 FIGURE1_RANK = 2
