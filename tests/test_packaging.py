@@ -50,7 +50,9 @@ if __name__ == "__main__":  # the default cluster's worker processes re-import t
     # the plan files the workflow writes, so that `mfsim status sweep` has a sweep to read
     write_chunk_plans(make_plan(parse(config)), "sweep")
     print(json.dumps({"module": mfsim.__file__, "schema": str(mfsim.SCHEMA_PATH),
-                      "seeds": [int(s) for s in ds.seed.values]}))
+                      "seeds": [int(s) for s in ds.seed.values],
+                      "git_commit": ds.attrs["git_commit"],
+                      "distribution": json.loads(ds.attrs["mfsim_distribution"])}))
 """
 
 
@@ -114,7 +116,8 @@ def test_wheel_holds_the_schema(tmp_path):
 @pytest.mark.slow
 @pytest.mark.scenario
 def test_wheel_install_runs_sweep_plan_run_and_status(tmp_path):
-    bin_dir = fresh_venv(tmp_path, build_wheel(tmp_path))
+    wheel = build_wheel(tmp_path)
+    bin_dir = fresh_venv(tmp_path, wheel)
     work = tmp_path / "work"
     work.mkdir()
     (work / "sweep.json").write_text(json.dumps(TINY_SWEEP))
@@ -125,6 +128,11 @@ def test_wheel_install_runs_sweep_plan_run_and_status(tmp_path):
     assert Path(swept["module"]).is_relative_to(tmp_path / "venv")
     assert Path(swept["schema"]).is_file()
     assert swept["seeds"] == [0, 1]
+    # provenance: no commit (the venv is not mfsim's repository), the installed wheel instead
+    assert swept["git_commit"] == "unknown"
+    distribution = swept["distribution"]
+    assert distribution["name"] == "mfsim" and distribution["installer"] == "pip"
+    assert distribution["direct_url"]["url"].endswith(wheel.name)
 
     status = run([str(bin_dir / "mfsim"), "status", "sweep"], work).stdout
     assert "chunks 1/1 complete" in status and "runs 2/2" in status, status
