@@ -8,11 +8,18 @@ import os
 import re
 import sys
 
+from mfsim.arguments import check_environment
 from mfsim.config.errors import ConfigError
 from mfsim.config.model import parse as parse_config
 from mfsim.plan.chunk_plan import chunk_plan_path, make_plan, write_chunk_plans
 from mfsim.plan.grid import CHUNK_ID_LENGTH, estimate_resources, estimate_sweep, format_estimate
 
+try:
+    # numba's environment variables, before any job imports numba
+    check_environment(error=ConfigError)
+except ConfigError as error:
+    sys.stderr.write(f"mfsim: {error}\n")
+    sys.exit(1)
 try:
     # schema with defaults, semantic checks (d > r, kappa, ...), run-count/size/disk limits
     SWEEP_CONFIG = parse_config(config, results_root="results")
