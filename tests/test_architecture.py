@@ -2,8 +2,8 @@
 
 Flow (docs/design.md): config -> plan -> engine -> store -> execute -> analysis -> output.
 Leaf modules (arguments, spectra, datamodel, theory, _version) import nothing of mfsim and may
-be imported by every module; the entry points (``mfsim/__init__``, cli, jobs, analysis/accessor) come last
-and may import anything. The graph is read from the source (ast), function-level imports
+be imported by every module; the entry points (``mfsim/__init__``, cli, jobs,
+analysis/accessor) come last and may import anything. The graph is read from the source (ast), function-level imports
 included, so a lazy import cannot hide an arrow against the flow.
 """
 
