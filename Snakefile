@@ -53,12 +53,10 @@ onstart:
 # After success: where the results are.
 onsuccess:
     report_outputs()
-    release_scheduler_timers()
 
 
 # After a failure or Ctrl-C: say what is kept and how to resume (printed once, last).
 onerror:
-    release_scheduler_timers()
     sys.stderr.write(
         f"mfsim: the sweep stopped before completion. Finished chunks are kept in "
         f"results/{SWEEP}/chunks/ (mfsim status results/{SWEEP} shows them); the same "

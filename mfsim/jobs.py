@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -16,60 +15,13 @@ from pathlib import Path
 import xarray as xr
 
 __all__ = [
-    "defer_dask_array_import",
     "job_log",
     "simulate_job",
     "assemble_job",
     "fit_job",
     "audit_job",
     "report_job",
-    "exit_job",
 ]
-
-
-def defer_dask_array_import() -> bool:
-    """Let xarray recognize dask arrays without importing ``dask.array`` up front.
-
-    xarray checks every new Variable against ``dask.array.Array`` and, with dask installed,
-    imports ``dask.array`` for it on the first Variable built (0.3 s, and ``scipy.fft`` with it,
-    in every job; about 1 s on a loaded machine), although no job of a local run uses a dask
-    array. No object is a dask array before ``dask.array`` is imported, so the check is made
-    lazy: the type tuple xarray caches for ``"dask"`` holds a class whose ``isinstance`` looks
-    the module up in ``sys.modules`` and then defers to ``dask.array.Array``. Same answers, no
-    import. Does nothing (returns False) if ``dask.array`` is already imported, dask is not
-    installed, or xarray's cache has another layout.
-    """
-    if "dask.array" in sys.modules:
-        return False
-    try:
-        import dask
-        from packaging.version import Version
-        from xarray.namedarray import pycompat
-    except ImportError:
-        return False
-    cache = getattr(pycompat, "_cached_duck_array_modules", None)
-    module_class = getattr(pycompat, "DuckArrayModule", None)
-    if not isinstance(cache, dict) or module_class is None or "dask" in cache:
-        return False
-
-    class _DeferredDaskArrayType(type):
-        def __instancecheck__(cls, obj) -> bool:
-            array = sys.modules.get("dask.array")
-            return array is not None and isinstance(obj, array.Array)
-
-    class DeferredDaskArray(metaclass=_DeferredDaskArrayType):
-        """Stands for ``dask.array.Array`` in xarray's isinstance checks."""
-
-    entry = object.__new__(module_class)
-    entry.module = dask
-    entry.version = Version(dask.__version__)
-    entry.type = (DeferredDaskArray,)
-    entry.available = True
-    cache["dask"] = entry
-    return True
-
-
-defer_dask_array_import()
 
 
 @contextlib.contextmanager
@@ -220,22 +172,3 @@ def report_job(store, fits, audit, figures_dir, out, log_path, threads: int = 1)
             audit=xr.open_zarr(audit, chunks=None),
         )
         log.info("wrote %s", out)
-
-
-def exit_job() -> None:
-    """End a rule's script process at once, after its job returned (its outputs complete).
-
-    Skips the interpreter's finalization: freeing every module's objects one by one (numba's
-    compiled code, xarray's and zarr's objects) takes 0.15-0.4 s per job, once per job of a
-    sweep. Logging handlers and the standard streams are flushed first; every file a job writes
-    is closed when the job returns (Zarr writes each file whole; stores are renamed into place
-    last). Only for ``workflow/scripts/*.py``, never in a library call. A job that raised never
-    gets here: its traceback and exit status are Python's.
-    """
-    try:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except KeyboardInterrupt:  # Ctrl-C while exiting: the run is being stopped
-        os._exit(130)
-    os._exit(0)

@@ -80,23 +80,6 @@ def write_plans():
     write_chunk_plans(PLAN, sweep_dir())
 
 
-def release_scheduler_timers():
-    """Cancel Snakemake's pending scheduler timers once the run has ended (onsuccess, onerror).
-
-    Snakemake's job-rate limiter (--max-jobs-per-timespan, default 100/1s) arms a non-daemon
-    threading.Timer of one timespan whenever its scheduler waits, and the interpreter waits for
-    the last one before exiting: about 1 s after every run. Once the run is over there is
-    nothing left to schedule. Only timers armed by Snakemake's job scheduler are cancelled.
-    """
-    import threading
-
-    for thread in threading.enumerate():
-        code = getattr(getattr(thread, "function", None), "__code__", None)
-        if isinstance(thread, threading.Timer) and code is not None:
-            if code.co_filename.endswith(os.path.join("scheduling", "job_scheduler.py")):
-                thread.cancel()
-
-
 def report_outputs():
     """One line naming the outputs of this sweep that exist (the Snakefile's onsuccess)."""
     outputs = [

@@ -1,6 +1,6 @@
 """Snakemake script of rule `report` (mfsim.jobs.report_job)."""
 
-from mfsim.jobs import exit_job, report_job
+from mfsim.jobs import report_job
 
 report_job(
     snakemake.input.store,  # noqa: F821
@@ -11,4 +11,3 @@ report_job(
     snakemake.log[0],  # noqa: F821
     int(snakemake.threads),  # noqa: F821
 )
-exit_job()
