@@ -55,10 +55,7 @@ onsuccess:
     report_outputs()
 
 
-# After a failure or Ctrl-C: say what is kept and how to resume (printed once, last).
+# After a failure or Ctrl-C: whether the same command resumes, or what to fix first (printed
+# once, last; mfsim.execute.failures).
 onerror:
-    sys.stderr.write(
-        f"mfsim: the sweep stopped before completion. Finished chunks are kept in "
-        f"results/{SWEEP}/chunks/ (mfsim status results/{SWEEP} shows them); the same "
-        "snakemake command resumes with the chunks that are left.\n"
-    )
+    sys.stderr.write(stopped_line() + "\n")

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import logging
 import sys
 import time
 from pathlib import Path
 
 import xarray as xr
+
+from mfsim.execute.failures import describe, marker_line, memory_failure
 
 __all__ = [
     "job_log",
@@ -50,7 +53,10 @@ def job_log(path, name: str, terminal: bool = False):
         # Ctrl-C reaches every job of the process group: one line, no traceback
         log.warning("%s interrupted", name)
         raise SystemExit(130) from None
-    except Exception:
+    except Exception as error:
+        # mfsim's one line first (stderr and the log), then the traceback (log; Python's on
+        # stderr once the job exits)
+        _report_failure(error, name, path, handler)
         log.exception("%s failed", name)
         raise
     finally:
@@ -61,12 +67,41 @@ def job_log(path, name: str, terminal: bool = False):
             logging.getLogger(name).removeHandler(echo)
 
 
+def _report_failure(error: BaseException, name: str, log_path, handler=None) -> None:
+    """Write mfsim's one-line reason of a failure to stderr and the job's log, once.
+
+    Inside :func:`job_log` the line goes through its open `handler` (the traceback follows in
+    the log); before it (no handler) it is appended to the log file.
+    """
+    if getattr(error, "mfsim_reported", False):
+        return
+    kind, reason = describe(error, log_path if handler is not None else None)
+    sys.stderr.write(f"mfsim: {name} failed: {reason}\n")
+    sys.stderr.flush()
+    line = marker_line(kind, reason) + "\n"
+    try:
+        if handler is not None:
+            handler.stream.write(line)
+            handler.flush()
+        else:
+            with open(log_path, "a", encoding="utf-8") as stream:
+                stream.write(line)
+    except (OSError, TypeError, ValueError):
+        pass
+    try:
+        error.mfsim_reported = True
+    except AttributeError:
+        pass
+
+
 def interruptible(job):
-    """Let Ctrl-C end `job` with exit status 130 and one log line, never a traceback.
+    """Let Ctrl-C end `job` with exit status 130 and one log line, never a traceback; give any
+    other failure mfsim's one-line reason before its traceback.
 
     Ctrl-C reaches every job of the process group; it may land anywhere in the job, also
     before or after its :func:`job_log` (reading the plan, setting up the log).
     """
+    signature = inspect.signature(job)
 
     @functools.wraps(job)
     def run(*args, **kwargs):
@@ -74,12 +109,25 @@ def interruptible(job):
             return job(*args, **kwargs)
         except KeyboardInterrupt:
             raise SystemExit(130) from None
+        except Exception as error:
+            log_path = signature.bind(*args, **kwargs).arguments.get("log_path")
+            name = f"mfsim.{job.__name__.removesuffix('_job')}"
+            _report_failure(error, name, log_path)
+            raise
 
     return run
 
 
+def _worker_memory_limits(client) -> list[int]:
+    try:
+        workers = client.scheduler_info()["workers"].values()
+    except Exception:  # the scheduler may be gone too: the limits are then unknown
+        return []
+    return [int(worker.get("memory_limit") or 0) for worker in workers]
+
+
 @interruptible
-def simulate_job(plan_path, out, threads: int, log_path) -> None:
+def simulate_job(plan_path, out, threads: int, log_path, mem_mb: float | None = None) -> None:
     """Rule ``simulate``: run the chunk of the plan file `plan_path` and write its store.
 
     The job reads only its own chunk plan (``results/<sweep>/plan/<chunk_id>.json``, written
@@ -87,6 +135,8 @@ def simulate_job(plan_path, out, threads: int, log_path) -> None:
     batches run in this process (a LocalCluster of one worker would only add its start-up);
     otherwise on the configured Dask cluster (a LocalCluster of ``threads`` workers, an existing
     scheduler, or SLURM workers). Progress lines go to the log and to the terminal.
+    `mem_mb` is the rule's memory estimate for the job (all its workers), named when Dask
+    workers die (``KilledWorker``, :func:`mfsim.execute.failures.memory_failure`).
     """
     from mfsim.execute.clusters import cluster_client
     from mfsim.execute.runner import run_chunk_plan
@@ -102,7 +152,13 @@ def simulate_job(plan_path, out, threads: int, log_path) -> None:
         else:
             with cluster_client(cluster, threads) as client:
                 log.info("chunk %s: Dask client %s", plan.chunk_id, client)
-                run_chunk_plan(plan, out, client=client, log=log)
+                try:
+                    run_chunk_plan(plan, out, client=client, log=log)
+                except Exception as error:
+                    if type(error).__name__ != "KilledWorker":
+                        raise
+                    estimate = mem_mb / max(1, threads) if mem_mb else None
+                    raise memory_failure(_worker_memory_limits(client), estimate) from error
 
 
 @interruptible

@@ -11,6 +11,7 @@ import sys
 from mfsim.arguments import check_environment
 from mfsim.config.errors import ConfigError
 from mfsim.config.model import parse as parse_config
+from mfsim.execute.failures import closing_line, run_started
 from mfsim.plan.chunk_plan import chunk_plan_path, make_plan, write_chunk_plans
 from mfsim.plan.grid import CHUNK_ID_LENGTH, estimate_resources, estimate_sweep, format_estimate
 
@@ -30,6 +31,8 @@ except ConfigError as error:
 config.update(SWEEP_CONFIG.as_dict())
 
 SWEEP = SWEEP_CONFIG.sweep
+# job logs written from now on are this run's (read by onerror: stopped_line)
+RUN_STARTED = run_started()
 PLAN = make_plan(SWEEP_CONFIG)
 CHUNKS = PLAN.by_id
 
@@ -78,6 +81,15 @@ def chunk_plan(wildcards):
 def write_plans():
     """Write the plan file of every chunk (the Snakefile's onstart: not in a dry run)."""
     write_chunk_plans(PLAN, sweep_dir())
+
+
+def stopped_line():
+    """The closing line after a failure (the Snakefile's onerror).
+
+    The same command resumes after an interruption or a lost job; a deterministic failure is
+    named with its cause and fix (mfsim.execute.failures.closing_line).
+    """
+    return closing_line(sweep_dir(), RUN_STARTED)
 
 
 def report_outputs():

@@ -8,4 +8,5 @@ if __name__ == "__main__":  # Dask's spawned worker processes re-import this mod
         snakemake.output.store,  # noqa: F821
         int(snakemake.threads),  # noqa: F821
         snakemake.log[0],  # noqa: F821
+        mem_mb=snakemake.resources.mem_mb,  # noqa: F821
     )
