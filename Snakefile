@@ -53,14 +53,9 @@ onstart:
 # After success: where the results are.
 onsuccess:
     report_outputs()
-    release_scheduler_timers()
 
 
-# After a failure or Ctrl-C: say what is kept and how to resume (printed once, last).
+# After a failure or Ctrl-C: whether the same command resumes, or what to fix first (printed
+# once, last; mfsim.execute.failures).
 onerror:
-    release_scheduler_timers()
-    sys.stderr.write(
-        f"mfsim: the sweep stopped before completion. Finished chunks are kept in "
-        f"results/{SWEEP}/chunks/ (mfsim status results/{SWEEP} shows them); the same "
-        "snakemake command resumes with the chunks that are left.\n"
-    )
+    sys.stderr.write(stopped_line() + "\n")

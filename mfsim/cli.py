@@ -11,8 +11,13 @@ from pathlib import Path
 import numpy as np
 
 import mfsim
-from mfsim.engine.advice import StepLimitWarning
-from mfsim.engine.simulation import simulate
+from mfsim.arguments import (
+    SEED_RULE,
+    ArgumentError,
+    check_environment,
+    check_integer,
+    check_seeds,
+)
 from mfsim.spectra import FAMILIES, SpectrumError, as_dimension, spectrum
 
 FIGURE1_STEPS = (0, 37, 80, 140, 300)
@@ -20,6 +25,16 @@ OUTPUT_SUFFIXES = (".zarr", ".nc")
 #: netCDF-4 (HDF5) holds int64 and float64 coordinates such as d = 10^12; scipy's netCDF-3
 #: writer, xarray's fallback, cannot, so .nc is only written through this engine.
 NETCDF_ENGINE = "h5netcdf"
+#: h5netcdf installs without an HDF5 backend: h5py is the one the ``netcdf`` extra installs.
+NETCDF_PACKAGES = (NETCDF_ENGINE, "h5py")
+
+
+def simulate(*args, **kwargs):
+    """:func:`mfsim.engine.simulation.simulate`, imported when a command runs (after the
+    environment check of :func:`main`: importing the engine imports numba)."""
+    from mfsim.engine.simulation import simulate as engine_simulate
+
+    return engine_simulate(*args, **kwargs)
 
 
 def _dimension(text: str) -> int:
@@ -36,14 +51,48 @@ def _dimension(text: str) -> int:
 
 
 def _seeds(text: str) -> list[int]:
-    """'0-15' or '1,2,5' -> list of seeds."""
+    """'0-15' or '1,2,5' -> list of seeds (mfsim.arguments.check_seeds: 0 <= seed < 2**63,
+    unique)."""
     seeds = []
     for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        seeds.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
-    if any(s < 0 for s in seeds):
-        raise argparse.ArgumentTypeError("seeds must be >= 0")
-    return seeds
+        lo, _, hi = part.strip().partition("-")
+        try:
+            seeds.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: give seeds as a range 0-15 or a list 1,4,9 of {SEED_RULE}"
+            ) from None
+    try:
+        return check_seeds(seeds, name="seeds")
+    except ArgumentError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _integer(low: int | None = None):
+    """An argparse type: an integer (not 100.0) >= `low`, by mfsim.arguments.check_integer."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        try:
+            return check_integer(f"value {text!r}", value, low=low)
+        except ArgumentError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parse
+
+
+def _number(text: str) -> float:
+    """An argparse type: a number; NaN and infinity are named by the API's checks."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
 DESCRIPTION = (
@@ -66,11 +115,12 @@ def _check_out(out: Path, overwrite: bool) -> str | None:
     """Why `out` cannot be written (checked before any computation), or None."""
     if out.suffix not in OUTPUT_SUFFIXES:
         return f"--out must end in .zarr or .nc, got {out}"
-    if out.suffix == ".nc" and importlib.util.find_spec(NETCDF_ENGINE) is None:
+    missing = [name for name in NETCDF_PACKAGES if importlib.util.find_spec(name) is None]
+    if out.suffix == ".nc" and missing:
         return (
-            f"--out {out}: writing netCDF-4 needs the {NETCDF_ENGINE} package "
-            f"(python3 -m pip install -e '.[netcdf]' in the project, or pip install "
-            f"{NETCDF_ENGINE}); or write a .zarr store"
+            f"--out {out}: writing netCDF-4 needs the packages {' and '.join(NETCDF_PACKAGES)} "
+            f"(missing: {', '.join(missing)}; python3 -m pip install -e '.[netcdf]' in the "
+            f"project, or pip install {' '.join(missing)}); or write a .zarr store"
         )
     if out.exists() and not overwrite:
         return f"--out {out} exists; pass --overwrite to replace it"
@@ -149,6 +199,9 @@ def _run(args) -> int:
             kappa=args.kappa,
             **params,
         )
+        # imported here: importing the engine imports numba (after the environment check)
+        from mfsim.engine.advice import StepLimitWarning
+
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", StepLimitWarning)
             ds = simulate(
@@ -271,21 +324,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="dimension d: an integer, 1e12, or log10:138 (up to 1e300 for flat and staircase; "
         "ignored by family custom)",
     )
-    run.add_argument("--r", type=int, default=2, help="rank r of X (figure1 needs 2)")
+    run.add_argument("--r", type=_integer(1), default=2, help="rank r of X (figure1 needs 2)")
     run.add_argument(
         "--kappa",
-        type=float,
+        type=_number,
         help="condition number kappa = lambda_1 / Delta (required by families linear, flat)",
     )
-    run.add_argument("--lambda-1", type=float, help="top eigenvalue lambda_1 (default: 1)")
+    run.add_argument("--lambda-1", type=_number, help="top eigenvalue lambda_1 (default: 1)")
     run.add_argument(
         "--eigenvalues-file",
         type=Path,
         help="family custom: text file, one eigenvalue per line, decreasing",
     )
-    run.add_argument("--varpi", type=float, default=0.5, help="initialization scale varpi")
-    run.add_argument("--eta", type=float, default=0.1, help="step size eta")
-    run.add_argument("--steps", type=int, default=1000, help="step limit")
+    run.add_argument("--varpi", type=_number, default=0.5, help="initialization scale varpi")
+    run.add_argument("--eta", type=_number, default=0.1, help="step size eta")
+    run.add_argument("--steps", type=_integer(1), default=1000, help="step limit")
     run.add_argument(
         "--seeds",
         type=_seeds,
@@ -294,13 +347,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--stop-error",
-        type=float,
+        type=_number,
         default=1e-10,
         help="a run stops once its error is <= this (0: never stops early)",
     )
     run.add_argument(
         "--heatmap-steps",
-        type=int,
+        type=_integer(0),
         nargs="*",
         default=list(FIGURE1_STEPS),
         help="steps at which the top 3x3 block of X X^T is stored",
@@ -326,8 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fig.add_argument("--out", type=Path, required=True, help="output directory")
     fig.add_argument("--d", type=_dimension, default=4000, help="dimension d")
-    fig.add_argument("--steps", type=int, default=1000, help="step limit")
-    fig.add_argument("--seed", type=int, default=0, help="seed of the run")
+    fig.add_argument("--steps", type=_integer(1), default=1000, help="step limit")
+    fig.add_argument("--seed", type=_integer(0), default=0, help="seed of the run")
     fig.add_argument("--overwrite", action="store_true", help="replace existing output files")
     fig.add_argument("--quiet", action="store_true", help="no progress bar")
     fig.set_defaults(func=cmd_figure1)
@@ -348,13 +401,19 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
     )
     plan.add_argument("config", type=Path, help="sweep config, e.g. config/config.yaml")
-    plan.add_argument("--cores", type=int, default=2, help="cores (one simulate job each)")
+    plan.add_argument("--cores", type=_integer(1), default=2, help="cores (one simulate job each)")
     plan.set_defaults(func=cmd_plan)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        # before numba is imported (mfsim.engine): it reads these and fails with its own words
+        check_environment()
+    except ArgumentError as error:
+        print(f"mfsim {args.command}: error: {error}", file=sys.stderr)
+        return 2
     return args.func(args)
 
 

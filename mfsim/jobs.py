@@ -7,69 +7,24 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import logging
-import os
 import sys
 import time
 from pathlib import Path
 
 import xarray as xr
 
+from mfsim.execute.failures import describe, marker_line, memory_failure
+
 __all__ = [
-    "defer_dask_array_import",
     "job_log",
     "simulate_job",
     "assemble_job",
     "fit_job",
     "audit_job",
     "report_job",
-    "exit_job",
 ]
-
-
-def defer_dask_array_import() -> bool:
-    """Let xarray recognize dask arrays without importing ``dask.array`` up front.
-
-    xarray checks every new Variable against ``dask.array.Array`` and, with dask installed,
-    imports ``dask.array`` for it on the first Variable built (0.3 s, and ``scipy.fft`` with it,
-    in every job; about 1 s on a loaded machine), although no job of a local run uses a dask
-    array. No object is a dask array before ``dask.array`` is imported, so the check is made
-    lazy: the type tuple xarray caches for ``"dask"`` holds a class whose ``isinstance`` looks
-    the module up in ``sys.modules`` and then defers to ``dask.array.Array``. Same answers, no
-    import. Does nothing (returns False) if ``dask.array`` is already imported, dask is not
-    installed, or xarray's cache has another layout.
-    """
-    if "dask.array" in sys.modules:
-        return False
-    try:
-        import dask
-        from packaging.version import Version
-        from xarray.namedarray import pycompat
-    except ImportError:
-        return False
-    cache = getattr(pycompat, "_cached_duck_array_modules", None)
-    module_class = getattr(pycompat, "DuckArrayModule", None)
-    if not isinstance(cache, dict) or module_class is None or "dask" in cache:
-        return False
-
-    class _DeferredDaskArrayType(type):
-        def __instancecheck__(cls, obj) -> bool:
-            array = sys.modules.get("dask.array")
-            return array is not None and isinstance(obj, array.Array)
-
-    class DeferredDaskArray(metaclass=_DeferredDaskArrayType):
-        """Stands for ``dask.array.Array`` in xarray's isinstance checks."""
-
-    entry = object.__new__(module_class)
-    entry.module = dask
-    entry.version = Version(dask.__version__)
-    entry.type = (DeferredDaskArray,)
-    entry.available = True
-    cache["dask"] = entry
-    return True
-
-
-defer_dask_array_import()
 
 
 @contextlib.contextmanager
@@ -98,7 +53,10 @@ def job_log(path, name: str, terminal: bool = False):
         # Ctrl-C reaches every job of the process group: one line, no traceback
         log.warning("%s interrupted", name)
         raise SystemExit(130) from None
-    except Exception:
+    except Exception as error:
+        # mfsim's one line first (stderr and the log), then the traceback (log; Python's on
+        # stderr once the job exits)
+        _report_failure(error, name, path, handler)
         log.exception("%s failed", name)
         raise
     finally:
@@ -109,12 +67,41 @@ def job_log(path, name: str, terminal: bool = False):
             logging.getLogger(name).removeHandler(echo)
 
 
+def _report_failure(error: BaseException, name: str, log_path, handler=None) -> None:
+    """Write mfsim's one-line reason of a failure to stderr and the job's log, once.
+
+    Inside :func:`job_log` the line goes through its open `handler` (the traceback follows in
+    the log); before it (no handler) it is appended to the log file.
+    """
+    if getattr(error, "mfsim_reported", False):
+        return
+    kind, reason = describe(error, log_path if handler is not None else None)
+    sys.stderr.write(f"mfsim: {name} failed: {reason}\n")
+    sys.stderr.flush()
+    line = marker_line(kind, reason) + "\n"
+    try:
+        if handler is not None:
+            handler.stream.write(line)
+            handler.flush()
+        else:
+            with open(log_path, "a", encoding="utf-8") as stream:
+                stream.write(line)
+    except (OSError, TypeError, ValueError):
+        pass
+    try:
+        error.mfsim_reported = True
+    except AttributeError:
+        pass
+
+
 def interruptible(job):
-    """Let Ctrl-C end `job` with exit status 130 and one log line, never a traceback.
+    """Let Ctrl-C end `job` with exit status 130 and one log line, never a traceback; give any
+    other failure mfsim's one-line reason before its traceback.
 
     Ctrl-C reaches every job of the process group; it may land anywhere in the job, also
     before or after its :func:`job_log` (reading the plan, setting up the log).
     """
+    signature = inspect.signature(job)
 
     @functools.wraps(job)
     def run(*args, **kwargs):
@@ -122,12 +109,25 @@ def interruptible(job):
             return job(*args, **kwargs)
         except KeyboardInterrupt:
             raise SystemExit(130) from None
+        except Exception as error:
+            log_path = signature.bind(*args, **kwargs).arguments.get("log_path")
+            name = f"mfsim.{job.__name__.removesuffix('_job')}"
+            _report_failure(error, name, log_path)
+            raise
 
     return run
 
 
+def _worker_memory_limits(client) -> list[int]:
+    try:
+        workers = client.scheduler_info()["workers"].values()
+    except Exception:  # the scheduler may be gone too: the limits are then unknown
+        return []
+    return [int(worker.get("memory_limit") or 0) for worker in workers]
+
+
 @interruptible
-def simulate_job(plan_path, out, threads: int, log_path) -> None:
+def simulate_job(plan_path, out, threads: int, log_path, mem_mb: float | None = None) -> None:
     """Rule ``simulate``: run the chunk of the plan file `plan_path` and write its store.
 
     The job reads only its own chunk plan (``results/<sweep>/plan/<chunk_id>.json``, written
@@ -135,6 +135,8 @@ def simulate_job(plan_path, out, threads: int, log_path) -> None:
     batches run in this process (a LocalCluster of one worker would only add its start-up);
     otherwise on the configured Dask cluster (a LocalCluster of ``threads`` workers, an existing
     scheduler, or SLURM workers). Progress lines go to the log and to the terminal.
+    `mem_mb` is the rule's memory estimate for the job (all its workers), named when Dask
+    workers die (``KilledWorker``, :func:`mfsim.execute.failures.memory_failure`).
     """
     from mfsim.execute.clusters import cluster_client
     from mfsim.execute.runner import run_chunk_plan
@@ -150,7 +152,13 @@ def simulate_job(plan_path, out, threads: int, log_path) -> None:
         else:
             with cluster_client(cluster, threads) as client:
                 log.info("chunk %s: Dask client %s", plan.chunk_id, client)
-                run_chunk_plan(plan, out, client=client, log=log)
+                try:
+                    run_chunk_plan(plan, out, client=client, log=log)
+                except Exception as error:
+                    if type(error).__name__ != "KilledWorker":
+                        raise
+                    estimate = mem_mb / max(1, threads) if mem_mb else None
+                    raise memory_failure(_worker_memory_limits(client), estimate) from error
 
 
 @interruptible
@@ -241,22 +249,3 @@ def report_job(
             audit=_open(audit, "audit store"),
         )
         log.info("wrote %s", out)
-
-
-def exit_job() -> None:
-    """End a rule's script process at once, after its job returned (its outputs complete).
-
-    Skips the interpreter's finalization: freeing every module's objects one by one (numba's
-    compiled code, xarray's and zarr's objects) takes 0.15-0.4 s per job, once per job of a
-    sweep. Logging handlers and the standard streams are flushed first; every file a job writes
-    is closed when the job returns (Zarr writes each file whole; stores are renamed into place
-    last). Only for ``workflow/scripts/*.py``, never in a library call. A job that raised never
-    gets here: its traceback and exit status are Python's.
-    """
-    try:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except KeyboardInterrupt:  # Ctrl-C while exiting: the run is being stopped
-        os._exit(130)
-    os._exit(0)

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mfsim.arguments import check_integer, check_number
+
 __all__ = [
     "Segment",
     "Spectrum",
@@ -511,6 +513,16 @@ def as_dimension(d) -> int:
             context.prec = int(x) + 30
             value = decimal.Decimal(10) ** decimal.Decimal(float(x))
             return int(value.to_integral_value(rounding=decimal.ROUND_HALF_EVEN))
+    if isinstance(d, str):
+        try:
+            float(d)
+        except ValueError:
+            pass
+        else:
+            raise SpectrumError(
+                f"d = {d!r} is a string; pass the number {d} (an integer, an integer-valued "
+                "float or {'log10': x}), not text"
+            )
     if isinstance(d, bool) or not isinstance(d, numbers.Real):
         raise SpectrumError(
             f"d must be an integer, an integer-valued float or {{'log10': x}}, got {d!r}"
@@ -518,7 +530,10 @@ def as_dimension(d) -> int:
     if isinstance(d, numbers.Integral):
         value = int(d)
     else:
-        if not math.isfinite(d) or not float(d).is_integer():
+        if math.isnan(d) or math.isinf(d):
+            kind = "NaN" if math.isnan(d) else "infinite"
+            raise SpectrumError(f"d = {d!r} is {kind}; allowed: an integer 1 <= d <= 10^300")
+        if not float(d).is_integer():
             raise SpectrumError(f"d must be an integer, got {d!r}")
         value = int(d)
     if value < 1:
@@ -585,6 +600,20 @@ def _is_dimension(d) -> bool:
     return True
 
 
+def _check_family_params(params: dict) -> None:
+    """Numbers among the family parameters: finite and in range, named (not their consequences)."""
+    if "lambda_1" in params:
+        params["lambda_1"] = check_number(
+            "lambda_1", params["lambda_1"], low=0, low_open=True, error=SpectrumError
+        )
+    if "bulk_bottom" in params:
+        params["bulk_bottom"] = check_number(
+            "bulk_bottom", params["bulk_bottom"], low=0, error=SpectrumError
+        )
+    if "levels" in params:
+        params["levels"] = check_integer("levels", params["levels"], low=1, error=SpectrumError)
+
+
 def spectrum(name: str, d: int | None = None, r: int = 2, kappa: float | None = None, **params):
     """Build a spectrum of a named family.
 
@@ -623,6 +652,12 @@ def spectrum(name: str, d: int | None = None, r: int = 2, kappa: float | None = 
     """
     if name not in _FAMILY_FUNCS:
         raise SpectrumError(f"unknown spectrum family {name!r}; allowed: {', '.join(FAMILIES)}")
+    # the arguments themselves (type, NaN, infinity) before any check derived from them
+    r = check_integer("r", r, low=1, error=SpectrumError)
+    if kappa is not None:
+        # its range depends on r (kappa >= r): checked with the family
+        kappa = check_number("kappa", kappa, error=SpectrumError)
+    _check_family_params(params)
     if name != "custom":
         if d is None:
             raise SpectrumError("d is required")

@@ -1,10 +1,11 @@
 """The layout is the data flow: no import cycle, and no module imports one later in the flow.
 
 Flow (docs/design.md): config -> plan -> engine -> store -> execute -> analysis -> output.
-Leaf modules (spectra, datamodel, theory, small_signal, _version) import nothing of mfsim but
-leaves and may be imported by every module; the entry points (``mfsim/__init__``, cli, jobs,
-analysis/accessor) come last and may import anything. The graph is read from the source (ast),
-function-level imports included, so a lazy import cannot hide an arrow against the flow.
+Leaf modules (arguments, spectra, datamodel, theory, small_signal, _version) import nothing
+of mfsim but leaves and may be imported by every module; the entry points (``mfsim/__init__``,
+cli, jobs, analysis/accessor) come last and may import anything. The graph is read from the
+source (ast), function-level imports included, so a lazy import cannot hide an arrow against
+the flow.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "mfsim"
 FLOW = ("config", "plan", "engine", "store", "execute", "analysis", "output")
 LEAVES = {
+    "mfsim.arguments",
     "mfsim.spectra",
     "mfsim.datamodel",
     "mfsim.theory",

@@ -93,17 +93,28 @@ def test_run_writes_int64_coordinates_beyond_int32_without_warnings(tmp_path):
     assert back["d"].dtype == np.int64 and int(back["d"].values.ravel()[0]) == 10**12
 
 
-def test_netcdf_output_holds_d_1e12_or_is_refused_before_computing(tmp_path, capsys):
+def test_netcdf_output_holds_d_1e12(tmp_path):
+    """The netcdf extra is part of the test extra: h5netcdf and h5py are installed."""
     out = tmp_path / "huge.nc"
-    code = cli.main(["run", *HUGE, "--out", str(out)])
-    if importlib.util.find_spec(cli.NETCDF_ENGINE) is None:
-        assert code == 2 and not out.exists()
-        err = capsys.readouterr().err
-        assert f"needs the {cli.NETCDF_ENGINE} package" in err and ".zarr" in err
-    else:
-        assert code == 0
-        with xr.open_dataset(out, engine=cli.NETCDF_ENGINE) as back:
-            assert back["d"].dtype == np.int64 and int(back["d"].values.ravel()[0]) == 10**12
+    assert cli.main(["run", *HUGE, "--out", str(out)]) == 0
+    with xr.open_dataset(out, engine=cli.NETCDF_ENGINE) as back:
+        assert back["d"].dtype == np.int64 and int(back["d"].values.ravel()[0]) == 10**12
+
+
+@pytest.mark.parametrize("missing", ["h5netcdf", "h5py"])
+def test_netcdf_without_its_packages_is_refused_before_computing(
+    tmp_path, capsys, monkeypatch, missing
+):
+    """Issue 20 item 4: h5netcdf without h5py failed after the run ("backend not available")."""
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        cli.importlib.util, "find_spec", lambda name: None if name == missing else find_spec(name)
+    )
+    monkeypatch.setattr(cli, "simulate", lambda *a, **k: pytest.fail("computed before refusing"))
+    out = tmp_path / "huge.nc"
+    assert cli.main(["run", *HUGE, "--out", str(out)]) == 2 and not out.exists()
+    err = capsys.readouterr().err
+    assert f"missing: {missing}" in err and "'.[netcdf]'" in err and ".zarr" in err
 
 
 def test_unknown_suffix_is_refused(tmp_path, capsys):

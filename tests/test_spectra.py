@@ -247,5 +247,5 @@ def test_staircase_needs_enough_bulk_rows():
     with pytest.raises(SpectrumError, match="levels"):
         mfsim.spectrum("staircase", 34, r=2, kappa=5, levels=32)
     assert mfsim.spectrum("staircase", 35, r=2, kappa=5, levels=32).d == 35
-    with pytest.raises(SpectrumError, match="levels must be an integer"):
+    with pytest.raises(SpectrumError, match="levels = 0 is out of range; allowed: an integer >= 1"):
         mfsim.spectrum("staircase", 200, r=2, kappa=5, levels=0)

@@ -2,7 +2,8 @@
 
 A config is checked in three steps, all before any work:
 
-1. the JSON schema ``workflow/schemas/config.schema.yaml``, with defaults injected exactly as
+1. the JSON schema ``mfsim/config/schema/config.schema.yaml`` (package data, so that every
+   install has it), with defaults injected exactly as
    ``snakemake.utils.validate(config, schema)`` does in the Snakefile (same validator class,
    same default rule);
 2. semantic checks that need computation (d > r, kappa against the spectrum family, the
@@ -19,7 +20,6 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-import math
 import re
 from collections.abc import Iterator, Mapping
 from functools import cache
@@ -30,9 +30,11 @@ import jsonschema
 import numpy as np
 import yaml
 
+from mfsim.arguments import check_environment
 from mfsim.config.axes import grid_axes
 from mfsim.config.errors import ConfigError
 from mfsim.config.limits import check_limits
+from mfsim.config.numbers import float_integers, non_finite_numbers, seed_range_problems
 from mfsim.spectra import SpectrumError, check_spectrum_grid, read_eigenvalues
 
 __all__ = [
@@ -48,8 +50,8 @@ __all__ = [
     "validate_schema",
 ]
 
-#: The JSON schema of a config (a YAML file), shared with the Snakefile.
-SCHEMA_PATH = Path(__file__).parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+#: The JSON schema of a config (package data; the workflow's too, through mfsim.config.parse).
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "config.schema.yaml"
 
 SWEEP_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 FIGURE1_RANK = 2
@@ -419,6 +421,10 @@ def validate_schema(config: dict) -> dict:
     """
     schema = _cached_schema()
     coerce_scalars(config, schema)
+    # NaN passes every minimum of the schema: name NaN and infinity first
+    non_finite = list(non_finite_numbers(config))
+    if non_finite:
+        raise ConfigError(_join_problems(non_finite))
     validator = DefaultInjectingValidator(schema)
     errors = sorted(validator.iter_errors(config), key=_error_path)
     messages = [message for error in errors for message in _error_messages(error, schema)]
@@ -429,6 +435,10 @@ def validate_schema(config: dict) -> dict:
         for message in messages
         if not (": required key is missing" in message and message.split(":", 1)[0] in misspelt)
     ]
+    if messages:
+        raise ConfigError(_join_problems(messages))
+    # JSON Schema's integer accepts 100.0; the API and the command line do not
+    messages = list(float_integers(config, schema))
     if messages:
         raise ConfigError(_join_problems(messages))
     return config
@@ -477,17 +487,6 @@ def read_eigenvalues_file(path: str | Path) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------------
 # semantic checks
-
-
-def _non_finite_numbers(value: Any, path: list) -> Iterator[str]:
-    if isinstance(value, float) and not math.isfinite(value):
-        yield f"{_key_path(path)}: {value} is not allowed; numbers must be finite"
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _non_finite_numbers(item, path + [key])
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            yield from _non_finite_numbers(item, path + [index])
 
 
 def _check_sweep_name(config: dict) -> Iterator[str]:
@@ -642,11 +641,10 @@ def check_semantics(config: dict) -> None:
         eigenvalues file or a d grid other than the file's length, heatmap steps beyond
         ``run.steps``, ``minimum_jobs > maximum_jobs``.
     """
-    problems = list(_non_finite_numbers(config, []))
-    if problems:
-        raise ConfigError(_join_problems(problems))
-    problems += _check_sweep_name(config)
+    # NaN and infinity were named before the schema (validate_schema)
+    problems = list(_check_sweep_name(config))
     axes = grid_axes(config)
+    problems += seed_range_problems(axes["seed"])
     problems += _check_sizes(axes)
     problems += _check_spectrum(config, axes)
     if not problems:  # a spectrum of a grid already reported as impossible is not rebuilt
@@ -685,7 +683,11 @@ def load_config(
     ConfigError
         Schema violations, semantic problems (:func:`check_semantics`) or a sweep above the
         limits (:func:`mfsim.config.limits.check_limits`); the message names the key path.
+        An environment variable the engine reads with a value it cannot use
+        (:func:`mfsim.arguments.check_environment`); the message names the variable.
     """
+    # the environment the engine will run in, before any work (numba reads these on import)
+    check_environment(error=ConfigError)
     if isinstance(path_or_dict, Mapping):
         config = copy.deepcopy(dict(path_or_dict))
     else:

@@ -1,0 +1,7 @@
+"""The GD engine: initialization, kernels, stage detection, the Dataset of a batch."""
+
+from mfsim.arguments import check_environment
+
+# numba reads NUMBA_NUM_THREADS and NUMBA_THREADING_LAYER when it is imported (by the modules of
+# this package) and fails with its own message: name the variable and the fix first
+check_environment()

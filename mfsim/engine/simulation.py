@@ -12,10 +12,17 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 
 import numba
 import numpy as np
 
+from mfsim.arguments import (
+    ArgumentError,
+    check_integer,
+    check_number,
+    check_seeds,
+)
 from mfsim.engine import kernels
 from mfsim.engine.advice import warn_if_t_k_star_undetermined
 from mfsim.engine.compilation import compiling
@@ -80,8 +87,9 @@ def simulate(
         Initialization scale (>= 0); N_0 has i.i.d. N(0, 1/d) entries. Recorded as the
         coordinates ``varpi`` and ``varpi_effective`` (``varpi_exponent`` = 0: the scale is
         taken as given, see ``docs/design.md``).
-    seeds : sequence of int
-        One run per seed; the random stream depends on (seed, d, r) only.
+    seeds : int or iterable of int
+        One run per seed; the random stream depends on (seed, d, r) only. Integers with
+        0 <= seed < 2**63 (floats, even 2.0, are refused), unique; any iterable, generators too.
     X0 : array, optional
         Explicit initial point(s), (d, r) or (n_runs, d, r); then ``seeds`` only label runs and
         ``varpi`` is ignored: the recorded scale is X_0's own, sqrt(mean ||X_0||_F^2 / r) (the
@@ -118,8 +126,12 @@ def simulate(
 
     Raises
     ------
+    mfsim.arguments.ArgumentError
+        (a ValueError) An argument of the wrong type, NaN, infinite or out of range; a float
+        where an integer is needed (steps, seeds); a numeric string; a repeated seed. The
+        message names the argument, the value as given and what is allowed.
     ValueError
-        Invalid run arguments (the message names the argument); d > 10^300; a spectrum that
+        d > 10^300; a spectrum that
         leaves more than 50,000,000 rows after the exact reduction; X0 of the wrong shape.
 
     Warns
@@ -128,11 +140,16 @@ def simulate(
         Once, when the step limit leaves the literal t_k^* undetermined in some run, with the
         predicted step count (:func:`mfsim.engine.advice.warn_if_t_k_star_undetermined`).
     """
-    spec = spectrum if r is None or r == spectrum.r else spectrum.with_rank(int(r))
+    if r is not None:
+        r = check_integer("r", r, low=1)
+    spec = spectrum if r is None or r == spectrum.r else spectrum.with_rank(r)
     r = spec.r
-    _check_run_args(eta, steps, varpi, stop_error, learned_tolerance, epsilons, dtype)
+    eta, steps, varpi, stop_error, learned_tolerance, epsilons = _check_run_args(
+        eta, steps, varpi, stop_error, learned_tolerance, epsilons, dtype
+    )
     check_dimension(spec.d)
-    seeds = np.atleast_1d(np.asarray(seeds, dtype=np.int64))
+    seeds = np.asarray(check_seeds(seeds), dtype=np.int64)
+    heatmap_steps = [check_integer(f"heatmap_steps[{i}]", s) for i, s in enumerate(heatmap_steps)]
     # an explicit X_0 is taken exactly: 'auto' then means no reduction
     system = effective_system(spec, False if (X0 is not None and reduce == "auto") else reduce)
     if X0 is None:
@@ -253,20 +270,28 @@ def noise_floor_factor(eta: float, Delta: float, dtype="float64") -> float:  # n
 
 
 def _check_run_args(eta, steps, varpi, stop_error, learned_tolerance, epsilons, dtype):
-    if not (np.isfinite(eta) and eta > 0):
-        raise ValueError(f"eta must be finite and > 0, got {eta!r}")
-    if int(steps) != steps or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    if not (np.isfinite(varpi) and varpi >= 0):
-        raise ValueError(f"varpi must be finite and >= 0, got {varpi!r}")
-    if stop_error < 0:
-        raise ValueError(f"stop_error must be >= 0, got {stop_error!r}")
-    if not 0 < learned_tolerance < 1:
-        raise ValueError(f"learned_tolerance must lie in (0, 1), got {learned_tolerance!r}")
-    if any(e <= 0 for e in epsilons):
-        raise ValueError(f"epsilons must be > 0, got {list(epsilons)}")
-    if np.dtype(dtype) not in (np.float64, np.float32):
-        raise ValueError(f"dtype must be float64 or float32, got {dtype!r}")
+    """The run arguments by the shared rules of :mod:`mfsim.arguments`; returns them checked."""
+    eta = check_number("eta", eta, low=0, low_open=True)
+    steps = check_integer("steps", steps, low=1)
+    varpi = check_number("varpi", varpi, low=0)
+    stop_error = check_number("stop_error", stop_error, low=0)
+    learned_tolerance = check_number(
+        "learned_tolerance", learned_tolerance, low=0, high=1, low_open=True, high_open=True
+    )
+    if isinstance(epsilons, str) or not isinstance(epsilons, Iterable):
+        raise ArgumentError(f"epsilons = {epsilons!r}: expected an iterable of numbers > 0")
+    epsilons = tuple(
+        check_number(f"epsilons[{i}]", e, low=0, low_open=True) for i, e in enumerate(epsilons)
+    )
+    if not epsilons:
+        raise ArgumentError("epsilons is empty; give at least one number > 0")
+    try:
+        valid_dtype = np.dtype(dtype) in (np.float64, np.float32)
+    except TypeError:
+        valid_dtype = False
+    if not valid_dtype:
+        raise ArgumentError(f"dtype = {dtype!r}: allowed: float64 or float32")
+    return eta, steps, varpi, stop_error, learned_tolerance, epsilons
 
 
 class _Recorder:

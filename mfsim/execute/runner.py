@@ -26,9 +26,10 @@ def pin_numba_threads(threads: int | None) -> None:
     thread-local). Before numba's pool starts, re-read ``NUMBA_NUM_THREADS`` from the environment
     (a Dask nanny sets it after the worker process may already have imported numba)."""
     import numba
-    from numba.np.ufunc import parallel
 
-    if not getattr(parallel, "_is_initialized", True):
+    try:
+        numba.threading_layer()  # public: raises ValueError until the thread pool has started
+    except ValueError:
         numba.core.config.reload_config()
     if threads is None:
         try:

@@ -47,7 +47,7 @@ from mfsim.store.layout import (
     sweep_storage_chunks,
     to_zarr,
 )
-from mfsim.store.provenance import git_commit
+from mfsim.store.provenance import provenance_attrs
 
 __all__ = ["assemble"]
 
@@ -277,7 +277,6 @@ def _variable_specs(template: xr.Dataset, axes: dict) -> dict:
 
 
 def _sweep_attrs(config: SweepConfig, template, stores, filled) -> dict:
-    commit, dirty = git_commit()
     attrs = {
         key: value
         for key, value in template.attrs.items()
@@ -286,9 +285,7 @@ def _sweep_attrs(config: SweepConfig, template, stores, filled) -> dict:
     attrs.update(
         {
             "mfsim_store": "sweep",
-            "mfsim_version": __version__,
-            "git_commit": commit,
-            "git_dirty": "unknown" if dirty is None else int(dirty),
+            **provenance_attrs(),
             "sweep": config.sweep,
             "config": yaml.safe_dump(config.as_dict(), sort_keys=False, default_flow_style=None),
             "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

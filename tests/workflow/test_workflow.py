@@ -48,7 +48,7 @@ def test_end_to_end(tmp_path):
     simulate_logs = sorted((logs / "simulate").glob("*.log"))
     assert len(simulate_logs) == len(make_chunks(load_config(TINY, results_root=None)))
     assert "runs/s" in simulate_logs[0].read_text()
-    # every job's log is complete (the scripts end with mfsim.jobs.exit_job)
+    # every job's log is complete
     for name in ("assemble", "fit_scaling", "audit", "report"):
         assert f"mfsim.{name} took" in (logs / f"{name}.log").read_text(), name
     assert "mfsim.simulate took" in simulate_logs[0].read_text()

@@ -8,13 +8,21 @@ import os
 import re
 import sys
 
+from mfsim.arguments import check_environment
 from mfsim.config.errors import ConfigError
 from mfsim.config.model import parse as parse_config
 from mfsim.execute.resources import check_disk_space
+from mfsim.execute.failures import closing_line, run_started
 from mfsim.plan.chunk_plan import chunk_plan_path, make_plan, write_chunk_plans
 from mfsim.plan.grid import CHUNK_ID_LENGTH, estimate_resources, estimate_sweep, format_estimate
 from mfsim.plan.guidance import format_warnings, plan_warnings
 
+try:
+    # numba's environment variables, before any job imports numba
+    check_environment(error=ConfigError)
+except ConfigError as error:
+    sys.stderr.write(f"mfsim: {error}\n")
+    sys.exit(1)
 try:
     # schema with defaults, semantic checks (d > r, kappa, ...), run-count/size/disk limits
     SWEEP_CONFIG = parse_config(config, results_root="results")
@@ -25,6 +33,8 @@ except ConfigError as error:
 config.update(SWEEP_CONFIG.as_dict())
 
 SWEEP = SWEEP_CONFIG.sweep
+# job logs written from now on are this run's (read by onerror: stopped_line)
+RUN_STARTED = run_started()
 PLAN = make_plan(SWEEP_CONFIG)
 CHUNKS = PLAN.by_id
 
@@ -86,21 +96,13 @@ def write_plans():
     write_chunk_plans(PLAN, sweep_dir())
 
 
-def release_scheduler_timers():
-    """Cancel Snakemake's pending scheduler timers once the run has ended (onsuccess, onerror).
+def stopped_line():
+    """The closing line after a failure (the Snakefile's onerror).
 
-    Snakemake's job-rate limiter (--max-jobs-per-timespan, default 100/1s) arms a non-daemon
-    threading.Timer of one timespan whenever its scheduler waits, and the interpreter waits for
-    the last one before exiting: about 1 s after every run. Once the run is over there is
-    nothing left to schedule. Only timers armed by Snakemake's job scheduler are cancelled.
+    The same command resumes after an interruption or a lost job; a deterministic failure is
+    named with its cause and fix (mfsim.execute.failures.closing_line).
     """
-    import threading
-
-    for thread in threading.enumerate():
-        code = getattr(getattr(thread, "function", None), "__code__", None)
-        if isinstance(thread, threading.Timer) and code is not None:
-            if code.co_filename.endswith(os.path.join("scheduling", "job_scheduler.py")):
-                thread.cancel()
+    return closing_line(sweep_dir(), RUN_STARTED)
 
 
 def report_outputs():

@@ -1,6 +1,6 @@
 """Snakemake script of rule `assemble` (mfsim.jobs.assemble_job)."""
 
-from mfsim.jobs import assemble_job, exit_job
+from mfsim.jobs import assemble_job
 
 assemble_job(
     snakemake.input.chunks,  # noqa: F821
@@ -8,4 +8,3 @@ assemble_job(
     snakemake.output.store,  # noqa: F821
     snakemake.log[0],  # noqa: F821
 )
-exit_job()

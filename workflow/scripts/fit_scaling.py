@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from mfsim.jobs import exit_job, fit_job
+from mfsim.jobs import fit_job
 
 fit_job(
     snakemake.input.store,  # noqa: F821
@@ -10,4 +10,3 @@ fit_job(
     snakemake.log[0],  # noqa: F821
     table_dir=Path(snakemake.output.table_csv).parent,  # noqa: F821
 )
-exit_job()

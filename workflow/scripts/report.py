@@ -1,6 +1,6 @@
 """Snakemake script of rule `report` (mfsim.jobs.report_job)."""
 
-from mfsim.jobs import exit_job, report_job
+from mfsim.jobs import report_job
 
 report_job(
     snakemake.input.store,  # noqa: F821
@@ -12,4 +12,3 @@ report_job(
     int(snakemake.threads),  # noqa: F821
     figures=dict(snakemake.params.figures),  # noqa: F821
 )
-exit_job()
