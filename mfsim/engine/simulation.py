@@ -26,6 +26,7 @@ from mfsim.engine.initialization import (
     reduce_explicit,
 )
 from mfsim.engine.recording import recorded_steps
+from mfsim.engine.reduced_simulation import simulate_reduced
 from mfsim.engine.stages import StageTracker
 from mfsim.spectra import Spectrum
 
@@ -123,10 +124,37 @@ def simulate(
     spec = spectrum if r is None or r == spectrum.r else spectrum.with_rank(int(r))
     r = spec.r
     _check_run_args(eta, steps, varpi, stop_error, learned_tolerance, epsilons, dtype)
-    check_dimension(spec.d)
-    seeds = np.atleast_1d(np.asarray(seeds, dtype=np.int64))
+    if kernel not in ("auto", "seed", "row", "reduced"):
+        raise ValueError(f"kernel must be 'auto', 'seed', 'row' or 'reduced', got {kernel!r}")
     # an explicit X_0 is taken exactly: 'auto' then means no reduction
     system = effective_system(spec, False if (X0 is not None and reduce == "auto") else reduce)
+    if kernel == "reduced" or (
+        kernel == "auto" and system.is_reduced and np.dtype(dtype) == np.float64
+    ):
+        if not system.is_reduced or np.dtype(dtype) != np.float64:
+            raise ValueError(
+                "kernel='reduced' needs a reduced system (reduce=True or 'auto') and float64"
+            )
+        return simulate_reduced(
+            system,
+            eta=eta,
+            steps=int(steps),
+            varpi=varpi,
+            seeds=seeds,
+            X0=X0,
+            epsilons=epsilons,
+            stop_error=stop_error,
+            learned_tolerance=learned_tolerance,
+            record=record,
+            record_stride=record_stride,
+            record_num=record_num,
+            heatmap_steps=heatmap_steps,
+            floor_factor=noise_floor_factor(eta, spec.Delta, dtype),
+            progress_bar=_progress_bar(int(steps) + 1, progress),
+            attrs=attrs,
+        )
+    check_dimension(spec.d)
+    seeds = np.atleast_1d(np.asarray(seeds, dtype=np.int64))
     if X0 is None:
         xs = np.stack([initial_state(system, varpi, int(s), dtype) for s in seeds])
     else:
