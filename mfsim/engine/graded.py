@@ -20,8 +20,10 @@ from numba import njit
 __all__ = ["exponent_of", "eig_max", "sigma_min_sq_graded", "row_norm_sq", "pair_less"]
 
 #: rows whose exponents differ by more than this many bits are handled as separate scales by
-#: :func:`sigma_min_sq_graded` (the Schur complement; neglected terms are 2^-GRADE_BITS relative)
-GRADE_BITS = 120
+#: :func:`sigma_min_sq_graded` (the Schur complement; neglected terms are 2^-GRADE_BITS
+#: relative); within this spread one scaling keeps the one-sided Jacobi's products in float64's
+#: range (the plain engine's path)
+GRADE_BITS = 500
 
 
 @njit(cache=True, nogil=True)
