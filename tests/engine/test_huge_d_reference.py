@@ -142,6 +142,15 @@ def test_every_diagnostic_matches_the_exponent_model_at_1e600():
     assert ds.attrs["reduced_engine"] == 1
     model = ExponentModel(system, 0)
     model.spectrum_delta = spec.Delta
+    # the top 3 x 3 block of X X^T at step 0 (rows near 10^-300 each): mantissa and exponent
+    for a in range(3):
+        for c in range(3):
+            ref = float(model.m[a] @ model.m[c])
+            scale = math.sqrt(float(model.m[a] @ model.m[a]) * float(model.m[c] @ model.m[c]))
+            got = math.ldexp(
+                pairs.top[0, 0, a, c], int(pairs.top_exp[0, 0, a, c]) - int(model.e[a] + model.e[c])
+            )
+            assert abs(got - ref) <= 1e-12 * scale, ("top_gram", a, c)
     recorded = list(ds.step.values)
     compared = 0
     noise_resolved = 0
