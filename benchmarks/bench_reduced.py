@@ -29,6 +29,7 @@ import mfsim
 from mfsim.engine.exponent_init import exponent_initial_state
 from mfsim.engine.initialization import effective_system
 from mfsim.engine.reduced_simulation import row_eigenvalues
+from mfsim.theory import step_size_bound
 
 
 @njit(cache=True, parallel=True)
@@ -72,7 +73,7 @@ def main() -> None:
     parser.add_argument("--family", default="flat", choices=("flat", "staircase"))
     args = parser.parse_args()
     spec = mfsim.spectrum(args.family, {"log10": args.log10_d}, r=args.r, kappa=5)
-    eta = mfsim.theory.step_size_bound(spec.Delta, spec.lambda_1)
+    eta = step_size_bound(spec.Delta, spec.lambda_1)
     system = effective_system(spec)
     seeds = range(args.seeds)
     kw = dict(eta=eta, steps=args.steps, varpi=0.5, seeds=seeds, record="log", record_num=200)
