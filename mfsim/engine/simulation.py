@@ -69,7 +69,8 @@ def simulate(
     ----------
     spectrum : Spectrum
         Sigma = diag(lambda) (see :func:`mfsim.spectrum`). ``spectrum.d`` may be a Python int of
-        any size or a float, up to 10^300 (flat bulks are reduced exactly: cost independent of d).
+        any size or a float: up to 10^10000 for reduced systems (flat bulks are reduced exactly:
+        cost independent of d; the lean kernel carries an exponent per row), 10^300 otherwise.
     r : int, optional
         Rank; defaults to ``spectrum.r``.
     eta : float
@@ -100,8 +101,12 @@ def simulate(
         Storage precision of the iterate.
     reduce : {'auto', True, False}
         Exact Gram reduction of repeated eigenvalues (see :mod:`mfsim.init`).
-    kernel : {'auto', 'seed', 'row'}
-        Parallel layout; both give bit-identical results.
+    kernel : {'auto', 'seed', 'row', 'reduced'}
+        ``seed``/``row``: the plain kernels' parallel layouts (bit-identical to each other, d up
+        to 10^300). ``reduced``: the lean exponent-carrying kernel of
+        :mod:`mfsim.engine.reduced` (reduced systems, float64 only; bit-identical to the plain
+        kernels in float64's range). ``auto``: ``reduced`` for a reduced float64 system, else the
+        plain layout that suits the batch.
     progress : bool
         Show a progress bar (tqdm) over steps.
     attrs : dict, optional
@@ -118,7 +123,8 @@ def simulate(
     Raises
     ------
     ValueError
-        Invalid run arguments (the message names the argument); d > 10^300; a spectrum that
+        Invalid run arguments (the message names the argument); d > 10^300 on the plain
+        kernels (10^10000 on the reduced one); an unknown ``kernel``; a spectrum that
         leaves more than 50,000,000 rows after the exact reduction; X0 of the wrong shape.
     """
     spec = spectrum if r is None or r == spectrum.r else spectrum.with_rank(int(r))
