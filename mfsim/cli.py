@@ -321,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--d",
         type=_dimension,
         default=4000,
-        help="dimension d: an integer, 1e12, or log10:138 (up to 1e300 for flat and staircase; "
+        help="dimension d: an integer, 1e12, or log10:138 (up to log10:10000 for flat and "
+        "staircase; "
         "ignored by family custom)",
     )
     run.add_argument("--r", type=_integer(1), default=2, help="rank r of X (figure1 needs 2)")

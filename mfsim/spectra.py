@@ -7,9 +7,9 @@ length-d array.
 
 Dimensions
 ----------
-d is an exact Python ``int`` of any size up to 10^300 (:data:`MAX_LOG10_D`). It may be given as
-an ``int``, an integer-valued ``float`` (``1e300``) or ``{"log10": x}`` (d = the integer nearest
-to 10^x, x taken as its exact binary value; ``{"log10": 300}`` is exactly 10^300). Families
+d is an exact Python ``int`` of any size up to 10^10000 (:data:`MAX_LOG10_D`). It may be given
+as an ``int``, an integer-valued ``float`` (``1e300``) or ``{"log10": x}`` (d = the integer
+nearest to 10^x, x taken as its exact binary value; ``{"log10": 300}`` is exactly 10^300). Families
 whose bulk is a few flat levels (``flat``, ``staircase``) cost the same at every d through the
 exact Gram reduction (:mod:`mfsim.engine.initialization`); families that need about d explicit
 rows (``figure1``, ``linear``) accept d up to :data:`MAX_EXPLICIT_ROWS` and name that limit in
@@ -55,11 +55,11 @@ FAMILIES = ("figure1", "linear", "flat", "staircase", "custom")
 # is the one of the unreduced engine (mfsim.engine.initialization.effective_system).
 MAX_EXPLICIT_ROWS = 50_000_000
 _EXPLICIT_FAMILIES = ("figure1", "linear")
-# d up to 10^300: varpi / sqrt(d) and the squared row norms near 1e-300 stay in float64's normal
-# range (down to 2.2e-308).
-MAX_LOG10_D = 300
-# the float 1e300 is 1.0000000000000000525e300 > 10^300: both spellings are accepted
-MAX_D = int(float(10**MAX_LOG10_D))
+# d up to 10^10000 for the families whose bulk reduces to a few flat levels: the reduced engine
+# carries a power-of-two exponent per row (mfsim.engine.reduced), so varpi / sqrt(d) ~ 10^-5000
+# neither under- nor overflows; the plain engine stops at 10^300 (float64's normal range).
+MAX_LOG10_D = 10_000
+MAX_D = 10**MAX_LOG10_D
 
 
 class SpectrumError(ValueError):
@@ -187,7 +187,11 @@ class Spectrum:
 
 def _format_d(d: int) -> str:
     """d in full up to 15 digits, else as 10^x (a 301-digit integer helps nobody)."""
-    return str(d) if d < 10**15 else f"{d:.6e} (10^{math.log10(d):.6g})"
+    if d < 10**15:
+        return str(d)
+    if d < 10**308:
+        return f"{d:.6e} (10^{math.log10(d):.6g})"
+    return f"10^{math.log10(d):.10g}"  # beyond float64: no float conversion
 
 
 def _check(spec: Spectrum) -> None:

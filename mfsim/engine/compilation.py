@@ -118,6 +118,17 @@ class _EngineCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheL
     def get_cache_path(self):
         return self._cache_path
 
+    def get_source_stamp(self):
+        """(mtime, size) of every module of ``mfsim.engine``: a kernel compiled with a helper
+        from another engine module (the reduced kernel calls :mod:`mfsim.engine.graded`) is
+        recompiled when that module changes, not loaded stale."""
+        stamps = []
+        for name in sorted(os.listdir(_ENGINE_DIR)):
+            if name.endswith(".py"):
+                st = os.stat(os.path.join(_ENGINE_DIR, name))
+                stamps.append((name, st.st_mtime, st.st_size))
+        return tuple(stamps)
+
     @classmethod
     def from_function(cls, py_func, py_file):
         if os.path.dirname(os.path.abspath(py_file)) != _ENGINE_DIR:

@@ -21,11 +21,24 @@ __all__ = [
 ]
 
 
+#: the largest d stored as its float64 value; beyond, d is stored as -log10(d) (see below)
+FLOAT64_D_LIMIT = 10**308
+
+
 def dimension_coordinate(d) -> np.generic:
-    """d as stored: exact int64 below 2^53, else float64 (d may be an int of any size)."""
+    """d as stored: exact int64 below 2^53, float64 up to 10^308, -log10(d) beyond.
+
+    Beyond float64's range (d >= 10^308, reachable by the reduced engine up to 10^10000) the
+    value of d does not fit a float64; +inf or NaN would stand for a real value, and one fill for
+    all of them would make the d index non-unique. The stored value is then the negative number
+    -log10(d): a dimension is >= 1, so a negative d can only mean "read ``log10_d``", it keeps
+    distinct d distinct, and ``log10_d`` = -d there. ``docs/design.md`` states the rule.
+    """
     if d < 2**53 and float(d) == int(d):
         return np.int64(int(d))
-    return np.float64(float(d))
+    if d < FLOAT64_D_LIMIT:
+        return np.float64(float(d))
+    return np.float64(-math.log10(d))
 
 
 def build_dataset(
@@ -122,7 +135,12 @@ def build_dataset(
         _attrs("initialization exponent a", "1", "simulate takes the scale as given: a = 0")
     )
     ds["d"].attrs.update(
-        _attrs("dimension", "1", "d; int64 when exact (d < 2^53), else float64 (see log10_d)")
+        _attrs(
+            "dimension",
+            "1",
+            "d; int64 when exact (d < 2^53), float64 below 10^308, -log10(d) (negative) beyond "
+            "float64's range: read log10_d",
+        )
     )
     ds["log10_d"].attrs.update(_attrs("log10 of the dimension", "1", "log10(d), exact for any d"))
     ds.attrs.update(

@@ -34,6 +34,7 @@ from mfsim.engine.initialization import (
     reduce_explicit,
 )
 from mfsim.engine.recording import recorded_steps
+from mfsim.engine.reduced_simulation import simulate_reduced
 from mfsim.engine.stages import StageTracker
 from mfsim.spectra import Spectrum
 
@@ -76,7 +77,8 @@ def simulate(
     ----------
     spectrum : Spectrum
         Sigma = diag(lambda) (see :func:`mfsim.spectrum`). ``spectrum.d`` may be a Python int of
-        any size or a float, up to 10^300 (flat bulks are reduced exactly: cost independent of d).
+        any size or a float: up to 10^10000 for reduced systems (flat bulks are reduced exactly:
+        cost independent of d; the lean kernel carries an exponent per row), 10^300 otherwise.
     r : int, optional
         Rank; defaults to ``spectrum.r``.
     eta : float
@@ -109,8 +111,12 @@ def simulate(
     reduce : {'auto', True, False}
         Exact Gram reduction of repeated eigenvalues (see
         :func:`mfsim.engine.initialization.effective_system`).
-    kernel : {'auto', 'seed', 'row'}
-        Parallel layout; both give bit-identical results.
+    kernel : {'auto', 'seed', 'row', 'reduced'}
+        ``seed``/``row``: the plain kernels' parallel layouts (bit-identical to each other, d up
+        to 10^300). ``reduced``: the lean exponent-carrying kernel of
+        :mod:`mfsim.engine.reduced` (reduced systems, float64 only; bit-identical to the plain
+        kernels in float64's range). ``auto``: ``reduced`` for a reduced float64 system, else the
+        plain layout that suits the batch.
     progress : bool
         Show a progress bar (tqdm) over steps.
     attrs : dict, optional
@@ -131,7 +137,8 @@ def simulate(
         where an integer is needed (steps, seeds); a numeric string; a repeated seed. The
         message names the argument, the value as given and what is allowed.
     ValueError
-        d > 10^300; a spectrum that
+        Invalid run arguments (the message names the argument); d > 10^300 on the plain
+        kernels (10^10000 on the reduced one); an unknown ``kernel``; a spectrum that
         leaves more than 50,000,000 rows after the exact reduction; X0 of the wrong shape.
 
     Warns
@@ -147,11 +154,39 @@ def simulate(
     eta, steps, varpi, stop_error, learned_tolerance, epsilons = _check_run_args(
         eta, steps, varpi, stop_error, learned_tolerance, epsilons, dtype
     )
-    check_dimension(spec.d)
     seeds = np.asarray(check_seeds(seeds), dtype=np.int64)
     heatmap_steps = [check_integer(f"heatmap_steps[{i}]", s) for i, s in enumerate(heatmap_steps)]
+    if kernel not in ("auto", "seed", "row", "reduced"):
+        raise ValueError(f"kernel must be 'auto', 'seed', 'row' or 'reduced', got {kernel!r}")
     # an explicit X_0 is taken exactly: 'auto' then means no reduction
     system = effective_system(spec, False if (X0 is not None and reduce == "auto") else reduce)
+    if kernel == "reduced" or (
+        kernel == "auto" and system.is_reduced and np.dtype(dtype) == np.float64
+    ):
+        if not system.is_reduced or np.dtype(dtype) != np.float64:
+            raise ValueError(
+                "kernel='reduced' needs a reduced system (reduce=True or 'auto') and float64"
+            )
+        return simulate_reduced(
+            system,
+            eta=eta,
+            steps=int(steps),
+            varpi=varpi,
+            seeds=seeds,
+            X0=X0,
+            epsilons=epsilons,
+            stop_error=stop_error,
+            learned_tolerance=learned_tolerance,
+            record=record,
+            record_stride=record_stride,
+            record_num=record_num,
+            heatmap_steps=heatmap_steps,
+            floor_factor=noise_floor_factor(eta, spec.Delta, dtype),
+            progress_bar=_progress_bar(int(steps) + 1, progress),
+            attrs=attrs,
+        )
+    check_dimension(spec.d)
+    seeds = np.atleast_1d(np.asarray(seeds, dtype=np.int64))
     if X0 is None:
         xs = np.stack([initial_state(system, varpi, int(s), dtype) for s in seeds])
     else:

@@ -81,7 +81,8 @@ def test_two_processes_on_a_cold_cache_compile_once(tmp_path):
         import mfsim
         from mfsim.engine import kernels
         t = time.perf_counter()
-        mfsim.simulate(mfsim.spectrum("flat", 40, r=1, kappa=2), steps=3, seeds=[0])
+        spec = mfsim.spectrum("flat", 40, r=1, kappa=2)
+        mfsim.simulate(spec, steps=3, seeds=[0], kernel="seed")
         print(json.dumps({
             "misses": sum(kernels.run_seed_parallel._cache_misses.values()),
             "hits": sum(kernels.run_seed_parallel._cache_hits.values()),

@@ -286,7 +286,7 @@ def test_rise_times_are_continuous_in_log_d_up_to_1e300():
         assert abs(np.polyval(fit, ln_d[3]) - y[3]) < 0.05 * y[3]
 
 
-def test_d_as_an_int_of_any_size_or_a_float_and_a_clear_error_beyond_1e300():
+def test_d_as_an_int_of_any_size_or_a_float_and_a_clear_error_beyond_the_limits():
     for d in (10**30, 1e30, 2**53 + 1):
         spec = mfsim.spectrum("flat", d, r=2, kappa=5)
         ds = mfsim.simulate(spec, eta=0.1, steps=50, seeds=[0])
@@ -294,10 +294,12 @@ def test_d_as_an_int_of_any_size_or_a_float_and_a_clear_error_beyond_1e300():
         assert ds.d.dtype == np.float64 and ds.log10_d.item() == pytest.approx(math.log10(d))
     ds = mfsim.simulate(mfsim.spectrum("flat", 1000, r=2, kappa=5), steps=5)
     assert ds.d.dtype == np.int64 and ds.d.item() == 1000 and ds.log10_d.item() == 3.0
-    # beyond 10^300: a clear error naming d and the limit (from the spectrum, and from the
-    # engine's own check for a Spectrum built by other means)
-    with pytest.raises(ValueError, match=r"10\^301.*10\^300"):
-        mfsim.simulate(mfsim.spectrum("flat", 10**301, r=2, kappa=5), steps=5)
+    # beyond 10^10000 (reduced families) a clear error naming d and the limit; the plain
+    # kernels stop at 10^300 (the engine's own check, also for a Spectrum built by other means)
+    with pytest.raises(ValueError, match=r"10\^10001.*10\^10000"):
+        mfsim.spectrum("flat", 10**10001, r=2, kappa=5)
+    with pytest.raises(ValueError, match=r"10\^301 is out of range.*10\^300"):
+        mfsim.simulate(mfsim.spectrum("flat", 10**301, r=2, kappa=5), steps=5, kernel="seed")
     with pytest.raises(ValueError, match=r"d = 10\^301 is out of range.*10\^300"):
         check_dimension(10**301)
 
