@@ -193,4 +193,3 @@ def steps_of(point, steps: int, stop_error: float, top: tuple) -> int:
     rise = max(0.0, (math.log(float(point.d)) - 2 * math.log(varpi)) / (2 * growth))
     decay = math.log(1.0 / stop_error) / (eta * gap)
     return int(min(steps, math.ceil(rise + decay)))
-

@@ -179,7 +179,6 @@ class Batch:
         return len(self.seeds)
 
 
-
 def estimate_sweep(config: SweepConfig | dict, cores: int, chunks: list | None = None) -> dict:
     """Chunk count, runs, estimated compute and wall time of a sweep on `cores` cores.
 
@@ -564,13 +563,14 @@ def estimate_resources(chunk: Chunk, config: dict) -> dict:
         for batch in chunk.batches
     )
     iterate_bytes = iterates * BYTES_PER_VALUE * ITERATE_COPIES
-    diagnostic_bytes = sum(
-        batch.n_runs * bytes_per_run(raw, n_recorded, batch.point.r) for batch in chunk.batches
-    )
+    per_run = {r: bytes_per_run(raw, n_recorded, r) for r in {b.point.r for b in chunk.batches}}
+    diagnostic_bytes = sum(batch.n_runs * per_run[batch.point.r] for batch in chunk.batches)
     mem_mb = BASE_MEMORY_MB + math.ceil((iterate_bytes + diagnostic_bytes) / 1e6)
+    # estimate_engine_seconds(point, n_runs, config, steps=run.steps), its arithmetic inlined
+    steps = config.run.steps
     longest = math.fsum(
-        estimate_engine_seconds(batch.point, batch.n_runs, config, steps=config.run.steps)
-        for batch in chunk.batches
+        engine_seconds(b.point.r, engine_shape(config, b.point)[0], steps, b.n_runs)
+        for b in chunk.batches
     )
     runtime = max(MIN_RUNTIME_MINUTES, math.ceil(longest * RUNTIME_SAFETY_FACTOR / 60.0))
     return {"mem_mb": int(mem_mb), "runtime": int(runtime)}

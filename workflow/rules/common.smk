@@ -4,26 +4,31 @@
 # Each chunk's plan is written to results/<sweep>/plan/<chunk_id>.json when the workflow starts
 # (onstart in the Snakefile: never in a dry run; rewritten only when its content changes): the
 # simulate job reads only its own file.
+import functools
 import os
 import re
 import sys
 
 from mfsim.config.errors import ConfigError
 from mfsim.config.model import parse as parse_config
+from mfsim.plan.budget import apply_job_budget, format_budget
 from mfsim.plan.chunk_plan import chunk_plan_path, make_plan, write_chunk_plans
 from mfsim.plan.grid import CHUNK_ID_LENGTH, estimate_resources, estimate_sweep, format_estimate
 
 try:
-    # schema with defaults, semantic checks (d > r, kappa, ...), run-count/size/disk limits
-    SWEEP_CONFIG = parse_config(config, results_root="results")
-except ConfigError as error:
+    # schema with defaults, semantic checks (d > r, kappa, ...), run-count/size/disk limits;
+    # the profile's job budget (the Snakefile's JOB_BUDGET) fills unset chunking keys
+    SWEEP_CONFIG = parse_config(apply_job_budget(config, JOB_BUDGET), results_root="results")
+    # chunks within the job budget (chunking.max_jobs): identical in every invocation, remote
+    # jobs included (they get the same --config)
+    PLAN = make_plan(SWEEP_CONFIG)
+except (ConfigError, ValueError) as error:
     # the message names the key and what is allowed: print it once, without a traceback
     sys.stderr.write(f"mfsim: invalid config: {error}\n")
     sys.exit(1)
 config.update(SWEEP_CONFIG.as_dict())
 
 SWEEP = SWEEP_CONFIG.sweep
-PLAN = make_plan(SWEEP_CONFIG)
 CHUNKS = PLAN.by_id
 
 
@@ -41,6 +46,8 @@ if workflow.is_main_process:
     _cores = _estimate_cores()
     _estimate = estimate_sweep(SWEEP_CONFIG, _cores, list(PLAN.chunks))
     sys.stderr.write(f"mfsim: sweep {SWEEP}: {format_estimate(_estimate, _cores)}\n")
+    _budget = format_budget(list(PLAN.chunks), SWEEP_CONFIG.chunking, PLAN.target_seconds, None)
+    sys.stderr.write(f"mfsim: {_budget}\n")
 
 
 wildcard_constraints:
@@ -117,12 +124,18 @@ def simulate_mem_mb(wildcards, threads):
     With threads > 1 the job runs a LocalCluster of `threads` worker processes, and Dask gives
     each worker mem_mb / threads (SLURM sets RLIMIT_RSS to --mem, which Dask reads).
     """
-    return estimate_resources(CHUNKS[wildcards.chunk], SWEEP_CONFIG)["mem_mb"] * max(1, int(threads))
+    return _chunk_resources(wildcards.chunk)["mem_mb"] * max(1, int(threads))
 
 
 def simulate_runtime(wildcards):
     """Runtime estimate of a chunk job in minutes (mfsim.plan.grid.estimate_resources)."""
-    return estimate_resources(CHUNKS[wildcards.chunk], SWEEP_CONFIG)["runtime"]
+    return _chunk_resources(wildcards.chunk)["runtime"]
+
+
+@functools.lru_cache(maxsize=None)
+def _chunk_resources(chunk_id):
+    """estimate_resources of a chunk, once per invocation (Snakemake asks for each resource)."""
+    return estimate_resources(CHUNKS[chunk_id], SWEEP_CONFIG)
 
 
 def all_targets():
