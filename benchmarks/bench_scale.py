@@ -4,6 +4,7 @@
                                                             # assemble at 1e3 and 1e4 chunk stores
     python benchmarks/bench_scale.py --chunk-stores 1000 10000 100000
     python benchmarks/bench_scale.py --skip-assemble        # only the start
+    python benchmarks/bench_scale.py --skip-start --skip-assemble --baseline ../main
     python benchmarks/bench_scale.py --skip-start --chunk-stores 300 1000 3000 --assemble streaming
 
 Start: the flat-family grid of issue 24 (31 d x r in 2..6 x 10 kappa x 10 varpi x 10 eta x 64
@@ -114,12 +115,43 @@ def bench_start(workdir: Path) -> list:
             rows.append((runs, profile, jobs, planned, dry))
             print(
                 f"{runs:>9} runs {profile:>5}: {jobs:>5} jobs | mfsim plan "
-                f"{planned['wall']:5.1f} s wall {planned['cpu']:5.1f} s CPU {planned['rss_mb']:5.0f} MB | snakemake -n "
+                f"{planned['wall']:5.1f} s wall {planned['cpu']:5.1f} s CPU "
+                f"{planned['rss_mb']:5.0f} MB | snakemake -n "
                 f"{dry['wall']:5.1f} s wall {dry['cpu']:5.1f} s CPU {dry['rss_mb']:5.0f} MB "
                 f"({dry['load']})",
                 flush=True,
             )
     return rows
+
+
+def bench_baseline(workdir: Path, baseline: Path) -> None:
+    """`mfsim plan` and `snakemake -n` of another checkout (the code before the job budget),
+    side by side with this one, on the 1e6- and 1e7-run grids (dry run at 1e6 only: at 1e7 the
+    fixed 20 s chunks make ~10^5 jobs and minutes of DAG)."""
+    for n_d, seeds, dry_run in ((3, 64, True), (31, 64, False)):
+        config = issue_config(n_d, seeds)
+        path = workdir / f"{config['sweep']}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        runs = n_d * 5 * 1000 * seeds
+        for label, root in (("before", baseline), ("after", ROOT)):
+            env = {**os.environ, "PYTHONPATH": str(root)}
+            (workdir / "bench.log").unlink(missing_ok=True)
+            planned = measure([sys.executable, "-m", "mfsim.cli", "plan", str(path)], workdir, env)
+            chunks = (workdir / "bench.log").read_text().split(" chunk")[0].rsplit(" ", 1)[-1]
+            line = (
+                f"{runs:>9} runs {label:>6} ({root}): {chunks:>6} chunks | mfsim plan "
+                f"{planned['wall']:5.1f} s wall {planned['cpu']:5.1f} s CPU "
+                f"{planned['rss_mb']:5.0f} MB"
+            )
+            if dry_run:
+                cmd = [sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile")]
+                cmd += ["--directory", str(workdir), "--configfile", str(path), "-n", "--quiet"]
+                dry = measure(cmd + ["all"], workdir, env)
+                line += (
+                    f" | snakemake -n {dry['wall']:5.1f} s wall {dry['cpu']:5.1f} s CPU "
+                    f"{dry['rss_mb']:5.0f} MB"
+                )
+            print(f"{line} ({planned['load']})", flush=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,6 +274,13 @@ def main(argv=None) -> int:
         default=["streaming", "memory"],
         help="routes of assemble to measure (memory: the default for stores up to 64 MB)",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another checkout (e.g. the code before the job budget): its mfsim plan and "
+        "snakemake -n beside this one's",
+    )
     parser.add_argument("--skip-start", action="store_true")
     parser.add_argument("--skip-assemble", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
@@ -251,6 +290,8 @@ def main(argv=None) -> int:
     try:
         if not args.skip_start:
             bench_start(workdir)
+        if args.baseline is not None:
+            bench_baseline(workdir, args.baseline.resolve())
         if not args.skip_assemble:
             bench_assemble(workdir, args.chunk_stores, args.assemble)
     finally:
