@@ -213,9 +213,10 @@ def format_budget(chunks: list, chunking, target: float, profile: Mapping | None
         return line
     queued = profile.get("jobs")
     if queued:
+        rounds = math.ceil(n_jobs / queued)
         line += (
             f"; profile {profile['name']} ({profile['executor']}): {min(queued, n_jobs)} jobs "
-            f"queued or running at once (jobs: {queued}), {math.ceil(n_jobs / queued)} rounds"
+            f"queued or running at once (jobs: {queued}), {rounds} round{'s' if rounds != 1 else ''}"
         )
     else:
         line += f"; profile {profile['name']} ({profile['executor']}): {n_jobs} jobs queued"
