@@ -216,7 +216,8 @@ def format_budget(chunks: list, chunking, target: float, profile: Mapping | None
         rounds = math.ceil(n_jobs / queued)
         line += (
             f"; profile {profile['name']} ({profile['executor']}): {min(queued, n_jobs)} jobs "
-            f"queued or running at once (jobs: {queued}), {rounds} round{'s' if rounds != 1 else ''}"
+            f"queued or running at once (jobs: {queued}), {rounds} round"
+            + ("s" if rounds != 1 else "")
         )
     else:
         line += f"; profile {profile['name']} ({profile['executor']}): {n_jobs} jobs queued"
