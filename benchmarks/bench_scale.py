@@ -5,6 +5,7 @@
     python benchmarks/bench_scale.py --chunk-stores 1000 10000 100000
     python benchmarks/bench_scale.py --skip-assemble        # only the start
     python benchmarks/bench_scale.py --skip-start --skip-assemble --baseline ../main
+    python benchmarks/bench_scale.py --skip-start --skip-baseline-start --baseline ../main
     python benchmarks/bench_scale.py --skip-start --chunk-stores 300 1000 3000 --assemble streaming
 
 Start: the flat-family grid of issue 24 (31 d x r in 2..6 x 10 kappa x 10 varpi x 10 eta x 64
@@ -28,6 +29,7 @@ the load than wall time.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -230,7 +232,7 @@ print(time.perf_counter() - start)
 """
 
 
-def bench_assemble(workdir: Path, sizes: list, modes: list) -> list:
+def bench_assemble(workdir: Path, sizes: list, modes: list, baseline: Path | None) -> list:
     rows = []
     for n_chunks in sizes:
         out = workdir / f"assemble{n_chunks}"
@@ -241,10 +243,13 @@ def bench_assemble(workdir: Path, sizes: list, modes: list) -> list:
         written = time.perf_counter() - start
         (out / "paths.json").write_text(json.dumps([str(p) for p in paths]))
         (out / "config.json").write_text(json.dumps(config))
-        for stream in [mode == "streaming" for mode in modes]:
-            sweep = out / f"sweep_{'stream' if stream else 'memory'}.zarr"
+        roots = [("", ROOT)] + ([(" before", baseline)] if baseline is not None else [])
+        for stream, (label, root) in itertools.product(
+            [mode == "streaming" for mode in modes], roots
+        ):
+            sweep = out / f"sweep_{'stream' if stream else 'memory'}{label.strip()}.zarr"
             code = ASSEMBLE_CHILD.format(
-                root=str(ROOT),
+                root=str(root),
                 stream=stream,
                 paths=str(out / "paths.json"),
                 config=str(out / "config.json"),
@@ -255,11 +260,12 @@ def bench_assemble(workdir: Path, sizes: list, modes: list) -> list:
             rows.append((n_chunks, stream, result, n_out))
             print(
                 f"{n_chunks:>7} chunk stores ({len(paths) * files_per_store} files, written in "
-                f"{written:.0f} s): assemble {'streaming' if stream else 'in memory'} "
+                f"{written:.0f} s): assemble{label} {'streaming' if stream else 'in memory'} "
                 f"{result['wall']:6.1f} s wall {result['cpu']:6.1f} s CPU "
                 f"{result['rss_mb']:5.0f} MB peak RSS, {n_out} files out ({result['load']})",
                 flush=True,
             )
+            shutil.rmtree(sweep)
         shutil.rmtree(out / "chunks")
     return rows
 
@@ -278,10 +284,11 @@ def main(argv=None) -> int:
         "--baseline",
         type=Path,
         default=None,
-        help="another checkout (e.g. the code before the job budget): its mfsim plan and "
-        "snakemake -n beside this one's",
+        help="another checkout (e.g. the code before the job budget): its mfsim plan, "
+        "snakemake -n and assemble beside this one's",
     )
     parser.add_argument("--skip-start", action="store_true")
+    parser.add_argument("--skip-baseline-start", action="store_true")
     parser.add_argument("--skip-assemble", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = parser.parse_args(argv)
@@ -291,9 +298,11 @@ def main(argv=None) -> int:
         if not args.skip_start:
             bench_start(workdir)
         if args.baseline is not None:
-            bench_baseline(workdir, args.baseline.resolve())
+            args.baseline = args.baseline.resolve()
+            if not args.skip_baseline_start:
+                bench_baseline(workdir, args.baseline)
         if not args.skip_assemble:
-            bench_assemble(workdir, args.chunk_stores, args.assemble)
+            bench_assemble(workdir, args.chunk_stores, args.assemble, args.baseline)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
