@@ -1,4 +1,5 @@
-"""Grid expansion, batches, cost model and chunking of a sweep.
+"""Grid expansion, batches and chunking of a sweep (the cost model is :mod:`mfsim.plan.cost`,
+re-exported here; the job budget's chunk target :mod:`mfsim.plan.budget`).
 
 Everything here is a pure function of a parsed config (:class:`mfsim.config.SweepConfig`, from
 :func:`mfsim.config.parse`; a validated dict is accepted and converted). Axis expansion and size
