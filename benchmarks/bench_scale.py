@@ -242,7 +242,8 @@ def bench_assemble(workdir: Path, sizes: list, modes: list, baseline: Path | Non
         paths, files_per_store = write_synthetic_stores(config, out)
         written = time.perf_counter() - start
         (out / "paths.json").write_text(json.dumps([str(p) for p in paths]))
-        (out / "config.json").write_text(json.dumps(config))
+        # assemble needs no chunking keys (a checkout before the job budget refuses max_jobs)
+        (out / "config.json").write_text(json.dumps({**config, "chunking": {}}))
         roots = [("", ROOT)] + ([(" before", baseline)] if baseline is not None else [])
         for stream, (label, root) in itertools.product(
             [mode == "streaming" for mode in modes], roots
