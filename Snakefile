@@ -11,6 +11,11 @@ from snakemake.utils import min_version
 min_version("9.27")  # the version pyproject.toml declares
 
 
+# A profile's job budget (profiles/slurm: `config: ["job_budget={...}"]`) is not part of the
+# sweep config: it is the default of the chunking keys the sweep config leaves unset
+# (mfsim.plan.budget, applied in workflow/rules/common.smk).
+JOB_BUDGET = config.pop("job_budget", None)
+
 # The default sweep, unless --configfile names another: a named sweep replaces it whole
 # (merging the two would mix their grids). Without --configfile, each --config section replaces
 # the default's section whole and a changed grid needs its own sweep name

@@ -285,16 +285,28 @@ def cmd_status(args) -> int:
 def cmd_plan(args) -> int:
     from mfsim.config.errors import ConfigError
     from mfsim.config.model import parse
-    from mfsim.plan.grid import estimate_sweep, format_estimate, make_chunks
+    from mfsim.config.validate import read_config_file
+    from mfsim.plan.budget import apply_job_budget, format_budget, read_profile
+    from mfsim.plan.chunk_plan import make_plan
+    from mfsim.plan.grid import estimate_sweep, format_estimate
     from mfsim.plan.guidance import format_warnings, plan_warnings
 
+    profile = None
     try:
-        config = parse(args.config)
-    except (ConfigError, OSError) as error:
+        if args.profile is not None:
+            profile = read_profile(args.profile)
+            raw = apply_job_budget(read_config_file(args.config), profile["job_budget"])
+            config = parse(raw)
+        else:
+            config = parse(args.config)
+        plan = make_plan(config)
+    except (ConfigError, OSError, ValueError) as error:
         print(f"mfsim plan: invalid config {args.config}: {error}", file=sys.stderr)
         return 2
-    estimate = estimate_sweep(config, args.cores, make_chunks(config))
+    estimate = estimate_sweep(config, args.cores, list(plan.chunks))
     print(f"{args.config} (sweep {config.sweep!r}): {format_estimate(estimate, args.cores)}")
+    chunking = config.chunking
+    print(f"jobs: {format_budget(list(plan.chunks), chunking, plan.target_seconds, profile)}")
     for line in format_warnings(plan_warnings(config)):
         print(line)
     return 0
@@ -403,6 +415,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("config", type=Path, help="sweep config, e.g. config/config.yaml")
     plan.add_argument("--cores", type=_integer(1), default=2, help="cores (one simulate job each)")
+    plan.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="the Snakemake profile the sweep runs with (e.g. profiles/slurm): its job budget "
+        "(chunking.max_jobs, min_job_seconds) applies and the queue load is printed",
+    )
     plan.set_defaults(func=cmd_plan)
     return parser
 

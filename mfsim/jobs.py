@@ -202,7 +202,11 @@ def fit_job(store, out, log_path, table_dir=None) -> None:
     from mfsim.analysis.scaling import fit_all
 
     with job_log(log_path, "mfsim.fit_scaling") as log:
-        ds = _open(store, "sweep store").load()
+        # not loaded whole: the per-step variables are never fitted, and each stage quantity
+        # is read when it is fitted (fit_scaling computes one variable at a time)
+        ds = _open(store, "sweep store")
+        per_step = {"step", "heatmap_step"}
+        ds = ds.drop_vars([name for name in ds.data_vars if per_step & set(ds[name].dims)])
         fits = fit_all(ds)
         _write_zarr(fits, out, "scaling")
         log.info("wrote %s (%d variables)", out, len(fits.data_vars))

@@ -182,6 +182,8 @@ class ChunkingSpec:
     target_seconds: float
     max_runs_per_chunk: int
     seeds_per_batch: int
+    max_jobs: int
+    min_job_seconds: float
 
 
 @dataclass(frozen=True)
@@ -281,6 +283,8 @@ class SweepConfig:
                 target_seconds=float(chunking["target_seconds"]),
                 max_runs_per_chunk=int(chunking["max_runs_per_chunk"]),
                 seeds_per_batch=int(chunking["seeds_per_batch"]),
+                max_jobs=int(chunking["max_jobs"]),
+                min_job_seconds=float(chunking["min_job_seconds"]),
             ),
             limits=LimitsSpec(
                 max_runs=int(config["limits"]["max_runs"]),

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mfsim.config.model import SweepConfig, as_sweep_config
-from mfsim.plan.grid import Batch, Chunk, GridPoint, identity_hash, make_chunks
+from mfsim.plan.grid import Batch, Chunk, GridPoint, identity_hash, plan_chunks
 from mfsim.plan.plan_index import write_plan_index
 
 __all__ = ["ChunkPlan", "SweepPlan", "make_plan", "read_chunk_plan", "write_chunk_plans"]
@@ -130,6 +130,9 @@ class SweepPlan:
     config: SweepConfig
     chunks: tuple[Chunk, ...]
     identity_hash: str
+    #: The effective chunk target (estimated engine seconds) the chunks were packed at: the
+    #: job budget's rung ``chunking.target_seconds * 2^k`` (:mod:`mfsim.plan.budget`).
+    target_seconds: float = float("nan")
 
     @property
     def by_id(self) -> dict[str, Chunk]:
@@ -159,10 +162,20 @@ class SweepPlan:
 
 
 def make_plan(config: SweepConfig | dict) -> SweepPlan:
-    """The chunks of a parsed config (:func:`mfsim.plan.grid.make_chunks`) and its identity."""
+    """The chunks of a parsed config (:func:`mfsim.plan.grid.make_chunks`) and its identity.
+
+    Raises
+    ------
+    ValueError
+        The job budget ``chunking.max_jobs`` cannot be met (:func:`mfsim.plan.grid.plan_chunks`).
+    """
     config = as_sweep_config(config)
+    chunks, target = plan_chunks(config)
     return SweepPlan(
-        config=config, chunks=tuple(make_chunks(config)), identity_hash=identity_hash(config)
+        config=config,
+        chunks=tuple(chunks),
+        identity_hash=identity_hash(config),
+        target_seconds=target,
     )
 
 

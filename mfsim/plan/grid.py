@@ -1,4 +1,5 @@
-"""Grid expansion, batches, cost model and chunking of a sweep.
+"""Grid expansion, batches and chunking of a sweep (the cost model is :mod:`mfsim.plan.cost`,
+re-exported here; the job budget's chunk target :mod:`mfsim.plan.budget`).
 
 Everything here is a pure function of a parsed config (:class:`mfsim.config.SweepConfig`, from
 :func:`mfsim.config.parse`; a validated dict is accepted and converted). Axis expansion and size
@@ -26,15 +27,9 @@ block comes before the other axes). The sweep store uses the dimension order of 
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import groupby, product
-from typing import Any
-
-import numpy as np
 
 from mfsim.config.axes import expand_values, grid_axes  # noqa: F401  (re-exported)
 from mfsim.config.limits import (  # noqa: F401  (re-exported)
@@ -47,7 +42,25 @@ from mfsim.config.limits import (  # noqa: F401  (re-exported)
 )
 from mfsim.config.model import SweepConfig, as_sweep_config
 from mfsim.datamodel import AXES
-from mfsim.spectra import STAIRCASE_LEVELS
+from mfsim.plan.budget import choose_target
+from mfsim.plan.cost import (  # noqa: F401  (re-exported)
+    ENGINE_SECONDS_PER_DIAGNOSTIC_STEP,
+    ENGINE_SECONDS_PER_ROW_STEP,
+    JOB_START_SECONDS,
+    engine_rows,
+    engine_seconds,
+    engine_shape,
+    estimate_engine_seconds,
+    estimate_steps,
+    steps_of,
+)
+from mfsim.plan.hashing import (
+    batch_key,
+    batch_key_of_texts,
+    content_hash,
+    number_text,
+    seeds_text,
+)
 
 __all__ = [
     "AXES",
@@ -69,6 +82,7 @@ __all__ = [
     "expand_values",
     "grid_axes",
     "make_chunks",
+    "plan_chunks",
     "identity_hash",
     "run_identity",
     "seed_blocks",
@@ -80,61 +94,6 @@ RUNTIME_SAFETY_FACTOR = 3.0
 MIN_RUNTIME_MINUTES = 15  # a cold numba cache costs minutes of compilation in the first job
 BATCH_KEY_LENGTH = 12
 CHUNK_ID_LENGTH = 16
-# Run-time model of the engine (estimate_engine_seconds), one core, warm numba cache: seconds per
-# step of one run, per (row * r^2) of the iterate and per r^2 (r + 2) of the per-step
-# diagnostics (r + 2 small eigensolves and the noise sums). Calibrated with time.process_time
-# on the reference machine (AMD EPYC Zen 4, benchmarks/README.md "Cost model"): linear family,
-# d = 100 to 20000, r = 2, 3, 5, and the flat family's reduced engine, r = 2, 3, 5.
-ENGINE_SECONDS_PER_ROW_STEP = 3.5e-10
-ENGINE_SECONDS_PER_DIAGNOSTIC_STEP = 7.0e-8
-# CPU seconds of one Snakemake job besides its engine time (interpreter, imports, numba cache
-# loading, store writing), measured on the default sweep (benchmarks/bench_pipeline.py).
-JOB_START_SECONDS = 1.5
-
-
-# --------------------------------------------------------------------------------------------
-# hashing helpers
-
-
-def _canonical(value: Any) -> Any:
-    """Normalize a JSON-like value so that equal settings hash equally.
-
-    Floats with an integral value become ints (``5.0`` and ``5`` hash the same), tuples become
-    lists; dict key order is handled by ``json.dumps(sort_keys=True)``.
-    """
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        value = float(value)
-        if value.is_integer() and abs(value) < 2**53:
-            return int(value)
-        return value
-    if isinstance(value, dict):
-        return {str(key): _canonical(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_canonical(item) for item in value]
-    raise TypeError(f"cannot hash a value of type {type(value).__name__}: {value!r}")
-
-
-def content_hash(value: Any, length: int) -> str:
-    """Return the first `length` hex digits of the sha1 of the canonical JSON of `value`.
-
-    Parameters
-    ----------
-    value : JSON-like
-        Dicts, lists, tuples, strings, numbers, booleans, None.
-    length : int
-        Number of hex digits kept.
-
-    Returns
-    -------
-    str
-        Hex digest prefix; independent of dict ordering and of ``5`` vs ``5.0``.
-    """
-    text = json.dumps(_canonical(value), sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:length]
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,169 +158,26 @@ class Batch:
 
     Attributes
     ----------
-    key : str
-        12 hex digits: sha1 of the canonical JSON of the grid point and the seeds. Does not
-        depend on the cost model or on the run settings.
+    key : str, optional
+        12 hex digits: sha1 of the canonical JSON of the grid point and the seeds
+        (:func:`mfsim.plan.hashing.batch_key`), computed when not given. Does not depend on
+        the cost model or on the run settings.
     """
 
     point: GridPoint
     seeds: tuple[int, ...]
     cost: float
-    key: str = field(init=False)
+    key: str = ""
 
     def __post_init__(self) -> None:
-        content = {**self.point.as_dict(), "seeds": list(self.seeds)}
-        object.__setattr__(self, "key", content_hash(content, BATCH_KEY_LENGTH))
+        if not self.key:  # expand_grid passes the same key, computed from cached texts
+            key = batch_key(self.point.as_dict(), self.seeds, BATCH_KEY_LENGTH)
+            object.__setattr__(self, "key", key)
 
     @property
     def n_runs(self) -> int:
         """Number of runs (seeds) in the batch."""
         return len(self.seeds)
-
-
-def engine_rows(d: int, r: int, family: str, levels: int | None = None) -> int:
-    """Number of rows of the iterate the engine works on (cost and memory model).
-
-    Parameters
-    ----------
-    d, r : int
-        Dimension and rank (d a Python int of any size).
-    family : str
-        Spectrum family.
-    levels : int or None
-        Family ``staircase``: its number G of bulk levels (None: the family's default,
-        :data:`mfsim.spectra.STAIRCASE_LEVELS`).
-
-    Returns
-    -------
-    int
-        ``d``, except ``min(d, 3 r + 3)`` for ``flat`` and, for ``staircase``,
-        ``max(r + 1, 3) + G r`` when that is at most ``d / 2`` (else ``d``, unreduced).
-
-    Notes
-    -----
-    A bulk of flat levels runs as a reduced problem (Bartlett-reduced initialization): the
-    explicit top rows (at least 3, kept for the heat maps) and r rows per level of multiplicity
-    above r, whatever d is. Flat: an upper bound ``3 r + 3``; staircase: the top r rows and
-    lambda_(r+1), then G levels of r rows each. So the cost of such a run does not grow with d.
-    """
-    if family == "flat":
-        return min(d, 3 * r + 3)
-    if family == "staircase":
-        n_levels = STAIRCASE_LEVELS if levels is None else int(levels)
-        reduced = max(r + 1, 3) + n_levels * r
-        # the engine reduces only when that at least halves the rows (then every level has
-        # multiplicity > r, so the count is exact)
-        return reduced if 2 * reduced <= d else d
-    return d
-
-
-def estimate_engine_seconds(
-    point: GridPoint, n_seeds: int, config: SweepConfig | dict, steps: int | None = None
-) -> float:
-    """Estimated engine (CPU) seconds of `n_seeds` runs of one grid point on one core.
-
-    Parameters
-    ----------
-    point : GridPoint
-        The grid point.
-    n_seeds : int
-        Number of runs.
-    config : SweepConfig or dict
-        Parsed (or validated) config (``run.steps``, ``run.stop_error``, the spectrum).
-    steps : int, optional
-        Steps of each run; by default :func:`estimate_steps` (``run.steps``, or the estimated
-        stop step of runs that stop at convergence).
-
-    Returns
-    -------
-    float
-        ``n_seeds * steps * (rows * r^2 * a + r^2 (r + 2) * b)`` seconds with
-        ``a = ENGINE_SECONDS_PER_ROW_STEP``, ``b = ENGINE_SECONDS_PER_DIAGNOSTIC_STEP``, rows
-        the engine's (reduced) rows. Calibrated within a factor of 2 of measured engine times
-        (warm cache, benchmarks/bench_estimates.py).
-
-    Notes
-    -----
-    The per-step diagnostics dominate for small iterates (the flat family's reduced engine,
-    small d). This is also the cost chunks are packed by (:func:`make_chunks`), so chunk ids
-    depend on the two constants: recalibrating them changes chunk ids (a sweep's chunks then
-    run again once).
-    """
-    config = as_sweep_config(config)
-    r = point.r
-    rows, _ = _engine_shape_of(config, point)
-    per_step = rows * r**2 * ENGINE_SECONDS_PER_ROW_STEP
-    per_step += r**2 * (r + 2) * ENGINE_SECONDS_PER_DIAGNOSTIC_STEP
-    if steps is None:
-        steps = estimate_steps(point, config)
-    return steps * n_seeds * per_step
-
-
-@functools.lru_cache(maxsize=4096)
-def _engine_shape(family: str, params_json: str, d: int, r: int, kappa: float) -> tuple:
-    """``(rows, top)``: rows the engine iterates and the top r + 1 eigenvalues of Sigma."""
-    from mfsim.spectra import spectrum
-
-    params = json.loads(params_json)
-    spec = spectrum(family, d, r=r, kappa=kappa, **params)
-    # the engine replaces each flat segment longer than r by r rows (Gram reduction) when that
-    # at least halves the rows (mfsim.engine.initialization.effective_system)
-    reduced = sum(
-        r if seg.increment == 0.0 and seg.count > r else seg.count for seg in spec.segments
-    )
-    rows = reduced if reduced * 2 <= spec.d else int(spec.d)
-    top: list[float] = []
-    for seg in spec.segments:
-        for j in range(min(seg.count, r + 1 - len(top))):
-            top.append(seg.first + seg.increment * j)
-    return rows, tuple(top)
-
-
-def _engine_shape_of(config: SweepConfig, point: GridPoint) -> tuple:
-    params = config.spectrum.family_params()
-    if "eigenvalues" in params:
-        params["eigenvalues"] = [float(v) for v in params["eigenvalues"]]
-    params_json = json.dumps(params, sort_keys=True, default=str)
-    return _engine_shape(config.spectrum.family, params_json, point.d, point.r, point.kappa)
-
-
-def estimate_steps(point: GridPoint, config: SweepConfig | dict) -> int:
-    """Estimated steps of a run: ``run.steps``, or fewer when runs stop at convergence.
-
-    Parameters
-    ----------
-    point : GridPoint
-        The grid point.
-    config : SweepConfig or dict
-        Parsed (or validated) config (``run.steps``, ``run.stop_error``, the spectrum).
-
-    Returns
-    -------
-    int
-        With ``run.stop_error = 0``: ``run.steps``. Otherwise ``min(run.steps, rise + decay)``:
-        ``rise = ln(d / varpi^2) / (2 ln((1 + eta lambda_r) / (1 + eta lambda_(r+1))))``, the
-        steps for the r-th signal (initial projection ~ varpi / sqrt(d)) to outgrow the bulk
-        (small-signal linearization), and ``decay = ln(1 / stop_error) / (eta Delta)``, the
-        linear convergence of the error at rate ``1 - eta Delta`` with
-        ``Delta = lambda_r - lambda_(r+1)``. A run-time heuristic (within a factor of about 2
-        of measured stop steps on the shipped configs), not a bound.
-    """
-    config = as_sweep_config(config)
-    steps = config.run.steps
-    stop_error = config.run.stop_error
-    _, top = _engine_shape_of(config, point)
-    if stop_error <= 0 or len(top) <= point.r:
-        return steps
-    eta, varpi = point.eta, point.varpi_effective
-    lam_r, lam_next = top[point.r - 1], top[point.r]
-    gap = lam_r - lam_next
-    growth = math.log1p(eta * lam_r) - math.log1p(eta * lam_next)
-    if gap <= 0 or growth <= 0 or varpi <= 0:
-        return steps
-    rise = max(0.0, (math.log(float(point.d)) - 2 * math.log(varpi)) / (2 * growth))
-    decay = math.log(1.0 / stop_error) / (eta * gap)
-    return int(min(steps, math.ceil(rise + decay)))
 
 
 def estimate_sweep(config: SweepConfig | dict, cores: int, chunks: list | None = None) -> dict:
@@ -471,13 +287,28 @@ def expand_grid(config: dict) -> list[Batch]:
     config = as_sweep_config(config)
     grid = config.grid
     blocks = seed_blocks(list(grid.seed), config.chunking.seeds_per_batch)
+    steps, stop_error = config.run.steps, config.run.stop_error
+    # canonical texts of every axis value and seed block, once (Batch.key from them)
+    texts = {axis: {value: number_text(value) for value in getattr(grid, axis)} for axis in AXES}
+    exact = all(None not in axis.values() for axis in texts.values())
+    block_texts = [seeds_text(block) for block in blocks]
     batches = []
-    for d, r, seeds, kappa, varpi, exponent, eta in product(
-        grid.d, grid.r, blocks, grid.kappa, grid.varpi, grid.varpi_exponent, grid.eta
-    ):
-        point = GridPoint(d=d, r=r, kappa=kappa, varpi=varpi, varpi_exponent=exponent, eta=eta)
-        cost = estimate_engine_seconds(point, len(seeds), config)
-        batches.append(Batch(point=point, seeds=seeds, cost=cost))
+    for d, r in product(grid.d, grid.r):
+        for seeds, block_text in zip(blocks, block_texts, strict=True):
+            for kappa, varpi, exponent, eta in product(
+                grid.kappa, grid.varpi, grid.varpi_exponent, grid.eta
+            ):
+                point = GridPoint(d, r, kappa, varpi, exponent, eta)
+                rows, top = engine_shape(config, point)
+                run_steps = steps_of(point, steps, stop_error, top)
+                cost = engine_seconds(r, rows, run_steps, len(seeds))
+                key = ""
+                if exact:
+                    values = {"d": d, "r": r, "kappa": kappa, "varpi": varpi, "eta": eta}
+                    point_texts = {name: texts[name][v] for name, v in values.items()}
+                    point_texts["varpi_exponent"] = texts["varpi_exponent"][exponent]
+                    key = batch_key_of_texts(point_texts, block_text, BATCH_KEY_LENGTH)
+                batches.append(Batch(point=point, seeds=seeds, cost=cost, key=key))
     return batches
 
 
@@ -576,8 +407,7 @@ def make_chunks(config: dict) -> list[Chunk]:
     Parameters
     ----------
     config : SweepConfig or dict
-        Parsed (or validated) config (``chunking.target_seconds``,
-        ``chunking.max_runs_per_chunk``).
+        Parsed (or validated) config (the ``chunking`` section).
 
     Returns
     -------
@@ -586,13 +416,19 @@ def make_chunks(config: dict) -> list[Chunk]:
 
     Raises
     ------
+    ValueError
+        The job budget ``chunking.max_jobs`` cannot be met.
     RuntimeError
         Two chunks with the same id (a hash collision: never expected).
 
     Notes
     -----
-    The batches come in ``(d, r)`` groups, each in canonical order ``(seed block, kappa, varpi,
-    varpi_exponent, eta)``. A *large* group (estimated cost above ``target_seconds`` or more
+    ``target_seconds`` below is the *effective* target: ``chunking.target_seconds``, doubled
+    as often as the job budget needs (``chunking.max_jobs``, ``chunking.min_job_seconds``;
+    :func:`mfsim.plan.budget.choose_target`).
+
+    The batches come in ``(d, r)`` groups, each in canonical order ``(seed block, kappa,
+    varpi, varpi_exponent, eta)``. A *large* group (estimated cost above ``target_seconds`` or more
     than ``max_runs_per_chunk`` runs) is packed on its own, batch by batch; consecutive *small*
     groups are packed together, whole group by whole group, so that a sweep of many cheap
     ``(d, r)`` points (small d, or the flat families whose cost does not grow with d) runs as a
@@ -622,27 +458,50 @@ def make_chunks(config: dict) -> list[Chunk]:
     * mean chunk cost is about 0.6 ``target_seconds`` for small units; big-d chunks hold fewer
       runs since a run's cost grows with d.
     """
+    return plan_chunks(config)[0]
+
+
+def plan_chunks(config: SweepConfig | dict) -> tuple[list[Chunk], float]:
+    """The chunks of :func:`make_chunks` and the effective chunk target they were packed at.
+
+    Returns
+    -------
+    tuple
+        ``(chunks, target)``: target in estimated engine seconds,
+        ``chunking.target_seconds * 2^k`` (:func:`mfsim.plan.budget.choose_target`).
+
+    Raises
+    ------
+    ValueError
+        The job budget cannot be met (the message names ``chunking.max_jobs``).
+    RuntimeError
+        Two chunks with the same id (a hash collision: never expected).
+    """
     config = as_sweep_config(config)
-    target = config.chunking.target_seconds
     max_runs = config.chunking.max_runs_per_chunk
-    identity = config.identity
-    members_of_chunks: list[list[Batch]] = []
-    small_groups: list[tuple[list[Batch], float, int, str]] = []
+    groups = []
     for _, group in groupby(expand_grid(config), key=_group_key):
         group = list(group)
         cost = math.fsum(batch.cost for batch in group)
         n_runs = sum(batch.n_runs for batch in group)
-        if cost <= target and n_runs <= max_runs:
-            key = content_hash([batch.key for batch in group], BATCH_KEY_LENGTH)
-            small_groups.append((group, cost, n_runs, key))
-            continue
-        members_of_chunks += _pack(small_groups, target, max_runs)
-        small_groups = []
-        units = [([batch], batch.cost, batch.n_runs, batch.key) for batch in group]
-        members_of_chunks += _pack(units, target, max_runs)
-    members_of_chunks += _pack(small_groups, target, max_runs)
+        key = content_hash([batch.key for batch in group], BATCH_KEY_LENGTH)
+        groups.append((group, cost, n_runs, key))
+    packed: dict[float, list[list[Batch]]] = {}
+
+    def pack(target: float) -> list[list[Batch]]:
+        if target not in packed:
+            packed.clear()  # only the last packing is kept (memory)
+            packed[target] = _pack_groups(groups, target, max_runs)
+        return packed[target]
+
+    total_cost = math.fsum(cost for _, cost, _, _ in groups)
+    total_runs = sum(n_runs for _, _, n_runs, _ in groups)
+    target = choose_target(
+        lambda target: len(pack(target)), total_cost, total_runs, config.chunking
+    )
+    identity = config.identity
     chunks = []
-    for members in members_of_chunks:
+    for members in pack(target):
         chunk_id = content_hash(
             {"batches": [batch.key for batch in members], **identity}, CHUNK_ID_LENGTH
         )
@@ -650,7 +509,24 @@ def make_chunks(config: dict) -> list[Chunk]:
         chunks.append(Chunk(chunk_id=chunk_id, batches=tuple(members), cost=cost))
     if len({chunk.chunk_id for chunk in chunks}) != len(chunks):
         raise RuntimeError("chunking: two chunks have the same id (hash collision); report this")
-    return chunks
+    return chunks, target
+
+
+def _pack_groups(groups: list, target: float, max_runs: int) -> list[list[Batch]]:
+    """The batches of each chunk: large (d, r) groups batch by batch, consecutive small groups
+    whole (:func:`make_chunks`)."""
+    members_of_chunks: list[list[Batch]] = []
+    small_groups: list[tuple[list[Batch], float, int, str]] = []
+    for group, cost, n_runs, key in groups:
+        if cost <= target and n_runs <= max_runs:
+            small_groups.append((group, cost, n_runs, key))
+            continue
+        members_of_chunks += _pack(small_groups, target, max_runs)
+        small_groups = []
+        units = [([batch], batch.cost, batch.n_runs, batch.key) for batch in group]
+        members_of_chunks += _pack(units, target, max_runs)
+    members_of_chunks += _pack(small_groups, target, max_runs)
+    return members_of_chunks
 
 
 def _group_key(batch: Batch) -> tuple[int, int]:
@@ -688,13 +564,14 @@ def estimate_resources(chunk: Chunk, config: dict) -> dict:
         for batch in chunk.batches
     )
     iterate_bytes = iterates * BYTES_PER_VALUE * ITERATE_COPIES
-    diagnostic_bytes = sum(
-        batch.n_runs * bytes_per_run(raw, n_recorded, batch.point.r) for batch in chunk.batches
-    )
+    per_run = {r: bytes_per_run(raw, n_recorded, r) for r in {b.point.r for b in chunk.batches}}
+    diagnostic_bytes = sum(batch.n_runs * per_run[batch.point.r] for batch in chunk.batches)
     mem_mb = BASE_MEMORY_MB + math.ceil((iterate_bytes + diagnostic_bytes) / 1e6)
+    # estimate_engine_seconds(point, n_runs, config, steps=run.steps), its arithmetic inlined
+    steps = config.run.steps
     longest = math.fsum(
-        estimate_engine_seconds(batch.point, batch.n_runs, config, steps=config.run.steps)
-        for batch in chunk.batches
+        engine_seconds(b.point.r, engine_shape(config, b.point)[0], steps, b.n_runs)
+        for b in chunk.batches
     )
     runtime = max(MIN_RUNTIME_MINUTES, math.ceil(longest * RUNTIME_SAFETY_FACTOR / 60.0))
     return {"mem_mb": int(mem_mb), "runtime": int(runtime)}

@@ -12,8 +12,10 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import xarray as xr
@@ -49,7 +51,10 @@ from mfsim.store.layout import (
 )
 from mfsim.store.provenance import provenance_attrs
 
-__all__ = ["assemble"]
+__all__ = ["ASSEMBLE_BLOCK_BYTES", "assemble"]
+
+#: Bytes of sweep-store data a streaming assembly holds in memory at once (one block).
+ASSEMBLE_BLOCK_BYTES = 128 * 2**20
 
 
 class _GridIndex:
@@ -106,6 +111,7 @@ def assemble(
     out_path: str | os.PathLike,
     *,
     allow_missing: bool = False,
+    block_bytes: int = ASSEMBLE_BLOCK_BYTES,
 ) -> Path:
     """Combine complete chunk stores into the sweep store, written atomically.
 
@@ -120,6 +126,9 @@ def assemble(
     allow_missing : bool, default False
         Accept grid cells without a run (fill values there). By default every run of the grid
         must be present exactly once.
+    block_bytes : int, default :data:`ASSEMBLE_BLOCK_BYTES`
+        Bytes of data held in memory at once when the store is larger than
+        :data:`mfsim.store.layout.IN_MEMORY_WRITE_BYTES` (rounded to whole storage chunks).
 
     Returns
     -------
@@ -142,91 +151,70 @@ def assemble(
     and ``lambda_k`` ``(d, kappa, r, k)``; ``d`` is int64 when every d of the grid is below
     2^53, else float64, with ``log10_d`` ``(d)`` computed from the exact integers. Storage
     chunks hold one ``d`` and all seeds and steps of one or more grid points (about 1 MB or
-    more). A store larger than :data:`mfsim.store.layout.IN_MEMORY_WRITE_BYTES` is written one
-    ``d`` value at a time, so memory holds one d-slice of the sweep; a smaller one is built
-    whole and written at once (the same files, faster).
+    more). A store larger than :data:`mfsim.store.layout.IN_MEMORY_WRITE_BYTES` is streamed:
+    a first pass reads only the coordinates of each chunk store (one open at a time), then
+    blocks of about `block_bytes` aligned with the storage chunks are filled from the chunk
+    stores holding their runs and written with region writes (``Dataset.to_zarr(region=)``).
+    Memory is then bounded by `block_bytes`, a few open chunk stores, one byte per grid cell
+    (the coverage check) and the per-(d, kappa, eta, r) batch scalars, whatever the number of
+    runs or chunk stores. A smaller store is built whole and written at once (the same files,
+    faster).
     """
     config = parse(config)
     axes = config.grid.axes
     index = _GridIndex(axes)
     identity = identity_hash(config)
-    k_max = config.grid.k_max
     paths = [Path(p) for p in chunk_paths]
-    stores = [open_chunk_store(path, identity) for path in paths]
-    if not stores:
+    if not paths:
         raise ValueError("assemble: no chunk stores given")
-    template = stores[0]
-
-    steps = config.run.recorded_steps
-    if not np.array_equal(template["step"].values, steps):
+    template = open_chunk_store(paths[0], identity)
+    if not np.array_equal(template["step"].values, config.run.recorded_steps):
         raise ValueError(f"{paths[0]}: recorded steps differ from the config's")
-
-    # pass 1: grid positions of every run, spectrum coordinates, coverage
-    filled = np.zeros(index.shape, dtype=bool)
-    spectrum_shape = (len(axes["d"]), len(axes["kappa"]), len(axes["r"]))
-    spectrum_coords = {name: np.full(spectrum_shape, np.nan) for name in SPECTRUM_COORDS}
-    lambda_k = np.full(spectrum_shape + (k_max,), np.nan)
-    positions = []
-    for path, store in zip(paths, stores, strict=True):
-        if store.sizes.get("k") != k_max or not np.array_equal(store["step"].values, steps):
-            raise ValueError(f"{path}: k or step dims differ from the config's")
-        pos = tuple(index.positions(axis, store[axis].values, str(path)) for axis in AXES)
-        if filled[pos].any() or len(set(zip(*pos, strict=True))) != len(pos[0]):
-            raise ValueError(f"{path}: holds runs that another chunk store also holds")
-        filled[pos] = True
-        positions.append(pos)
-        spec_pos = (pos[0], pos[1], pos[5])
-        for name in SPECTRUM_COORDS:
-            spectrum_coords[name][spec_pos] = store[name].values
-        lambda_k[spec_pos] = store["lambda_k"].values
-    n_missing = int(filled.size - filled.sum())
-    if n_missing and not allow_missing:
-        first = tuple(int(i) for i in np.argwhere(~filled)[0])
-        where = ", ".join(
-            f"{axis}={index.values[axis][i]}" for axis, i in zip(AXES, first, strict=True)
-        )
-        raise ValueError(
-            f"assemble: {n_missing} of {filled.size} runs of the grid are missing "
-            f"(e.g. {where}); pass all chunk stores or allow_missing=True"
-        )
-
-    coords = _sweep_coords(config, index, template, spectrum_coords, lambda_k)
     specs = _variable_specs(template, axes)
+    store_bytes = sum(math.prod(shape) * dtype.itemsize for _, shape, dtype, _, _ in specs.values())
+    in_memory = store_bytes <= IN_MEMORY_WRITE_BYTES
+    blocks = _Blocks(specs, index.shape, math.inf if in_memory else block_bytes)
+    survey = _survey(paths, config, index, identity, blocks, allow_missing)
+    coords = _sweep_coords(config, index, template, survey.spectrum_coords, survey.lambda_k)
+    attrs = _sweep_attrs(config, template, paths, survey.filled)
     info = {
         "kind": "sweep",
         "sweep": config.sweep,
-        "n_chunks": len(stores),
-        "n_runs": int(filled.sum()),
+        "n_chunks": len(paths),
+        "n_runs": int(survey.filled.sum()),
         "mfsim_version": __version__,
     }
-    attrs = _sweep_attrs(config, template, stores, filled)
-    by_d: dict[int, list[int]] = {}
-    for number, pos in enumerate(positions):
-        for i_d in np.unique(pos[0]):
-            by_d.setdefault(int(i_d), []).append(number)
-
-    def d_slice(i_d: int) -> xr.Dataset:
-        return _d_slice(specs, [(stores[n], positions[n]) for n in by_d.get(i_d, [])], i_d)
-
-    store_bytes = sum(math.prod(shape) * dtype.itemsize for _, shape, dtype, _, _ in specs.values())
+    reader = _ChunkReader(paths, index, identity)
+    scalars = {
+        name: np.full(shape, fill, dtype=dtype)
+        for name, (_, shape, dtype, fill, _) in specs.items()
+        if name in BATCH_SCALARS
+    }
     with atomic_store(out_path, info, estimate_bytes=lambda: sweep_store_disk_bytes(config)) as tmp:
-        if store_bytes <= IN_MEMORY_WRITE_BYTES:
-            # small: the whole store in memory, written at once (no dask template, no region
-            # writes); the same files as the d-slice path
-            slices = [d_slice(i_d) for i_d in range(len(axes["d"]))]
-            data = {name: np.concatenate([s[name].values for s in slices]) for name in specs}
-            ds, encoding = _template(specs, coords, attrs, data)
+        if in_memory:
+            # small: the whole store in memory (one block), written at once (no dask template,
+            # no region writes); the same files as the streaming path
+            data = _fill_block(specs, blocks, 0, survey.stores_of_block.get(0, []), reader, scalars)
+            ds, encoding = _template(specs, coords, attrs, {**data, **scalars})
             to_zarr(ds, tmp, encoding=encoding)
         else:
             ds, encoding = _template(specs, coords, attrs)
             to_zarr(ds, tmp, encoding=encoding, compute=False)
-            for i_d in range(len(axes["d"])):
-                d_slice(i_d).to_zarr(
-                    tmp,
-                    region={"d": slice(i_d, i_d + 1)},
-                    zarr_format=ZARR_FORMAT,
-                    consolidated=False,
+            for number in range(blocks.count):
+                members = survey.stores_of_block.get(number, [])
+                data = _fill_block(specs, blocks, number, members, reader, scalars)
+                region = blocks.region(number)
+                block = xr.Dataset(
+                    {name: (specs[name][0], values) for name, values in data.items()}
                 )
+                block.to_zarr(tmp, region=region, zarr_format=ZARR_FORMAT, consolidated=False)
+            # the batch scalars (no varpi or seed dim) once, whole: small, and a block that
+            # covers only some varpi values must not overwrite them with fill values
+            whole = {dim: slice(0, index.shape[AXES.index(dim)]) for dim in BATCH_SCALAR_DIMS}
+            part = xr.Dataset(
+                {name: (BATCH_SCALAR_DIMS, values) for name, values in scalars.items()}
+            )
+            part.to_zarr(tmp, region=whole, zarr_format=ZARR_FORMAT, consolidated=False)
         _reconsolidate(tmp)
     return Path(out_path)
 
@@ -326,22 +314,150 @@ def _template(specs: dict, coords: dict, attrs: dict, data: dict | None = None):
     return ds, encoding
 
 
-def _d_slice(specs: dict, members: list, i_d: int) -> xr.Dataset:
-    """The d-slice ``i_d`` of every data variable, filled from the chunk stores holding it."""
+class _Blocks:
+    """A partition of the grid (dims :data:`AXES`) into blocks, each written by one region
+    write: hyper-rectangles aligned with the storage chunks of every variable (so no storage
+    chunk is written twice), grown from the innermost dim (``seed``) outwards while the block's
+    data stays within `budget` bytes. ``budget = inf`` gives one block (the whole grid)."""
+
+    def __init__(self, specs: dict, grid_shape: tuple, budget: float):
+        sizes = dict(zip(AXES, grid_shape, strict=True))
+        unit = dict.fromkeys(AXES, 1)
+        cell_bytes = 0
+        for name, (dims, shape, dtype, _, _) in specs.items():
+            if name in BATCH_SCALARS:
+                continue
+            dim_sizes = dict(zip(dims, shape, strict=True))
+            storage_chunks = sweep_storage_chunks(dims, dim_sizes, dtype.itemsize)
+            storage = dict(zip(dims, storage_chunks, strict=True))
+            for dim in AXES:
+                unit[dim] = math.lcm(unit[dim], storage[dim])
+            cell_bytes += dtype.itemsize * math.prod(shape[len(AXES) :])
+        unit = {dim: min(unit[dim], sizes[dim]) for dim in AXES}
+        block = dict(unit)
+        for dim in reversed(AXES):
+            others = cell_bytes * math.prod(block[o] for o in AXES if o != dim)
+            if others * sizes[dim] <= budget:
+                block[dim] = sizes[dim]
+                continue
+            fit = int(budget // max(1, others)) // unit[dim] * unit[dim]
+            block[dim] = max(unit[dim], min(fit, sizes[dim]))
+            break
+        self.sizes = tuple(sizes[dim] for dim in AXES)
+        self.block = tuple(block[dim] for dim in AXES)
+        self.counts = tuple(-(-n // b) for n, b in zip(self.sizes, self.block, strict=True))
+        self.count = math.prod(self.counts)
+
+    def of(self, pos: tuple) -> np.ndarray:
+        """Block numbers of grid positions `pos` (one int array per dim of AXES)."""
+        index = tuple(p // b for p, b in zip(pos, self.block, strict=True))
+        return np.ravel_multi_index(index, self.counts)
+
+    def bounds(self, number: int) -> tuple[tuple, tuple]:
+        index = np.unravel_index(number, self.counts)
+        lo = tuple(int(i) * b for i, b in zip(index, self.block, strict=True))
+        hi = tuple(min(a + b, n) for a, b, n in zip(lo, self.block, self.sizes, strict=True))
+        return lo, hi
+
+    def region(self, number: int) -> dict:
+        lo, hi = self.bounds(number)
+        return {dim: slice(a, b) for dim, a, b in zip(AXES, lo, hi, strict=True)}
+
+
+def _positions(store: xr.Dataset, index: _GridIndex, where: str) -> tuple:
+    return tuple(index.positions(axis, store[axis].values, where) for axis in AXES)
+
+
+def _survey(paths, config: SweepConfig, index: _GridIndex, identity, blocks, allow_missing):
+    """Pass 1, coordinates only, one chunk store open at a time: coverage (a run twice or
+    missing is an error before anything is written), spectrum coordinates, and the chunk
+    stores of each block."""
+    axes, k_max, steps = config.grid.axes, config.grid.k_max, config.run.recorded_steps
+    filled = np.zeros(index.shape, dtype=bool)
+    spectrum_shape = (len(axes["d"]), len(axes["kappa"]), len(axes["r"]))
+    spectrum_coords = {name: np.full(spectrum_shape, np.nan) for name in SPECTRUM_COORDS}
+    lambda_k = np.full(spectrum_shape + (k_max,), np.nan)
+    stores_of_block: dict[int, list[int]] = {}
+    for number, path in enumerate(paths):
+        store = open_chunk_store(path, identity)
+        if store.sizes.get("k") != k_max or not np.array_equal(store["step"].values, steps):
+            raise ValueError(f"{path}: k or step dims differ from the config's")
+        pos = _positions(store, index, str(path))
+        if filled[pos].any() or len(set(zip(*pos, strict=True))) != len(pos[0]):
+            raise ValueError(f"{path}: holds runs that another chunk store also holds")
+        filled[pos] = True
+        spec_pos = (pos[0], pos[1], pos[5])
+        for name in SPECTRUM_COORDS:
+            spectrum_coords[name][spec_pos] = store[name].values
+        lambda_k[spec_pos] = store["lambda_k"].values
+        for block in np.unique(blocks.of(pos)):
+            stores_of_block.setdefault(int(block), []).append(number)
+    n_missing = int(filled.size - filled.sum())
+    if n_missing and not allow_missing:
+        first = tuple(int(i) for i in np.argwhere(~filled)[0])
+        where = ", ".join(
+            f"{axis}={index.values[axis][i]}" for axis, i in zip(AXES, first, strict=True)
+        )
+        raise ValueError(
+            f"assemble: {n_missing} of {filled.size} runs of the grid are missing "
+            f"(e.g. {where}); pass all chunk stores or allow_missing=True"
+        )
+    return SimpleNamespace(
+        filled=filled,
+        spectrum_coords=spectrum_coords,
+        lambda_k=lambda_k,
+        stores_of_block=stores_of_block,
+    )
+
+
+class _ChunkReader:
+    """The chunk stores of pass 2 with their grid positions, the last `capacity` kept open
+    (blocks are visited in grid order, the order chunks hold their runs in)."""
+
+    def __init__(self, paths: list, index: _GridIndex, identity: str, capacity: int = 16):
+        self.paths, self.index, self.identity = paths, index, identity
+        self.capacity = capacity
+        self.open: OrderedDict = OrderedDict()
+
+    def get(self, number: int) -> tuple:
+        if number in self.open:
+            self.open.move_to_end(number)
+            return self.open[number]
+        path = self.paths[number]
+        store = open_chunk_store(path, self.identity)
+        self.open[number] = (store, _positions(store, self.index, str(path)))
+        if len(self.open) > self.capacity:
+            self.open.popitem(last=False)
+        return self.open[number]
+
+
+def _fill_block(specs: dict, blocks: _Blocks, number: int, members, reader, scalars) -> dict:
+    """The values of block `number` of every variable but the batch scalars (name -> array of
+    the block's shape), from the chunk stores `members`; the batch scalars go to `scalars`
+    (name -> array of the whole grid), in place."""
+    lo, hi = blocks.bounds(number)
+    shape = tuple(b - a for a, b in zip(lo, hi, strict=True))
     arrays = {
-        name: np.full((1,) + shape[1:], fill, dtype=dtype)
-        for name, (_, shape, dtype, fill, _) in specs.items()
+        name: np.full(shape + spec_shape[len(AXES) :], fill, dtype=dtype)
+        for name, (_, spec_shape, dtype, fill, _) in specs.items()
+        if name not in BATCH_SCALARS
     }
-    for store, pos in members:
-        sel = pos[0] == i_d
-        if not sel.any():
+    for member in members:
+        store, pos = reader.get(member)
+        inside = np.ones(pos[0].shape, dtype=bool)
+        for p, a, b in zip(pos, lo, hi, strict=True):
+            inside &= (p >= a) & (p < b)
+        run_idx = np.flatnonzero(inside)
+        if not run_idx.size:
             continue
-        run_idx = np.flatnonzero(sel)
-        grid_pos = (np.zeros(run_idx.size, dtype=np.int64),) + tuple(p[sel] for p in pos[1:])
+        grid_pos = tuple(p[run_idx] for p in pos)
+        local = tuple(p - a for p, a in zip(grid_pos, lo, strict=True))
         scalar_pos = (grid_pos[0], grid_pos[1], grid_pos[4], grid_pos[5])
         part = store.isel({RUN_DIM: run_idx}).load()
         for name in specs:
             values = part[name].values
-            target = scalar_pos if name in BATCH_SCALARS else grid_pos
-            arrays[name][target] = values
-    return xr.Dataset({name: (specs[name][0], values) for name, values in arrays.items()})
+            if name in BATCH_SCALARS:
+                scalars[name][scalar_pos] = values
+            else:
+                arrays[name][local] = values
+    return arrays

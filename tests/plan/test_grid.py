@@ -25,6 +25,7 @@ from mfsim.plan.grid import (
     estimate_resources,
     expand_grid,
     make_chunks,
+    plan_chunks,
     seed_blocks,
 )
 
@@ -268,8 +269,9 @@ def test_every_run_in_exactly_one_chunk():
 
 def test_chunk_cost_at_most_target_unless_a_single_batch_exceeds_it():
     config = sweep_config(d=[1000, 3000, 300000])
-    target = config["chunking"]["target_seconds"]
-    chunks = make_chunks(config)
+    # the effective target: the job budget (5000 jobs) doubles the 1 s of the config once
+    chunks, target = plan_chunks(config)
+    assert target == 2 * config["chunking"]["target_seconds"]
     single = [chunk for chunk in chunks if chunk.cost > target]
     assert single, "the d = 300000 batches exceed the target"
     assert all(len(chunk.batches) == 1 for chunk in single)

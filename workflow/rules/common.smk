@@ -4,6 +4,7 @@
 # Each chunk's plan is written to results/<sweep>/plan/<chunk_id>.json when the workflow starts
 # (onstart in the Snakefile: never in a dry run; rewritten only when its content changes): the
 # simulate job reads only its own file.
+import functools
 import os
 import re
 import sys
@@ -13,6 +14,7 @@ from mfsim.config.errors import ConfigError
 from mfsim.config.model import parse as parse_config
 from mfsim.execute.resources import check_disk_space
 from mfsim.execute.failures import closing_line, run_started
+from mfsim.plan.budget import apply_job_budget, format_budget
 from mfsim.plan.chunk_plan import chunk_plan_path, make_plan, write_chunk_plans
 from mfsim.plan.grid import CHUNK_ID_LENGTH, estimate_resources, estimate_sweep, format_estimate
 from mfsim.plan.guidance import format_warnings, plan_warnings
@@ -24,9 +26,13 @@ except ConfigError as error:
     sys.stderr.write(f"mfsim: {error}\n")
     sys.exit(1)
 try:
-    # schema with defaults, semantic checks (d > r, kappa, ...), run-count/size/disk limits
-    SWEEP_CONFIG = parse_config(config, results_root="results")
-except ConfigError as error:
+    # schema with defaults, semantic checks (d > r, kappa, ...), run-count/size/disk limits;
+    # the profile's job budget (the Snakefile's JOB_BUDGET) fills unset chunking keys
+    SWEEP_CONFIG = parse_config(apply_job_budget(config, JOB_BUDGET), results_root="results")
+    # chunks within the job budget (chunking.max_jobs): identical in every invocation, remote
+    # jobs included (they get the same --config)
+    PLAN = make_plan(SWEEP_CONFIG)
+except (ConfigError, ValueError) as error:
     # the message names the key and what is allowed: print it once, without a traceback
     sys.stderr.write(f"mfsim: invalid config: {error}\n")
     sys.exit(1)
@@ -35,7 +41,6 @@ config.update(SWEEP_CONFIG.as_dict())
 SWEEP = SWEEP_CONFIG.sweep
 # job logs written from now on are this run's (read by onerror: stopped_line)
 RUN_STARTED = run_started()
-PLAN = make_plan(SWEEP_CONFIG)
 CHUNKS = PLAN.by_id
 
 try:
@@ -60,6 +65,8 @@ if workflow.is_main_process:
     _cores = _estimate_cores()
     _estimate = estimate_sweep(SWEEP_CONFIG, _cores, list(PLAN.chunks))
     sys.stderr.write(f"mfsim: sweep {SWEEP}: {format_estimate(_estimate, _cores)}\n")
+    _budget = format_budget(list(PLAN.chunks), SWEEP_CONFIG.chunking, PLAN.target_seconds, None)
+    sys.stderr.write(f"mfsim: {_budget}\n")
     # what the small-signal theory predicts per group: too few steps, t_k^* bound-dominated at
     # every d, divergence (mfsim.plan.guidance; `mfsim plan` prints the same lines)
     for _line in format_warnings(plan_warnings(SWEEP_CONFIG), prefix="mfsim: warning: "):
@@ -132,12 +139,18 @@ def simulate_mem_mb(wildcards, threads):
     With threads > 1 the job runs a LocalCluster of `threads` worker processes, and Dask gives
     each worker mem_mb / threads (SLURM sets RLIMIT_RSS to --mem, which Dask reads).
     """
-    return estimate_resources(CHUNKS[wildcards.chunk], SWEEP_CONFIG)["mem_mb"] * max(1, int(threads))
+    return _chunk_resources(wildcards.chunk)["mem_mb"] * max(1, int(threads))
 
 
 def simulate_runtime(wildcards):
     """Runtime estimate of a chunk job in minutes (mfsim.plan.grid.estimate_resources)."""
-    return estimate_resources(CHUNKS[wildcards.chunk], SWEEP_CONFIG)["runtime"]
+    return _chunk_resources(wildcards.chunk)["runtime"]
+
+
+@functools.lru_cache(maxsize=None)
+def _chunk_resources(chunk_id):
+    """estimate_resources of a chunk, once per invocation (Snakemake asks for each resource)."""
+    return estimate_resources(CHUNKS[chunk_id], SWEEP_CONFIG)
 
 
 def all_targets():

@@ -1,0 +1,314 @@
+"""Sweeps of 10^5 to 10^7 runs (issue 24): the start (plan + ``snakemake -n``) and ``assemble``.
+
+    python benchmarks/bench_scale.py                        # start at 1e5, 1e6, 1e7 runs;
+                                                            # assemble at 1e3 and 1e4 chunk stores
+    python benchmarks/bench_scale.py --chunk-stores 1000 10000 100000
+    python benchmarks/bench_scale.py --skip-assemble        # only the start
+    python benchmarks/bench_scale.py --skip-start --skip-assemble --baseline ../main
+    python benchmarks/bench_scale.py --skip-start --skip-baseline-start --baseline ../main
+    python benchmarks/bench_scale.py --skip-start --chunk-stores 300 1000 3000 --assemble streaming
+
+Start: the flat-family grid of issue 24 (31 d x r in 2..6 x 10 kappa x 10 varpi x 10 eta x 64
+seeds = 9.92 x 10^6 runs) and two smaller ones (fewer d values and seeds). For each, measured in
+a child process (wall time, CPU time and peak RSS from ``os.wait4``): ``mfsim plan --profile``
+(parse + chunking), ``snakemake -n`` with the default (local) profile and with the SLURM
+profile (workflow/profiles/slurm: job budget 5000 jobs, 600 s mean job). The targets of the
+issue: plan + dry run within 60 s and 1 GB, at most 10^4 jobs on the SLURM profile.
+
+Assemble: synthetic chunk stores of one run each, written fast without the engine: one chunk
+store is computed by the engine, then copied file by file with its ``d`` and ``seed``
+coordinates re-encoded for every other chunk of the grid (the data values are the template's,
+which assembling only copies). ``mfsim.store.assemble`` then runs in a child process, once
+in memory (stores up to 64 MB) and once streaming (``IN_MEMORY_WRITE_BYTES = 0``); printed:
+time, peak RSS, files read and written. Memory should not grow with the number of chunk stores.
+
+The machine is shared: the load average is printed beside every figure; CPU time moves less with
+the load than wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SLURM_PROFILE = ROOT / "workflow" / "profiles" / "slurm"
+DEFAULT_PROFILE = ROOT / "workflow" / "profiles" / "default"
+# (number of d values, seeds): 1e5, 1e6 and 1e7 runs of the issue's grid
+START_SIZES = ((2, 10), (3, 64), (31, 64))
+
+
+def load() -> str:
+    return f"load {os.getloadavg()[0]:.1f}"
+
+
+def measure(cmd: list, cwd: Path, env: dict | None = None) -> dict:
+    """Wall time, CPU time (user + sys, with waited-for descendants) and peak RSS of `cmd`."""
+    start = time.perf_counter()
+    before = load()
+    with open(cwd / "bench.log", "ab") as log:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        tail = (cwd / "bench.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{tail}")
+    return {
+        "wall": time.perf_counter() - start,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "rss_mb": usage.ru_maxrss / 1024,
+        "load": f"{before} -> {load()}",
+    }
+
+
+def issue_config(n_d: int, seeds: int) -> dict:
+    """The flat-family grid of issue 24 with `n_d` d values and `seeds` seeds."""
+    return {
+        "sweep": f"scale{n_d}x{seeds}",
+        "spectrum": {"family": "flat"},
+        "grid": {
+            "d": {"start": 100, "stop": 1.0e12, "num": n_d, "spacing": "log"},
+            "r": [2, 3, 4, 5, 6],
+            "kappa": {"start": 8, "stop": 100, "num": 10, "spacing": "log"},
+            "varpi": {"start": 0.1, "stop": 10, "num": 10, "spacing": "log"},
+            "eta": {"start": 0.01, "stop": 0.1, "num": 10, "spacing": "log"},
+            "seeds": {"count": seeds},
+        },
+        "run": {"steps": 30000, "record": {"policy": "log", "num": 20}},
+        "limits": {"max_runs": 10**8, "max_bytes": 10**15},
+    }
+
+
+def jobs_of(log: Path) -> str:
+    """The 'N simulate jobs' figure of the last start line in `log`."""
+    lines = [line for line in log.read_text().splitlines() if "simulate jobs of a budget" in line]
+    return lines[-1].split("mfsim: ")[-1].split(" simulate")[0] if lines else "?"
+
+
+def bench_start(workdir: Path) -> list:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    rows = []
+    for n_d, seeds in START_SIZES:
+        config = issue_config(n_d, seeds)
+        runs = n_d * 5 * 1000 * seeds
+        path = workdir / f"{config['sweep']}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        plan = [sys.executable, "-m", "mfsim.cli", "plan", str(path), "--profile"]
+        snakemake = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
+        snakemake += ["--directory", str(workdir), "--configfile", str(path), "-n", "--quiet"]
+        for profile, profile_dir in (("local", DEFAULT_PROFILE), ("slurm", SLURM_PROFILE)):
+            extra = ["--workflow-profile", str(SLURM_PROFILE)] if profile == "slurm" else []
+            (workdir / "bench.log").unlink(missing_ok=True)
+            planned = measure(plan + [str(profile_dir)], workdir, env)
+            (workdir / "bench.log").unlink(missing_ok=True)
+            dry = measure(snakemake + extra + ["all"], workdir, env)
+            jobs = jobs_of(workdir / "bench.log")
+            rows.append((runs, profile, jobs, planned, dry))
+            print(
+                f"{runs:>9} runs {profile:>5}: {jobs:>5} jobs | mfsim plan "
+                f"{planned['wall']:5.1f} s wall {planned['cpu']:5.1f} s CPU "
+                f"{planned['rss_mb']:5.0f} MB | snakemake -n "
+                f"{dry['wall']:5.1f} s wall {dry['cpu']:5.1f} s CPU {dry['rss_mb']:5.0f} MB "
+                f"({dry['load']})",
+                flush=True,
+            )
+    return rows
+
+
+def bench_baseline(workdir: Path, baseline: Path) -> None:
+    """`mfsim plan` and `snakemake -n` of another checkout (the code before the job budget),
+    side by side with this one, on the 1e6- and 1e7-run grids (dry run at 1e6 only: at 1e7 the
+    fixed 20 s chunks make ~10^5 jobs and minutes of DAG)."""
+    for n_d, seeds, dry_run in ((3, 64, True), (31, 64, False)):
+        config = issue_config(n_d, seeds)
+        path = workdir / f"{config['sweep']}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        runs = n_d * 5 * 1000 * seeds
+        for label, root in (("before", baseline), ("after", ROOT)):
+            env = {**os.environ, "PYTHONPATH": str(root)}
+            (workdir / "bench.log").unlink(missing_ok=True)
+            planned = measure([sys.executable, "-m", "mfsim.cli", "plan", str(path)], workdir, env)
+            chunks = (workdir / "bench.log").read_text().split(" chunk")[0].rsplit(" ", 1)[-1]
+            line = (
+                f"{runs:>9} runs {label:>6} ({root}): {chunks:>6} chunks | mfsim plan "
+                f"{planned['wall']:5.1f} s wall {planned['cpu']:5.1f} s CPU "
+                f"{planned['rss_mb']:5.0f} MB"
+            )
+            if dry_run:
+                cmd = [sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile")]
+                cmd += ["--directory", str(workdir), "--configfile", str(path), "-n", "--quiet"]
+                dry = measure(cmd + ["all"], workdir, env)
+                line += (
+                    f" | snakemake -n {dry['wall']:5.1f} s wall {dry['cpu']:5.1f} s CPU "
+                    f"{dry['rss_mb']:5.0f} MB"
+                )
+            print(f"{line} ({planned['load']})", flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# assemble
+
+
+def synthetic_config(n_chunks: int) -> dict:
+    """A flat-family grid of `n_chunks` runs, one run per chunk (100 d values when possible)."""
+    n_d = min(100, n_chunks)
+    return {
+        "sweep": f"synthetic{n_chunks}",
+        "spectrum": {"family": "flat"},
+        "grid": {
+            "d": {"start": 100, "stop": 1.0e12, "num": n_d, "spacing": "log"},
+            "r": [2],
+            "kappa": [8],
+            "varpi": [0.5],
+            "eta": [0.1],
+            "seeds": {"count": n_chunks // n_d},
+        },
+        "run": {"steps": 100, "record": {"policy": "log", "num": 8}},
+        "chunking": {"target_seconds": 1e-9, "seeds_per_batch": 1, "max_jobs": 10**7},
+        "limits": {"max_runs": 10**8},
+    }
+
+
+def write_synthetic_stores(config: dict, out: Path) -> tuple[list, int]:
+    """Chunk stores of every chunk of `config`: one from the engine, the others its copies
+    with their own ``d`` and ``seed`` (encoded with the template's codec)."""
+    import numcodecs
+
+    from mfsim import run_chunk
+    from mfsim.config import parse
+    from mfsim.plan.grid import make_chunks
+
+    parsed = parse(config)
+    chunks = make_chunks(parsed)
+    template = out / "template.zarr"
+    run_chunk(chunks[0], parsed, template)
+    files = {
+        path.relative_to(template): path.read_bytes()
+        for path in template.rglob("*")
+        if path.is_file()
+    }
+    codecs = {}
+    for name in ("d", "seed"):
+        meta = json.loads(files[Path(name) / ".zarray"])
+        codecs[name] = (numcodecs.get_codec(meta["compressor"]), np.dtype(meta["dtype"]))
+    paths = []
+    for chunk in chunks:
+        store = out / "chunks" / f"{chunk.chunk_id}.zarr"
+        for relative, content in files.items():
+            target = store / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        batch = chunk.batches[0]
+        for name, value in (("d", batch.point.d), ("seed", batch.seeds[0])):
+            codec, dtype = codecs[name]
+            (store / name / "0").write_bytes(codec.encode(np.array([value], dtype=dtype)))
+        paths.append(store)
+    return paths, len(files)
+
+
+ASSEMBLE_CHILD = """
+import importlib, json, sys, time
+sys.path.insert(0, {root!r})
+from mfsim.config import parse
+module = importlib.import_module("mfsim.store.assemble")
+if {stream}:
+    module.IN_MEMORY_WRITE_BYTES = 0
+paths = json.load(open({paths!r}))
+config = parse(json.load(open({config!r})))
+start = time.perf_counter()
+module.assemble(paths, config, {out!r})
+print(time.perf_counter() - start)
+"""
+
+
+def bench_assemble(workdir: Path, sizes: list, modes: list, baseline: Path | None) -> list:
+    rows = []
+    for n_chunks in sizes:
+        out = workdir / f"assemble{n_chunks}"
+        out.mkdir()
+        config = synthetic_config(n_chunks)
+        start = time.perf_counter()
+        paths, files_per_store = write_synthetic_stores(config, out)
+        written = time.perf_counter() - start
+        (out / "paths.json").write_text(json.dumps([str(p) for p in paths]))
+        # assemble needs no chunking keys (a checkout before the job budget refuses max_jobs)
+        (out / "config.json").write_text(json.dumps({**config, "chunking": {}}))
+        roots = [("", ROOT)] + ([(" before", baseline)] if baseline is not None else [])
+        for stream, (label, root) in itertools.product(
+            [mode == "streaming" for mode in modes], roots
+        ):
+            sweep = out / f"sweep_{'stream' if stream else 'memory'}{label.strip()}.zarr"
+            code = ASSEMBLE_CHILD.format(
+                root=str(root),
+                stream=stream,
+                paths=str(out / "paths.json"),
+                config=str(out / "config.json"),
+                out=str(sweep),
+            )
+            result = measure([sys.executable, "-c", code], out)
+            n_out = sum(1 for path in sweep.rglob("*") if path.is_file())
+            rows.append((n_chunks, stream, result, n_out))
+            print(
+                f"{n_chunks:>7} chunk stores ({len(paths) * files_per_store} files, written in "
+                f"{written:.0f} s): assemble{label} {'streaming' if stream else 'in memory'} "
+                f"{result['wall']:6.1f} s wall {result['cpu']:6.1f} s CPU "
+                f"{result['rss_mb']:5.0f} MB peak RSS, {n_out} files out ({result['load']})",
+                flush=True,
+            )
+            shutil.rmtree(sweep)
+        shutil.rmtree(out / "chunks")
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--chunk-stores", type=int, nargs="*", default=[1000, 10000])
+    parser.add_argument(
+        "--assemble",
+        nargs="*",
+        choices=["streaming", "memory"],
+        default=["streaming", "memory"],
+        help="routes of assemble to measure (memory: the default for stores up to 64 MB)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another checkout (e.g. the code before the job budget): its mfsim plan, "
+        "snakemake -n and assemble beside this one's",
+    )
+    parser.add_argument("--skip-start", action="store_true")
+    parser.add_argument("--skip-baseline-start", action="store_true")
+    parser.add_argument("--skip-assemble", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="bench_scale_"))
+    print(f"scratch directory {workdir}; {load()} on {os.cpu_count()} CPUs")
+    try:
+        if not args.skip_start:
+            bench_start(workdir)
+        if args.baseline is not None:
+            args.baseline = args.baseline.resolve()
+            if not args.skip_baseline_start:
+                bench_baseline(workdir, args.baseline)
+        if not args.skip_assemble:
+            bench_assemble(workdir, args.chunk_stores, args.assemble, args.baseline)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
