@@ -3,7 +3,9 @@
 GD on ||Sigma - X X^T||_F^2 is rotation invariant (paper, footnote 1), so a diagonal Sigma with
 decreasing eigenvalues is the general case. A spectrum is stored as arithmetic *segments*
 ``(first_value, increment, count)`` so that a flat bulk at d = 10^300 is three numbers, never a
-length-d array.
+length-d array. A custom list is compressed into such segments exactly
+(:func:`compress_eigenvalues`): the named families given as lists become their own few segments
+again and run through the same fused pass, bit for bit.
 
 Dimensions
 ----------
