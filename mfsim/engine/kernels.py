@@ -35,6 +35,12 @@ the *rank token* the entry points take (:func:`rank_token`):
 * larger r: the token is ``None``: runtime r, explicit 4 x 4 register tiles (4 rows x 4 columns
   of ``x G`` at a time, 4 x 4 blocks of the Gram), with r padded to a multiple of 4.
 
+The eigenvalue of a row comes from its segment (``first + increment * j``, the expression of
+``Segment.values``); consecutive one-row segments (a custom spectrum's values that no arithmetic
+segment reproduces) share a slab and are read as a stream of eigenvalues beside X
+(:func:`_slab_end`, :func:`_growth_factors`): 8 bytes per row instead of one slab per row. A
+block finds its first segment by binary search.
+
 The noise sums cost r^2 multiply-adds per bulk row beside the r(r+1)/2 of the Gram: where the
 step is compute-bound (rows in cache: d = 4000 x 64 seeds) a step takes about 1.5x (r = 2) to 2x
 (r = 3) the time of the Gram-only pass; where it is memory-bound (d = 10^6) the cost is hidden.
