@@ -3,7 +3,7 @@
 Run from the repository root::
 
     python benchmarks/bench_peers.py            # a few seconds per shape
-    python benchmarks/bench_peers.py --long     # longer measurements (steadier medians)
+    python benchmarks/bench_peers.py --long     # longer measurements, more repeats
     python benchmarks/bench_peers.py --shapes 1e6,10,1 4000,2,64
 
 The JAX peer needs the optional extra ``bench`` (``pip install -e '.[bench]'``: jax, jaxlib,
