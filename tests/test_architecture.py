@@ -16,7 +16,13 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mfsim"
 FLOW = ("config", "plan", "engine", "store", "execute", "analysis", "output")
-LEAVES = {"mfsim.spectra", "mfsim.datamodel", "mfsim.theory", "mfsim._version"}
+LEAVES = {
+    "mfsim.spectra",
+    "mfsim.spectrum_compression",
+    "mfsim.datamodel",
+    "mfsim.theory",
+    "mfsim._version",
+}
 ENTRY_POINTS = {"mfsim", "mfsim.cli", "mfsim.jobs", "mfsim.analysis.accessor"}
 
 
