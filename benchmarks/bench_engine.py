@@ -16,16 +16,24 @@ engine
     Wall time of one call advancing ``steps`` steps, divided by ``steps``; nothing subtracted.
 simulate
     End-to-end ``mfsim.simulate(..., stop_error=0, record='all')`` wall time / steps, nothing
-    subtracted (includes drawing X_0, the stage tracker and building the Dataset). For reference.
+    subtracted (includes drawing X_0, the stage tracker and building the Dataset), at 4x the
+    engine's step count (>= 32 steps); measured at a second, shorter length too, the two give
+    simulate's per-step cost (slope, ``sim/step``) and its fixed cost (intercept, ``sim fixed``).
 numpy
     ``G = Y.T @ Y; Y = a * Y - eta * (Y @ G)`` per step, no diagnostics, seed after seed.
-floor
-    Bytes that must move per step (read X once + write X once: 2 d r 8 batch) divided by the copy
-    bandwidth measured in this run (median of ``np.copyto`` of a 200 MB array, read + write bytes).
+floors
+    memory: bytes that must move per step (read X once + write X once: 2 d r 8 batch) divided by
+    the copy bandwidth measured in this run (median of ``np.copyto`` of a 200 MB array, read +
+    write bytes). flop: the flops of the fused pass per step (:func:`step_flops`: update, Gram,
+    noise sums; d batch rows) at the float64 rate of a 1024^3 dgemm measured in this run (the
+    machine's practical FMA peak, every core). eng/floor = engine / max(memory, flop).
 
-Times are medians of the repeats, after a warm-up (which also compiles or loads the kernels).
-Targets (issue 7): (4000, 2, 64) >= 10x NumPy; (1e6, 2, 1) >= 8x NumPy and <= 1.25x the floor;
-(1e6, 10, 1) >= 2x NumPy.
+Times are medians of the repeats, after a warm-up (which also compiles or loads the kernels). The
+load average is printed beside every row, the machine facts (CPU model, caches, SMT siblings,
+numba's threads) in the header: see benchmarks/README.md for what the kernel depends on.
+Targets: issue 7: (4000, 2, 64) >= 10x NumPy; (1e6, 2, 1) >= 8x NumPy; (1e6, 10, 1) >= 2x NumPy.
+Issue 23: engine <= 2x max(memory floor, flop floor) and simulate <= 1.2x the engine at d = 1e6
+for r in {2, 5, 10, 16}.
 """
 
 from __future__ import annotations
@@ -39,11 +47,14 @@ import time
 import numba
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     import mfsim
 except ImportError:  # not installed: use the checkout this script lives in
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
     import mfsim
+import machine_facts  # noqa: E402
+
 from mfsim.engine import kernels  # noqa: E402
 from mfsim.engine.initialization import effective_system, initial_state  # noqa: E402
 from mfsim.engine.simulation import noise_floor_factor  # noqa: E402
@@ -56,8 +67,10 @@ MAX_STEPS = 2000
 CONFIGS = [
     (4000, 2, 64, {"kappa": 4}, {"speedup": 10.0}),
     (100_000, 2, 1, {"kappa": 4}, {}),
-    (1_000_000, 2, 1, {"kappa": 4}, {"speedup": 8.0, "floor": 1.25}),
-    (1_000_000, 10, 1, {"kappa": 20}, {"speedup": 2.0}),
+    (1_000_000, 2, 1, {"kappa": 4}, {"speedup": 8.0, "floor": 2.0, "simulate": 1.2}),
+    (1_000_000, 5, 1, {"kappa": 10}, {"floor": 2.0, "simulate": 1.2}),
+    (1_000_000, 10, 1, {"kappa": 20}, {"speedup": 2.0, "floor": 2.0, "simulate": 1.2}),
+    (1_000_000, 16, 1, {"kappa": 32}, {"floor": 2.0, "simulate": 1.2}),
 ]
 
 
@@ -76,6 +89,24 @@ def _median_time(fn, repeats, setup=None):
         fn()
         times.append(time.perf_counter() - t)
     return float(np.median(times))
+
+
+def fma_rate(repeats, n=1024):
+    """Floating-point rate in flop/s (a multiply-add counts 2) of a cache-blocked float64 matrix
+    product (OpenBLAS dgemm, all its threads): the machine's practical FMA peak."""
+    a = np.random.default_rng(0).standard_normal((n, n))
+    b = a.T.copy()
+    c = np.empty_like(a)
+    np.matmul(a, b, out=c)
+    t = _median_time(lambda: np.matmul(a, b, out=c), repeats)
+    return 2.0 * n**3 / t
+
+
+def step_flops(r):
+    """Flops per row and step of the fused pass: the update x G (r^2 multiply-adds) and
+    a x - eta y (3 r), the Gram's upper triangle (r (r + 1) / 2 multiply-adds), the noise sums
+    (r^2 multiply-adds and r squares added)."""
+    return 2 * r * r + 3 * r + r * (r + 1) + 2 * r * r + 2 * r
 
 
 def copy_bandwidth(repeats, nbytes=200 * 2**20):
@@ -157,7 +188,7 @@ def _calibrated_steps(fn_steps, target, lo, hi):
     return int(np.clip(target / per_step, lo, hi))
 
 
-def bench_config(d, r, batch, spec_kw, quick, bandwidth):
+def bench_config(d, r, batch, spec_kw, quick, bandwidth, flop_rate):
     spec = mfsim.spectrum("linear", d, r=r, **spec_kw)
     repeats = 3 if quick else 5
     target = 0.05 if quick else 0.25
@@ -169,16 +200,20 @@ def bench_config(d, r, batch, spec_kw, quick, bandwidth):
     eng_steps = _calibrated_steps(state.advance, target, 4, MAX_STEPS)
     t_engine = _median_time(lambda: state.advance(eng_steps), repeats, state.reset) / eng_steps
 
-    sim_steps = max(eng_steps, 8)
+    # simulate at two lengths: per-step cost (slope) and fixed cost (X_0, Dataset: intercept)
+    sim_short, sim_steps = max(eng_steps, 8), max(4 * eng_steps, 32)
 
-    def sim():
-        mfsim.simulate(
-            spec, eta=ETA, steps=sim_steps, seeds=range(batch), stop_error=0.0, record="all"
-        )
+    def sim(steps):
+        mfsim.simulate(spec, eta=ETA, steps=steps, seeds=range(batch), stop_error=0.0, record="all")
 
-    mfsim.simulate(spec, eta=ETA, steps=2, seeds=range(batch), stop_error=0.0, record="all")
+    sim(2)
     _settle()
-    t_sim = _median_time(sim, 1 if quick else 3) / sim_steps
+    t_short = _median_time(lambda: sim(sim_short), 1 if quick else 3)
+    _settle()
+    t_long = _median_time(lambda: sim(sim_steps), 1 if quick else 3)
+    t_sim = t_long / sim_steps
+    t_sim_step = (t_long - t_short) / (sim_steps - sim_short)
+    t_sim_fixed = t_long - t_sim_step * sim_steps
 
     _settle()
     np_steps = _calibrated_steps(lambda s: numpy_loop(spec, batch, s)(), target, 2, MAX_STEPS)
@@ -186,7 +221,9 @@ def bench_config(d, r, batch, spec_kw, quick, bandwidth):
     t_numpy = _median_time(run_np, repeats) / np_steps
 
     _settle()
-    t_floor = 2 * d * r * 8 * batch / bandwidth
+    t_memory = 2 * d * r * 8 * batch / bandwidth
+    t_compute = d * batch * step_flops(r) / flop_rate
+    t_floor = max(t_memory, t_compute)
     return {
         "d": d,
         "r": r,
@@ -194,11 +231,17 @@ def bench_config(d, r, batch, spec_kw, quick, bandwidth):
         "layout": state.layout,
         "engine": t_engine,
         "simulate": t_sim,
+        "sim_step": t_sim_step,
+        "sim_fixed": t_sim_fixed,
         "numpy": t_numpy,
+        "memory": t_memory,
+        "compute": t_compute,
         "floor": t_floor,
         "speedup": t_numpy / t_engine,
         "vs_floor": t_engine / t_floor,
+        "sim_vs_engine": t_sim / t_engine,
         "steps": (eng_steps, sim_steps, np_steps),
+        "load": _fmt_load(os.getloadavg()),
     }
 
 
@@ -210,6 +253,9 @@ def verdicts(res, targets):
     if "floor" in targets:
         ok = res["vs_floor"] <= targets["floor"]
         out.append(f"engine/floor <= {targets['floor']:g} {'PASS' if ok else 'MISS'}")
+    if "simulate" in targets:
+        ok = res["sim_vs_engine"] <= targets["simulate"]
+        out.append(f"simulate/engine <= {targets['simulate']:g} {'PASS' if ok else 'MISS'}")
     return "; ".join(out) if out else "(no target)"
 
 
@@ -233,13 +279,17 @@ def main(argv=None):
         f"{numba.config.THREADING_LAYER}), OPENBLAS_CORETYPE="
         f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, quick={args.quick}"
     )
+    for line in machine_facts.describe():
+        print(line)
     bandwidth = copy_bandwidth(3 if args.quick else 7)
     print(f"copy bandwidth (np.copyto 200 MB, read+write bytes): {bandwidth / 1e9:.2f} GB/s")
+    flop_rate = fma_rate(3 if args.quick else 7)
+    print(f"FMA rate (dgemm 1024^3, all BLAS threads): {flop_rate / 1e9:.1f} GFLOP/s")
     print()
 
     rows = []
     for d, r, batch, spec_kw, targets in CONFIGS:
-        res = bench_config(d, r, batch, spec_kw, args.quick, bandwidth)
+        res = bench_config(d, r, batch, spec_kw, args.quick, bandwidth, flop_rate)
         res["verdict"] = verdicts(res, targets)
         rows.append(res)
         print(
@@ -248,25 +298,51 @@ def main(argv=None):
         )
 
     print()
-    header = (
-        f"| {'d':>9} | {'r':>2} | {'batch':>5} | {'layout':>6} | {'engine ms':>9} | "
-        f"{'simulate ms':>11} | {'NumPy ms':>9} | {'floor ms':>8} | {'speedup':>7} | "
-        f"{'eng/floor':>9} | targets |"
-    )
-    print(header)
-    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    cols = [
+        "d",
+        "r",
+        "batch",
+        "layout",
+        "engine ms",
+        "simulate ms",
+        "sim/step ms",
+        "sim fixed s",
+        "NumPy ms",
+        "mem floor ms",
+        "flop floor ms",
+        "speedup",
+        "eng/floor",
+        "sim/eng",
+        "load",
+        "targets",
+    ]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
     for res in rows:
-        print(
-            f"| {res['d']:>9} | {res['r']:>2} | {res['batch']:>5} | {res['layout']:>6} | "
-            f"{res['engine'] * 1e3:>9.3f} | {res['simulate'] * 1e3:>11.3f} | "
-            f"{res['numpy'] * 1e3:>9.3f} | {res['floor'] * 1e3:>8.3f} | "
-            f"{res['speedup']:>6.1f}x | {res['vs_floor']:>9.2f} | {res['verdict']} |"
-        )
-    print()
+        cells = [
+            f"{res['d']}",
+            f"{res['r']}",
+            f"{res['batch']}",
+            res["layout"],
+            f"{res['engine'] * 1e3:.3f}",
+            f"{res['simulate'] * 1e3:.3f}",
+            f"{res['sim_step'] * 1e3:.3f}",
+            f"{res['sim_fixed']:.3f}",
+            f"{res['numpy'] * 1e3:.3f}",
+            f"{res['memory'] * 1e3:.3f}",
+            f"{res['compute'] * 1e3:.3f}",
+            f"{res['speedup']:.1f}x",
+            f"{res['vs_floor']:.2f}",
+            f"{res['sim_vs_engine']:.2f}",
+            res["load"],
+            res["verdict"],
+        ]
+        print("| " + " | ".join(cells) + " |")
     print(
         "ms per step (for the whole batch). engine: kernels with full per-step diagnostics; "
-        "simulate: end to end, nothing subtracted; speedup = NumPy / engine; "
-        "eng/floor = engine / floor."
+        "simulate: end to end, nothing subtracted; sim/step and sim fixed: slope and intercept "
+        "of simulate's wall time between two step counts; speedup = NumPy / engine; "
+        "eng/floor = engine / max(memory floor, flop floor); sim/eng = simulate / engine."
     )
     print(
         f"total time {time.perf_counter() - started:.0f} s; load average (1, 5, 15 min) before "

@@ -3,7 +3,9 @@
 GD on ||Sigma - X X^T||_F^2 is rotation invariant (paper, footnote 1), so a diagonal Sigma with
 decreasing eigenvalues is the general case. A spectrum is stored as arithmetic *segments*
 ``(first_value, increment, count)`` so that a flat bulk at d = 10^300 is three numbers, never a
-length-d array.
+length-d array. A custom list is compressed into such segments exactly
+(:func:`compress_eigenvalues`): the named families given as lists become their own few segments
+again and run through the same fused pass, bit for bit.
 
 Dimensions
 ----------
@@ -34,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mfsim import spectrum_compression
 from mfsim.arguments import check_integer, check_number
 
 __all__ = [
@@ -45,6 +48,7 @@ __all__ = [
     "as_dimension",
     "max_dimension",
     "check_spectrum_grid",
+    "compress_eigenvalues",
     "MAX_EXPLICIT_ROWS",
     "MAX_LOG10_D",
 ]
@@ -380,13 +384,34 @@ def _custom(d=None, r=1, kappa=None, eigenvalues=None, path=None) -> Spectrum:
     if d is not None and as_dimension(d) != lam.size:
         raise SpectrumError(f"d = {d} but the custom list has {lam.size} eigenvalues")
     check_eigenvalues(lam)
-    # Compress runs of equal values into groups (the reduced engine uses them).
-    segments, start = [], 0
-    for i in range(1, lam.size + 1):
-        if i == lam.size or lam[i] != lam[start]:
-            segments.append(Segment(float(lam[start]), 0.0, i - start))
-            start = i
-    return Spectrum("custom", int(lam.size), r, tuple(segments))
+    return Spectrum("custom", int(lam.size), r, tuple(compress_eigenvalues(lam)))
+
+
+def compress_eigenvalues(lam: np.ndarray) -> list[Segment]:
+    """The segments that reproduce ``lam`` bit for bit, found greedily
+    (:func:`mfsim.spectrum_compression.compress`).
+
+    Runs of equal values become constant segments (the exact Gram reduction groups them,
+    :mod:`mfsim.engine.initialization`); stretches of distinct values become arithmetic segments
+    wherever ``first + increment * j`` reproduces every value exactly (the named families' bulk
+    given as a list, ``numpy.linspace``); everything else stays single rows, which the kernels
+    read as a stream of eigenvalues beside X.
+
+    Parameters
+    ----------
+    lam : numpy.ndarray of float64, shape (d,)
+        Finite, non-negative, non-increasing (:func:`check_eigenvalues`).
+
+    Returns
+    -------
+    list of Segment
+        Their values, concatenated, equal ``lam`` exactly (checked before returning).
+    """
+    first, increment, count = spectrum_compression.compress(lam)
+    return [
+        Segment(f, i, c)
+        for f, i, c in zip(first.tolist(), increment.tolist(), count.tolist(), strict=True)
+    ]
 
 
 def read_eigenvalues(path) -> np.ndarray:

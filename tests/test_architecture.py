@@ -23,6 +23,7 @@ LEAVES = {
     "mfsim.datamodel",
     "mfsim.theory",
     "mfsim.small_signal",
+    "mfsim.spectrum_compression",
     "mfsim._version",
 }
 ENTRY_POINTS = {"mfsim", "mfsim.cli", "mfsim.jobs", "mfsim.analysis.accessor"}

@@ -249,3 +249,59 @@ def test_staircase_needs_enough_bulk_rows():
     assert mfsim.spectrum("staircase", 35, r=2, kappa=5, levels=32).d == 35
     with pytest.raises(SpectrumError, match="levels = 0 is out of range; allowed: an integer >= 1"):
         mfsim.spectrum("staircase", 200, r=2, kappa=5, levels=0)
+
+
+# ---- compression of custom lists ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "family,d,r,kwargs",
+    [
+        ("figure1", 1_000_003, 2, {}),
+        ("linear", 1_000_000, 2, {"kappa": 4.0}),
+        ("linear", 99_999, 3, {"kappa": 5.0}),
+        ("linear", 100_000, 5, {"kappa": 7.3, "bulk_bottom": 0.1}),
+        ("linear", 1_000_000, 10, {"kappa": 20.0}),
+        ("linear", 4321, 16, {"kappa": 40.0, "lambda_1": 2.7}),
+        ("flat", 100_000, 2, {"kappa": 4.0}),
+        ("staircase", 100_000, 2, {"kappa": 5.0}),
+    ],
+)
+def test_custom_list_of_a_named_family_compresses_to_its_segments(family, d, r, kwargs):
+    named = mfsim.spectrum(family, d, r=r, **kwargs)
+    lam = named.eigenvalues()
+    custom = mfsim.spectrum("custom", r=r, eigenvalues=lam)
+    # every value bit for bit, as Segment.values evaluates it
+    assert custom.eigenvalues().view(np.int64).tolist() == lam.view(np.int64).tolist()
+    assert len(custom.segments) <= len(named.segments) + 1
+    # runs of equal values stay groups (the exact Gram reduction)
+    assert custom.groups() == named.groups()
+
+
+def test_compression_of_mixed_and_random_lists_is_exact():
+    rng = np.random.default_rng(3)
+    head = 5.0 + (-1.0 / 7.0) * np.arange(10.0)  # an arithmetic run
+    flat = np.full(50, head[-1] - 0.5)  # a group
+    noise = np.sort(rng.uniform(0.0, 2.5, 200))[::-1]  # nothing to compress
+    linear = np.linspace(3.0, 2.901, 100)  # another run (numpy's start + step * j)
+    lam = np.sort(np.concatenate([head, flat, linear, noise]))[::-1]
+    spec = mfsim.spectrum("custom", r=2, eigenvalues=lam)
+    assert spec.eigenvalues().view(np.int64).tolist() == lam.view(np.int64).tolist()
+    assert spec.groups() == [(head[-1] - 0.5, 50)]
+    # 200 single rows, one segment per run (the head's last value may start the group's
+    # neighbour run instead): 204 at most
+    assert len(spec.segments) <= 204
+
+
+@pytest.mark.parametrize("d", [7, 1000, 123_457])
+def test_linspace_list_is_one_or_two_segments(d):
+    lam = np.linspace(2.5, 0.01, d)
+    spec = mfsim.spectrum("custom", r=1, eigenvalues=lam)
+    assert spec.eigenvalues().view(np.int64).tolist() == lam.view(np.int64).tolist()
+    assert len(spec.segments) <= 2
+
+
+def test_compression_keeps_tiny_and_zero_values_exact():
+    lam = np.array([1.0, 1e-300, 5e-324, 0.0, 0.0])
+    spec = mfsim.spectrum("custom", r=1, eigenvalues=lam)
+    assert spec.eigenvalues().view(np.int64).tolist() == lam.view(np.int64).tolist()

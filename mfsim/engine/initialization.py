@@ -157,11 +157,13 @@ def bartlett_factor(rng, n: int, r: int, scale: float) -> np.ndarray:
     return scale * lower.T
 
 
-def initial_state(system: EffectiveSystem, varpi: float, seed: int, dtype=np.float64):
+def initial_state(system: EffectiveSystem, varpi: float, seed: int, dtype=np.float64, out=None):
     """X_0 = varpi N_0 (effective rows) for one seed.
 
-    Returns an array of shape (n_rows, r). Without reduction the rows are the true rows of X_0,
-    N_0 ~ N(0, 1/d) i.i.d.; reduced groups get Bartlett factors of the same Gram distribution.
+    Returns an array of shape (n_rows, r) (``out`` if given: written in place, float64 without
+    reduction drawn straight into it, no temporary of X_0's size). Without reduction the rows
+    are the true rows of X_0, N_0 ~ N(0, 1/d) i.i.d.; reduced groups get Bartlett factors of the
+    same Gram distribution.
     """
     spec = system.spectrum
     d, r = spec.d, spec.r
@@ -169,8 +171,15 @@ def initial_state(system: EffectiveSystem, varpi: float, seed: int, dtype=np.flo
         raise ValueError(f"varpi must be finite and >= 0, got {varpi!r}")
     check_dimension(d)
     scale = varpi / math.sqrt(d)  # math: d may be an int beyond int64
+    if out is not None and (system.is_reduced or np.dtype(dtype) != np.float64):
+        out[...] = initial_state(system, varpi, seed, dtype)
+        return out
     if not system.is_reduced:
         rng = np.random.default_rng(run_seed_sequence(seed, d, r, "gaussian"))
+        if out is not None:  # the same numbers as below: the same stream, the same products
+            rng.standard_normal(out=out)
+            out *= scale
+            return out
         return (rng.standard_normal((d, r)) * scale).astype(dtype, copy=False)
     rng = np.random.default_rng(run_seed_sequence(seed, d, r, "bartlett"))
     blocks = []

@@ -35,6 +35,12 @@ the *rank token* the entry points take (:func:`rank_token`):
 * larger r: the token is ``None``: runtime r, explicit 4 x 4 register tiles (4 rows x 4 columns
   of ``x G`` at a time, 4 x 4 blocks of the Gram), with r padded to a multiple of 4.
 
+The eigenvalue of a row comes from its segment (``first + increment * j``, the expression of
+``Segment.values``); consecutive one-row segments (a custom spectrum's values that no arithmetic
+segment reproduces) share a slab and are read as a stream of eigenvalues beside X
+(:func:`_slab_end`, :func:`_growth_factors`): 8 bytes per row instead of one slab per row. A
+block finds its first segment by binary search.
+
 The noise sums cost r^2 multiply-adds per bulk row beside the r(r+1)/2 of the Gram: where the
 step is compute-bound (rows in cache: d = 4000 x 64 seeds) a step takes about 1.5x (r = 2) to 2x
 (r = 3) the time of the Gram-only pass; where it is memory-bound (d = 10^6) the cost is hidden.
@@ -76,8 +82,9 @@ compilation.install()
 BLOCK_ROWS = 16384
 
 # the rank is a compile-time constant for r <= SPECIALIZED_MAX_R (one compiled kernel per r),
-# runtime (tiled kernel) above
-SPECIALIZED_MAX_R = 10
+# runtime (tiled kernel) above. 16: at d = 1e6 the compile-time kernel took 0.20x (r = 12) to
+# 0.56x (r = 16) the tiled kernel's time per block, bit-identical (benchmarks/README.md)
+SPECIALIZED_MAX_R = 16
 
 # rows of a slab: update pass, then the bulk sums over the same rows while they are in L1
 _SLAB_BYTES = 8192
@@ -282,11 +289,54 @@ def _eig_max(a, m):
 
 @njit(cache=True, nogil=True)
 def _segment_of(row, seg_start, seg_count):
-    """Index of the segment that holds ``row``."""
-    s = 0
-    while row >= seg_start[s] + seg_count[s]:
-        s += 1
-    return s
+    """Index of the segment that holds ``row`` (binary search: a custom spectrum may have one
+    segment per row)."""
+    lo = 0
+    hi = seg_start.shape[0] - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if seg_start[mid] <= row:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+@njit(cache=True, nogil=True)
+def _slab_end(segs, s, c0, limit):
+    """One past the last row of the slab that starts at row c0 of segment s (rows < limit).
+
+    A slab lies in one segment, except that consecutive one-row segments (the eigenvalues of a
+    custom spectrum that no arithmetic segment reproduces) share a slab: their eigenvalues are
+    then read as a stream beside X.
+    """
+    if segs.count[s] != 1:
+        return min(limit, segs.start[s] + segs.count[s])
+    c1 = c0 + 1
+    t = s + 1
+    while c1 < limit and segs.count[t] == 1:
+        c1 += 1
+        t += 1
+    return c1
+
+
+@njit(cache=True, nogil=True)
+def _growth_factors(segs, s, c0, m, eta, av):
+    """av[k] = 1 + eta lambda for the rows c0 .. c0 + m - 1 of a slab starting in segment s.
+
+    lambda = first + increment * j, the expression of Segment.values; for one-row segments
+    (j = 0) that is ``first`` itself (x + (+-0.0) = x), so reading ``first`` directly gives the
+    same bits.
+    """
+    if segs.count[s] == 1:
+        for k in range(m):
+            av[k] = 1.0 + eta * segs.first[s + k]
+    else:
+        first = segs.first[s]
+        inc = segs.increment[s]
+        base = c0 - segs.start[s]
+        for k in range(m):
+            av[k] = 1.0 + eta * (first + inc * float(base + k))
 
 
 @njit(cache=True, nogil=True)
@@ -376,21 +426,19 @@ def _advance_block_static(tok, x, i0, i1, segs, eta, gram, uhat, partial):
             acc[p, q] = 0.0
     xf = x.reshape(x.shape[0] * r)
     slab = _slab_rows(r)
+    av = np.empty(slab)
     s = _segment_of(i0, segs.start, segs.count)
     c0 = i0
     while c0 < i1:
         while c0 >= segs.start[s] + segs.count[s]:
             s += 1
-        c1 = min(i1, segs.start[s] + segs.count[s], c0 + slab)
-        first = segs.first[s]
-        inc = segs.increment[s]
-        base = c0 - segs.start[s]
+        c1 = _slab_end(segs, s, c0, min(i1, c0 + slab))
         xc = xf[c0 * r : c1 * r]
         m = c1 - c0
+        _growth_factors(segs, s, c0, m, eta, av)
         # update pass: independent rows (vectorized across rows)
         for k in range(m):
-            lam = first + inc * float(base + k)
-            a = 1.0 + eta * lam
+            a = av[k]
             for q in range(r):
                 acc_q = 0.0
                 for p in range(r):
@@ -432,7 +480,7 @@ def _bulk_block_static(tok, x, i0, i1, uhat, partial):
 
 
 @njit(cache=True, nogil=True)
-def _update_rows_tiled(xc, m, r, rp, first, inc, base, eta, gp, ybuf):
+def _update_rows_tiled(xc, m, r, rp, av, eta, gp, ybuf):
     """x_k <- a_k x_k - eta x_k G for the rows k < m of the flat slab ``xc``.
 
     Four rows times four columns of x_k G at a time (16 chains, each the same sum over p in
@@ -492,15 +540,13 @@ def _update_rows_tiled(xc, m, r, rp, first, inc, base, eta, gp, ybuf):
             ybuf[3, q0 + 2] = s32
             ybuf[3, q0 + 3] = s33
         for j in range(4):
-            lam = first + inc * float(base + k + j)
-            a = 1.0 + eta * lam
+            a = av[k + j]
             bj = (k + j) * r
             for q in range(r):
                 xc[bj + q] = a * xc[bj + q] - eta * ybuf[j, q]
         k += 4
     while k < m:
-        lam = first + inc * float(base + k)
-        a = 1.0 + eta * lam
+        a = av[k]
         for q in range(r):
             acc_q = 0.0
             for p in range(r):
@@ -615,17 +661,17 @@ def _advance_block_tiled(x, i0, i1, segs, eta, gram, uhat, partial):
             gp[p, q] = gram[p, q]
     xf = x.reshape(x.shape[0] * r)
     slab = _slab_rows(r)
+    av = np.empty(slab)
     s = _segment_of(i0, segs.start, segs.count)
     c0 = i0
     while c0 < i1:
         while c0 >= segs.start[s] + segs.count[s]:
             s += 1
-        c1 = min(i1, segs.start[s] + segs.count[s], c0 + slab)
+        c1 = _slab_end(segs, s, c0, min(i1, c0 + slab))
         m = c1 - c0
         xc = xf[c0 * r : c1 * r]
-        _update_rows_tiled(
-            xc, m, r, rp, segs.first[s], segs.increment[s], c0 - segs.start[s], eta, gp, ybuf
-        )
+        _growth_factors(segs, s, c0, m, eta, av)
+        _update_rows_tiled(xc, m, r, rp, av, eta, gp, ybuf)
         k0 = min(max(r - c0, 0), m)
         _gram_rows_tiled(xc, k0, m, r, rp, acc)
         _noise_rows_tiled(xc, k0, m, r, uhat, nacc)

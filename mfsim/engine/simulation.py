@@ -188,7 +188,10 @@ def simulate(
     check_dimension(spec.d)
     seeds = np.atleast_1d(np.asarray(seeds, dtype=np.int64))
     if X0 is None:
-        xs = np.stack([initial_state(system, varpi, int(s), dtype) for s in seeds])
+        # drawn in place: no per-seed temporaries of X_0's size, no copy into the batch
+        xs = np.empty((len(seeds), system.n_rows, r), dtype=dtype)
+        for b, s in enumerate(seeds):
+            initial_state(system, varpi, int(s), dtype, out=xs[b])
     else:
         x0 = np.asarray(X0, dtype=np.float64)
         x0 = x0[None] if x0.ndim == 2 else x0

@@ -180,7 +180,7 @@ def test_fused_step_equals_numpy_step(r, d):
     assert st.outs[0][4][0, 0] == pytest.approx(np.linalg.eigvalsh(x.T @ x)[-1], rel=1e-12)
 
 
-@pytest.mark.parametrize("r", [1, 2, 3, 4, 5, 6, 7, 10, 11, 13])
+@pytest.mark.parametrize("r", [1, 2, 3, 4, 5, 6, 7, 10, 11, 16, 17, 19])
 def test_fused_step_is_bit_identical_to_the_row_by_row_loop(r):
     """Compile-time-r and tiled kernels keep the arithmetic (order of every sum) of the loop."""
     d = B + 4 * 97 + 3  # two blocks, partial last block, row count not a multiple of 4
