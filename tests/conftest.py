@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# before any test module imports numba: numba reads NUMBA_CACHE_DIR on import, and mfsim.engine
+# points it at mfsim's per-version kernel cache (mfsim.engine.compilation), as for a user
+import mfsim.engine  # noqa: F401
 from tests import helpers
 
 

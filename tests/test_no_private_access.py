@@ -105,24 +105,9 @@ def private_accesses(source: str, filename: str = "<source>") -> list[str]:
     return found
 
 
-#: Accesses not removed yet, each with its owner; the list may only shrink (a new access, or
-#: one of these moved elsewhere, fails). Delete an entry once its access is gone.
-NOT_YET_REMOVED = {
-    # numba has no public API for where cache=True files a function's cache; the engine files
-    # its kernels' cache per mfsim version, shared by every checkout (engine's module)
-    "mfsim/engine/compilation.py": {
-        "caching._SourceFileBackedLocatorMixin",
-        "caching._CacheLocator",
-        "caching.CacheImpl._locator_classes",
-    },
-    # removed on the branch that splits plots.py (issue 20's matplotlib item)
-    "mfsim/output/plots.py": {
-        "MathTextParser.__dict__['_parse_cached']",
-        "MathTextParser._parse_cached",
-        "MathTextParser.__dict__.get('_parse_cached')",
-        "hasattr(MathTextParser('path'), '_output_type')",
-    },
-}
+#: Accesses not removed yet, each with its owner (none left); the list may only shrink (a new
+#: access, or one of these moved elsewhere, fails). Delete an entry once its access is gone.
+NOT_YET_REMOVED: dict[str, set[str]] = {}
 
 
 @pytest.mark.parametrize("path", PYTHON_FILES, ids=lambda p: str(p.relative_to(ROOT)))

@@ -1,31 +1,46 @@
 """Where the compiled kernels are cached, and compiling each of them once.
 
 numba compiles a kernel specialization (rank token, storage dtype, layout) on its first call and
-keeps it on disk (``cache=True``). By default numba files the cache under the source file's
-directory, so every checkout of mfsim compiled its own copy. Here the cache of the engine's
-modules lives in one directory per mfsim version, Python and numba version, whatever checkout or
-working directory imports the package:
+keeps it on disk (``cache=True``). By default numba files that cache in ``__pycache__`` beside
+the source file. mfsim instead points numba's documented ``NUMBA_CACHE_DIR`` environment
+variable ("if set, redirect the cache directory to this path") at one directory per mfsim
+version, Python and numba version; :func:`direct_numba_cache` does so when :mod:`mfsim.engine`
+is imported, before any module of mfsim imports numba:
 
-* ``$NUMBA_CACHE_DIR/mfsim/<version>`` when the user set ``NUMBA_CACHE_DIR`` (on a cluster: a
-  directory on the shared file system, so that every node reuses one compilation);
-* else ``$XDG_CACHE_HOME/mfsim/<version>`` (default ``~/.cache/mfsim/<version>``);
+* ``NUMBA_CACHE_DIR`` as the user set it, if set (on a cluster: a directory on the shared file
+  system, so that every node reuses one compilation);
+* else ``$XDG_CACHE_HOME/mfsim/<version>`` (default ``~/.cache/mfsim/<version>``), written into
+  ``os.environ`` (so that worker and job processes started from this one inherit it);
 * if that is not writable (read-only home, e.g. a container), a per-user directory under the
   system's temporary directory, with one warning.
 
-numba's cache validates entries by a hash of the source file's contents, so an edited kernel is
-recompiled, never loaded stale.
+numba files each source file's cache under that directory in a subdirectory named after the
+source file's directory (its name and a hash of its absolute path). Two checkouts of the same
+mfsim version therefore each compile their own copy, side by side in the same directory.
+
+numba reads ``NUMBA_CACHE_DIR`` when it is imported. If the user's own code imported numba
+before mfsim (and did not set ``NUMBA_CACHE_DIR``), mfsim cannot redirect it without touching
+numba's internals: the kernels are then cached where numba puts them by default, silently.
+
+numba's cache validates entries by the source file's stamp (modification time and size), so an
+edited kernel is recompiled, never loaded stale.
 
 Parallel jobs on a cold cache would all compile the same kernels at once (minutes each on a busy
-machine). :func:`compiling` holds an exclusive file lock (``fcntl.flock``) in the cache directory
+machine). :func:`compiling` holds an exclusive file lock (``fcntl.flock``) in :func:`cache_dir`
 around the first call of a specialization in a process: the first process compiles, the others
 wait and then load its result. It prints one line on stderr when the first call takes long
 (compilation), so that a silent pause is explained.
+
+That stamp is the one of the source file that defines the kernel, not of the modules whose jitted helpers it calls (the reduced kernel calls :mod:`mfsim.engine.graded`):
+after editing such a helper in a checkout, delete the cache directory once. Installed versions
+are unaffected (the directory is per mfsim version) and so is a fresh checkout (new stamps).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.metadata
 import os
 import sys
 import tempfile
@@ -34,24 +49,46 @@ import time
 import warnings
 from pathlib import Path
 
-import numba
-from numba.core import caching
-
+# numba is not imported here: this module sets NUMBA_CACHE_DIR before numba is first imported
 from mfsim._version import __version__
 
-__all__ = ["cache_dir", "compile_seconds", "compiling", "install", "COMPILE_MESSAGE_AFTER"]
+__all__ = [
+    "cache_dir",
+    "compile_seconds",
+    "compiling",
+    "direct_numba_cache",
+    "COMPILE_MESSAGE_AFTER",
+]
 
 #: seconds after which the first call of a kernel is reported as compiling
 COMPILE_MESSAGE_AFTER = 2.0
 
-_ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
-_state = {"root": None, "warned": False, "told": False, "seen": set(), "seconds": 0.0}
-_lock = threading.Lock()
+_ENGINE_DIR = Path(__file__).resolve().parent
+#: file name of the lock around first calls, in :func:`cache_dir`
+LOCK_NAME = "mfsim-compile.lock"
+_state = {
+    "root": None,  # the directory of cache_dir()
+    "numba_dir": None,  # NUMBA_CACHE_DIR as numba reads it, or None (numba's default)
+    "warned": False,
+    "told": False,
+    "seen": set(),
+    "seconds": 0.0,
+}
+_lock = threading.RLock()
+
+
+def _numba_version() -> str:
+    # numba's own metadata: importing numba to read numba.__version__ would fix its cache
+    # directory before NUMBA_CACHE_DIR is set
+    try:
+        return importlib.metadata.version("numba")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _version_tag() -> str:
     py = f"py{sys.version_info.major}{sys.version_info.minor}"
-    return f"{__version__}-{py}-numba{numba.__version__}"
+    return f"{__version__}-{py}-numba{_numba_version()}"
 
 
 def _writable(path: Path) -> bool:
@@ -63,91 +100,98 @@ def _writable(path: Path) -> bool:
     return True
 
 
-def cache_dir() -> Path:
-    """The kernel cache directory of this mfsim version (created on first use).
+def _version_directory() -> Path:
+    """``$XDG_CACHE_HOME/mfsim/<version>``, or the temporary fallback with one warning."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    primary = Path(base) / "mfsim" / _version_tag()
+    if _writable(primary):
+        return primary
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    fallback = Path(tempfile.gettempdir()) / f"mfsim-{uid}" / _version_tag()
+    if not _writable(fallback):
+        raise OSError(
+            f"no writable directory for the numba kernel cache: {primary} and {fallback} "
+            "are not writable; set NUMBA_CACHE_DIR to a writable directory"
+        )
+    if not _state["warned"]:
+        _state["warned"] = True
+        warnings.warn(
+            f"mfsim: {primary} is not writable; compiled kernels are cached in {fallback} "
+            "(set NUMBA_CACHE_DIR to choose a persistent directory)",
+            UserWarning,
+            stacklevel=3,
+        )
+    return fallback
+
+
+def direct_numba_cache() -> Path:
+    """Point numba's kernel cache at mfsim's directory, before numba is first imported.
+
+    Called by :mod:`mfsim.engine` on import; later calls return the same directory. Sets
+    ``os.environ["NUMBA_CACHE_DIR"]`` to the per-version directory (module docstring) unless
+    the user set ``NUMBA_CACHE_DIR`` (then honoured as given) or numba is already imported
+    (then numba's default stays, since numba read its configuration on import).
 
     Returns
     -------
     pathlib.Path
-        See the module docstring for the order of the candidates. Warns (once, ``UserWarning``)
-        when it falls back to the temporary directory.
+        The same as :func:`cache_dir`.
+
+    Raises
+    ------
+    OSError
+        Neither the per-version directory nor its temporary fallback is writable.
+
+    Warns
+    -----
+    UserWarning
+        Once, when the per-version directory is not writable and the temporary fallback is used.
     """
     with _lock:
         if _state["root"] is not None:
             return _state["root"]
-        tag = _version_tag()
-        user = os.environ.get("NUMBA_CACHE_DIR")
-        if user:
-            primary = Path(user) / "mfsim" / tag
+        given = os.environ.get("NUMBA_CACHE_DIR", "")
+        if given:  # numba takes an empty value as unset, and so do we
+            root = Path(given)
+            root.mkdir(parents=True, exist_ok=True)
+            _state["numba_dir"] = root
+        elif "numba" in sys.modules:  # too late: numba has read its configuration
+            root = _version_directory()
         else:
-            base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-                os.path.expanduser("~"), ".cache"
-            )
-            primary = Path(base) / "mfsim" / tag
-        if _writable(primary):
-            root = primary
-        else:
-            uid = os.getuid() if hasattr(os, "getuid") else "user"
-            root = Path(tempfile.gettempdir()) / f"mfsim-{uid}" / tag
-            if not _writable(root):
-                raise OSError(
-                    f"no writable directory for the numba kernel cache: {primary} and {root} "
-                    "are not writable; set NUMBA_CACHE_DIR to a writable directory"
-                )
-            if not _state["warned"]:
-                _state["warned"] = True
-                warnings.warn(
-                    f"mfsim: {primary} is not writable; compiled kernels are cached in {root} "
-                    "(set NUMBA_CACHE_DIR to choose a persistent directory)",
-                    UserWarning,
-                    stacklevel=2,
-                )
+            root = _version_directory()
+            os.environ["NUMBA_CACHE_DIR"] = str(root)
+            _state["numba_dir"] = root
         _state["root"] = root
         return root
 
 
-class _EngineCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
-    """numba cache locator for the modules of ``mfsim.engine``: :func:`cache_dir`/<module>."""
+def cache_dir() -> Path:
+    """The directory of the kernel cache and of the compile lock (created on first use).
 
-    def __init__(self, py_func, py_file):
-        self._py_file = py_file
-        self._lineno = py_func.__code__.co_firstlineno
-        module = os.path.splitext(os.path.basename(py_file))[0]
-        self._cache_path = str(cache_dir() / module)
-
-    def get_cache_path(self):
-        return self._cache_path
-
-    def get_source_stamp(self):
-        """(mtime, size) of every module of ``mfsim.engine``: a kernel compiled with a helper
-        from another engine module (the reduced kernel calls :mod:`mfsim.engine.graded`) is
-        recompiled when that module changes, not loaded stale."""
-        stamps = []
-        for name in sorted(os.listdir(_ENGINE_DIR)):
-            if name.endswith(".py"):
-                st = os.stat(os.path.join(_ENGINE_DIR, name))
-                stamps.append((name, st.st_mtime, st.st_size))
-        return tuple(stamps)
-
-    @classmethod
-    def from_function(cls, py_func, py_file):
-        if os.path.dirname(os.path.abspath(py_file)) != _ENGINE_DIR:
-            return None
-        return super().from_function(py_func, py_file)
+    Returns
+    -------
+    pathlib.Path
+        ``NUMBA_CACHE_DIR`` as numba uses it (the user's, or the per-version directory mfsim
+        set; see the module docstring). When numba was imported before mfsim without
+        ``NUMBA_CACHE_DIR``, the per-version directory, which then holds only the lock.
+    """
+    return direct_numba_cache()
 
 
-def install() -> None:
-    """Put the engine's cache locator first in numba's list (before any kernel is decorated)."""
-    classes = caching.CacheImpl._locator_classes
-    if _EngineCacheLocator not in classes:
-        classes.insert(0, _EngineCacheLocator)
+def _cache_is_empty() -> bool:
+    """No index file (``*.nbi``) of the kernels module where numba caches it."""
+    numba_dir = _state["numba_dir"]
+    if numba_dir is None:  # numba's default: __pycache__ beside the source
+        return not any((_ENGINE_DIR / "__pycache__").glob("kernels.*.nbi"))
+    # numba files the source's cache in a subdirectory named after the source's directory
+    return not any(Path(numba_dir).rglob("kernels.*.nbi"))
 
 
 @contextlib.contextmanager
 def compiling(key, what: str = "kernels"):
     """Context of the first call of a kernel specialization ``key`` in this process.
 
-    Holds an exclusive lock on ``cache_dir()/compile.lock`` (other processes wait, then load
+    Holds an exclusive lock on ``cache_dir()/mfsim-compile.lock`` (other processes wait, then load
     the compiled result from the cache) and prints one line on stderr, once per process: at once
     when the cache holds no kernel yet, else only if the call takes longer than
     :data:`COMPILE_MESSAGE_AFTER` seconds; a process that finds the lock taken says, once it has
@@ -166,11 +210,13 @@ def compiling(key, what: str = "kernels"):
         announced.append(text)
         print(f"mfsim: {text}", file=sys.stderr, flush=True)
 
+    cache_dir()  # sets _state["numba_dir"]
+    where = _state["numba_dir"] or "numba's default cache beside mfsim's source"
     compiling_text = (
         f"compiling the numba {what} (first use of mfsim {__version__} on this machine: about "
-        f"15 s of CPU time, longer on a busy machine; cached in {cache_dir()} for later runs)"
+        f"15 s of CPU time, longer on a busy machine; cached in {where} for later runs)"
     )
-    with open(cache_dir() / "compile.lock", "a+") as handle:
+    with open(cache_dir() / LOCK_NAME, "a+") as handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:  # another process holds the lock: it compiles or loads
@@ -186,7 +232,7 @@ def compiling(key, what: str = "kernels"):
             if waiting is not None:
                 waiting.cancel()
         if not _state["told"]:
-            if not any((cache_dir() / "kernels").glob("*.nbi")):
+            if _cache_is_empty():
                 tell(compiling_text)  # an empty cache: say it before compiling starts
             else:  # a new specialization beside cached ones: say it only if it takes a while
                 timer = threading.Timer(COMPILE_MESSAGE_AFTER, tell, args=(compiling_text,))

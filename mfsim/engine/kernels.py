@@ -74,10 +74,6 @@ from numba.extending import intrinsic, overload
 
 from mfsim.datamodel import CONVERGED, DIVERGED, MAX_STEPS, NONFINITE, RUNNING, UNDERFLOW
 from mfsim.datamodel import STATUS_MEANINGS as STATUS_MEANINGS  # re-exported
-from mfsim.engine import compilation
-
-# the engine's kernels are cached per mfsim version, not per checkout (before any @njit below)
-compilation.install()
 
 BLOCK_ROWS = 16384
 

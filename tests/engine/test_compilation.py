@@ -1,5 +1,6 @@
-"""The kernel cache: one directory per mfsim version, a read-only fallback, one compilation for
-concurrent processes (mfsim.engine.compilation)."""
+"""The kernel cache: numba's NUMBA_CACHE_DIR pointed at one directory per mfsim version, a
+read-only fallback, the user's choice honoured, one compilation for concurrent processes
+(mfsim.engine.compilation)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,33 @@ import os
 import subprocess
 import sys
 import textwrap
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# the per-version directory, spelled out independently of mfsim.engine.compilation
+TAG = (
+    f"{version('mfsim')}-py{sys.version_info.major}{sys.version_info.minor}-numba{version('numba')}"
+)
+# a small kernel of the engine: compiles in about a second and writes one index file
+CODE = textwrap.dedent(
+    """
+    import json, os, warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        import mfsim
+        from mfsim.engine import compilation, kernels
+        root = compilation.cache_dir()
+    kernels._exponent(3.0)
+    print(json.dumps({
+        "root": str(root),
+        "environ": os.environ.get("NUMBA_CACHE_DIR"),
+        "warnings": [str(w.message) for w in caught if "mfsim" in str(w.message)],
+    }))
+    """
+)
 
 
 def _env(**extra):
@@ -23,52 +46,69 @@ def _env(**extra):
     return env
 
 
+def _run(code, env, cwd=None):
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _index_files(directory: Path) -> list[Path]:
+    return sorted(directory.rglob("kernels._exponent-*.nbi"))
+
+
+def test_cache_lives_in_one_directory_per_version_under_xdg_cache_home(tmp_path):
+    home = tmp_path / "home"
+    for cwd in (tmp_path, ROOT):  # whatever the working directory
+        info = _run(CODE, _env(XDG_CACHE_HOME=str(home)), cwd=cwd)
+        assert info["environ"] == info["root"] == str(home / "mfsim" / TAG)
+        assert info["warnings"] == []
+    (index,) = _index_files(tmp_path)  # the second process loaded what the first compiled
+    assert index.is_relative_to(home / "mfsim" / TAG)
+    assert str(ROOT) not in str(index.relative_to(tmp_path))
+
+
+def test_a_numba_cache_dir_set_by_the_user_is_honoured_as_given(tmp_path):
+    given = tmp_path / "given"
+    info = _run(CODE, _env(NUMBA_CACHE_DIR=str(given), XDG_CACHE_HOME=str(tmp_path / "home")))
+    assert info["environ"] == info["root"] == str(given)
+    (index,) = _index_files(tmp_path)
+    assert index.is_relative_to(given) and not index.is_relative_to(given / "mfsim")
+    assert not (tmp_path / "home").exists()
+
+
 def test_unwritable_cache_home_falls_back_to_a_temporary_cache_with_one_warning(tmp_path):
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the cache home should be")
     temp = tmp_path / "tmp"
     temp.mkdir()
+    info = _run(CODE, _env(XDG_CACHE_HOME=str(blocker / "cache"), TMPDIR=str(temp)))
+    assert info["environ"] == info["root"]
+    assert Path(info["root"]).is_relative_to(temp) and Path(info["root"]).name == TAG
+    assert len(info["warnings"]) == 1 and "not writable" in info["warnings"][0]
+    (index,) = _index_files(tmp_path)
+    assert index.is_relative_to(Path(info["root"]))
+
+
+def test_numba_imported_before_mfsim_keeps_its_default_silently(tmp_path):
     code = textwrap.dedent(
         """
-        import json, warnings
+        import json, os, warnings
+        import numba
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            import mfsim  # decorating the kernels picks the cache directory
             from mfsim.engine import compilation, kernels
-            root = compilation.cache_dir()
+            compilation.cache_dir()
         print(json.dumps({
-            "root": str(root),
+            "environ": os.environ.get("NUMBA_CACHE_DIR"),
+            "numba": numba.config.CACHE_DIR,
             "warnings": [str(w.message) for w in caught if "mfsim" in str(w.message)],
-            "kernel_cache": kernels.run_seed_parallel._cache._cache_path,
         }))
         """
     )
-    env = _env(XDG_CACHE_HOME=str(blocker / "cache"), TMPDIR=str(temp))
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
-    info = json.loads(out.stdout.strip().splitlines()[-1])
-    assert Path(info["root"]).is_relative_to(temp)
-    assert len(info["warnings"]) == 1 and "not writable" in info["warnings"][0]
-    assert Path(info["kernel_cache"]).is_relative_to(Path(info["root"]))
-
-
-def test_cache_directory_does_not_depend_on_the_checkout(tmp_path):
-    code = "from mfsim.engine import kernels; print(kernels.run_seed_parallel._cache._cache_path)"
-    paths = set()
-    for cwd in (tmp_path, ROOT):
-        out = subprocess.run(
-            [sys.executable, "-c", code],
-            env=_env(XDG_CACHE_HOME=str(tmp_path / "home")),
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        paths.add(out.stdout.strip())
-    (path,) = paths
-    assert Path(path).is_relative_to(tmp_path / "home" / "mfsim")
-    assert str(ROOT) not in path
+    info = _run(code, _env(XDG_CACHE_HOME=str(tmp_path / "home")))
+    assert info == {"environ": None, "numba": "", "warnings": []}
 
 
 @pytest.mark.scenario  # two cold compilations: ~30 s of CPU (issue 22 item 7)
@@ -119,4 +159,5 @@ def test_two_processes_on_a_cold_cache_compile_once(tmp_path):
     assert misses == [0, 1], results
     loaded = next(r for r in results if r["misses"] == 0)
     assert loaded["hits"] == 1
-    assert (tmp_path / "shared" / "mfsim").is_dir()
+    indexes = sorted((tmp_path / "shared").rglob("kernels.*.nbi"))
+    assert indexes and not (tmp_path / "shared" / "mfsim").exists()
