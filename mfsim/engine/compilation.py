@@ -31,9 +31,10 @@ around the first call of a specialization in a process: the first process compil
 wait and then load its result. It prints one line on stderr when the first call takes long
 (compilation), so that a silent pause is explained.
 
-That stamp is the one of the source file that defines the kernel, not of the modules whose jitted helpers it calls (the reduced kernel calls :mod:`mfsim.engine.graded`):
-after editing such a helper in a checkout, delete the cache directory once. Installed versions
-are unaffected (the directory is per mfsim version) and so is a fresh checkout (new stamps).
+That stamp is the one of the source file that defines the kernel, not of the modules whose
+jitted helpers it calls (the reduced kernel calls :mod:`mfsim.engine.graded`): after editing such
+a helper in a checkout, delete the cache directory once. Installed versions are unaffected (the
+directory is per mfsim version) and so is a fresh checkout (new stamps).
 """
 
 from __future__ import annotations
