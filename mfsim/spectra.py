@@ -101,7 +101,7 @@ class Spectrum:
     name : str
         Family name (``figure1``, ``linear``, ``flat``, ``staircase``, ``custom``).
     d : int
-        Dimension of Sigma, an exact Python int (any size up to 10^300; see ``log10_d``).
+        Dimension of Sigma, an exact Python int (up to 10^10000; see ``log10_d``).
     r : int
         Rank of the factorization; the top r + 1 eigenvalues must be strictly decreasing.
     segments : tuple of Segment
@@ -520,12 +520,12 @@ def as_dimension(d) -> int:
     Returns
     -------
     int
-        1 <= d <= 10^300.
+        1 <= d <= 10^10000 (:data:`MAX_LOG10_D`).
 
     Raises
     ------
     SpectrumError
-        A bool, a non-integer or non-finite float, a negative value, d above 10^300, a dict
+        A bool, a non-integer or non-finite float, a negative value, d above 10^10000, a dict
         other than ``{"log10": x}``, any other type.
     """
     if isinstance(d, dict):
@@ -561,7 +561,9 @@ def as_dimension(d) -> int:
     else:
         if math.isnan(d) or math.isinf(d):
             kind = "NaN" if math.isnan(d) else "infinite"
-            raise SpectrumError(f"d = {d!r} is {kind}; allowed: an integer 1 <= d <= 10^300")
+            raise SpectrumError(
+                f"d = {d!r} is {kind}; allowed: an integer 1 <= d <= 10^{MAX_LOG10_D}"
+            )
         if not float(d).is_integer():
             raise SpectrumError(f"d must be an integer, got {d!r}")
         value = int(d)
@@ -575,7 +577,7 @@ def as_dimension(d) -> int:
 
 
 def max_dimension(name: str) -> int:
-    """The largest d family ``name`` supports: 10^300, or :data:`MAX_EXPLICIT_ROWS` for the
+    """The largest d family ``name`` supports: 10^10000, or :data:`MAX_EXPLICIT_ROWS` for the
     families that need about d explicit rows (figure1, linear)."""
     if name not in _FAMILY_FUNCS:
         raise SpectrumError(f"unknown spectrum family {name!r}; allowed: {', '.join(FAMILIES)}")
@@ -658,7 +660,7 @@ def spectrum(name: str, d: int | None = None, r: int = 2, kappa: float | None = 
         linear values it replaces; exact at any d through the Gram reduction.
         ``custom``: ``eigenvalues=[...]`` or ``path=...``.
     d : int, float or {'log10': x}
-        Dimension (see :func:`as_dimension`), up to 10^300 for flat and staircase, up to
+        Dimension (see :func:`as_dimension`), up to 10^10000 for flat and staircase, up to
         :data:`MAX_EXPLICIT_ROWS` for figure1 and linear.
     r : int
         Rank.

@@ -152,10 +152,10 @@ def test_log10_form_non_half_values_against_integer_powers():
         (float("nan"), "integer"),
         (-3, ">= 1"),
         ("100", "integer"),
-        ({"log10": 301}, r"\[0, 300\]"),
+        ({"log10": 10001}, r"\[0, 10000\]"),
         ({"log": 3}, "log10"),
         ({"log10": float("inf")}, "finite"),
-        (10**301, "largest supported d"),
+        pytest.param(10**10001, "largest supported d", id="10^10001"),
     ],
 )
 def test_bad_dimensions_fail_clearly(bad, match):
@@ -171,7 +171,7 @@ def test_families_with_explicit_rows_name_their_largest_d(family):
         mfsim.spectrum(family, 10**30, r=2, kappa=kappa)
     assert time.perf_counter() - started < 1.0  # before any work
     assert max_dimension(family) == MAX_EXPLICIT_ROWS
-    assert max_dimension("flat") == max_dimension("staircase") == int(1e300) >= 10**300
+    assert max_dimension("flat") == max_dimension("staircase") == 10**10000
     assert mfsim.spectrum(family, MAX_EXPLICIT_ROWS, r=2, kappa=kappa).d == MAX_EXPLICIT_ROWS
 
 

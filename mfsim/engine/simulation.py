@@ -167,7 +167,7 @@ def simulate(
             raise ValueError(
                 "kernel='reduced' needs a reduced system (reduce=True or 'auto') and float64"
             )
-        return simulate_reduced(
+        ds = simulate_reduced(
             system,
             eta=eta,
             steps=int(steps),
@@ -185,6 +185,8 @@ def simulate(
             progress_bar=_progress_bar(int(steps) + 1, progress),
             attrs=attrs,
         )
+        warn_if_t_k_star_undetermined(ds, int(steps))
+        return ds
     check_dimension(spec.d)
     seeds = np.atleast_1d(np.asarray(seeds, dtype=np.int64))
     if X0 is None:

@@ -98,6 +98,8 @@ def test_defaults_are_injected():
         "target_seconds": 20,
         "max_runs_per_chunk": 4096,
         "seeds_per_batch": 64,
+        "max_jobs": 5000,
+        "min_job_seconds": 0,
     }
     assert config["limits"] == {"max_runs": 1_000_000, "max_bytes": 50_000_000_000}
 

@@ -165,11 +165,11 @@ def test_a_failing_rule_shows_mfsims_line_before_the_traceback(tmp_path):
     )
     assert done.returncode == 1
     first = done.stderr.splitlines()[0]
-    assert first.startswith("mfsim: mfsim.fit_scaling failed: FileNotFoundError")
+    assert first.startswith("mfsim: mfsim.fit_scaling failed: IncompleteStoreError")
     assert "rerunning repeats it; the traceback is in fit.log" in first
     assert done.stderr.index(first) < done.stderr.index("Traceback")
     log = (tmp_path / "fit.log").read_text()
-    assert f"{MARKER} {DETERMINISTIC}: FileNotFoundError" in log and "Traceback" in log
+    assert f"{MARKER} {DETERMINISTIC}: IncompleteStoreError" in log and "Traceback" in log
 
 
 def test_a_bad_environment_in_a_job_is_named_before_numba_fails(tmp_path):
