@@ -46,7 +46,7 @@ def simulate_sensing(spec, lam, operator, *, eta, steps, varpi, seeds, X0=None, 
         records["distance"].append(dist)
         records["signal"].append(np.sum(x[:, :r] ** 2, axis=2))
         records["noise"].append(noise(x, x, r))
-        records["residual"].append(np.mean(res**2, axis=-1) * np.ones(len(x)))
+        records["residual"].append(np.broadcast_to(np.mean(res**2, axis=-1), len(x)))
         if t < steps:
             x = x - (eta / m) * operator.weighted_apply(res, products)
     wall = time.perf_counter() - started

@@ -141,7 +141,8 @@ def simulate(
         ``asymmetric`` only: varpi' / varpi > 0, Y_0 = imbalance * varpi N_0' with N_0'
         independent of N_0 (X_0 = varpi N_0 is factorization's X_0 for the seed). Default 1.
     Y0 : array, optional
-        ``asymmetric`` only, with ``X0``: the explicit second factor, X0's shape.
+        ``asymmetric`` only, with ``X0``: the explicit second factor, X0's shape; the recorded
+        ``varpi`` and ``imbalance`` are then the root-mean-square scales of X0 and Y0 / X0.
     measurements : int, optional
         ``sensing`` only: m >= 1, needed by the generated operator families.
     operator : {'rank_one', 'goe'} or array (m, d, d), optional

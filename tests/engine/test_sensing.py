@@ -173,3 +173,16 @@ def test_goe_refuses_a_large_dense_tensor_before_any_work():
     spec = mfsim.spectrum("linear", 400, r=2, kappa=4)
     with pytest.raises(ArgumentError, match=r"operator='goe' with measurements = 1000, d = 400"):
         mfsim.simulate(spec, steps=3, problem="sensing", operator="goe", measurements=1000)
+
+
+def test_rank_one_memory_is_order_m_d_not_m_d_squared():
+    import tracemalloc
+
+    d, m = 1000, 1000
+    spec = mfsim.spectrum("linear", d, r=2, kappa=4)
+    tracemalloc.start()
+    mfsim.simulate(spec, steps=3, problem="sensing", measurements=m)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    vectors = 2 * m * d * 8  # a_i and b_i: 16 MB; one dense m x d x d tensor would be 8 GB
+    assert peak < 5 * vectors, peak  # measured: 3.1 (draw buffer, a, b, their squares)
