@@ -33,6 +33,7 @@ from mfsim.engine.initialization import (
     initial_state,
     reduce_explicit,
 )
+from mfsim.engine.problems import check_problem, simulate_problem
 from mfsim.engine.recording import recorded_steps
 from mfsim.engine.reduced_simulation import simulate_reduced
 from mfsim.engine.stages import StageTracker
@@ -70,6 +71,11 @@ def simulate(
     kernel="auto",
     progress: bool = False,
     attrs: dict | None = None,
+    problem: str = "factorization",
+    imbalance: float | None = None,
+    Y0=None,  # noqa: N803
+    measurements: int | None = None,
+    operator=None,
 ):
     """Run GD from X_0 = varpi N_0 for a batch of seeds; return an ``xarray.Dataset``.
 
@@ -121,6 +127,31 @@ def simulate(
         Show a progress bar (tqdm) over steps.
     attrs : dict, optional
         Extra global attributes.
+    problem : {'factorization', 'asymmetric', 'sensing'}
+        ``factorization`` (default): min ||Sigma - X X^T||_F^2, the paper's GD (eq. 9), as
+        described above. ``asymmetric``: X, Y in R^{d x r}, simultaneous steps
+        X <- X + eta (Sigma - X Y^T) Y, Y <- Y + eta (Sigma - X Y^T)^T X
+        (:mod:`mfsim.engine.asymmetric`). ``sensing``: GD on
+        f(X) = (1/4m) sum_i (<A_i, X X^T> - y_i)^2, y_i = <A_i, Sigma>, step
+        X <- X - eta (1/m) sum_i <A_i, X X^T - Sigma> A_i X (:mod:`mfsim.engine.sensing`).
+        The two new problems run in NumPy, materialize the d eigenvalues (d up to 5e7), record
+        every step in float64, take no ``record*``, ``dtype``, ``reduce`` or ``kernel`` and do
+        not stop early (``stop_error``, ``epsilons``, ``heatmap_steps`` are ignored).
+    imbalance : float, optional
+        ``asymmetric`` only: varpi' / varpi > 0, Y_0 = imbalance * varpi N_0' with N_0'
+        independent of N_0 (X_0 = varpi N_0 is factorization's X_0 for the seed). Default 1.
+    Y0 : array, optional
+        ``asymmetric`` only, with ``X0``: the explicit second factor, X0's shape; the recorded
+        ``varpi`` and ``imbalance`` are then the root-mean-square scales of X0 and Y0 / X0.
+    measurements : int, optional
+        ``sensing`` only: m >= 1, needed by the generated operator families.
+    operator : {'rank_one', 'goe'} or array (m, d, d), optional
+        ``sensing`` only (default 'rank_one'). ``rank_one``: A_i = (a_i a_i^T - b_i b_i^T)/2,
+        Gaussian a_i, b_i, O(m d r) per step and O(m d) memory; ``goe``: (G + G^T)/2, Gaussian
+        G, dense (refused above 256 MiB of matrices). Both satisfy E[<A, M> A] = M, so the
+        expected step is factorization's; drawn per run from (seed, d, m). An array: m
+        symmetric d x d matrices used as given for every run
+        (:mod:`mfsim.engine.sensing_operators`).
 
     Returns
     -------
@@ -128,7 +159,11 @@ def simulate(
         Variables and dims as documented in ``docs/design.md``; the accuracy of every
         diagnostic and the ``noise_floor`` variable in ``docs/accuracy.md``. ``d`` is stored as
         int64 below 2^53 and float64 above, with a ``log10_d`` coordinate. ``wall_time``
-        excludes numba compilation.
+        excludes numba compilation. For ``asymmetric`` and ``sensing``: dims (seed, step, k),
+        a scalar coordinate ``problem``, variables ``error`` (||Sigma_r - X Y^T||_F, Y = X for
+        sensing), ``distance`` (||Sigma - X Y^T||_F), ``signal``, ``noise``, ``rise`` (seed, k),
+        and ``signal_X``, ``signal_Y``, ``imbalance_norm`` (asymmetric) or ``residual``
+        (sensing); definitions and accuracy in ``docs/stages.md``, "Other problems".
 
     Raises
     ------
@@ -140,6 +175,10 @@ def simulate(
         Invalid run arguments (the message names the argument); d > 10^300 on the plain
         kernels (10^10000 on the reduced one); an unknown ``kernel``; a spectrum that
         leaves more than 50,000,000 rows after the exact reduction; X0 of the wrong shape.
+        For the other problems (ArgumentError, naming the argument): an unknown ``problem``;
+        an option given to a problem that does not take it; ``imbalance`` <= 0;
+        ``measurements`` < 1 or missing; an ``operator`` array not of shape (m, d, d), not
+        symmetric or not finite; X0 without Y0; ``goe`` operators over 256 MiB.
 
     Warns
     -----
@@ -155,6 +194,15 @@ def simulate(
         eta, steps, varpi, stop_error, learned_tolerance, epsilons, dtype
     )
     seeds = np.asarray(check_seeds(seeds), dtype=np.int64)
+    options = {"imbalance": imbalance, "Y0": Y0, "measurements": measurements, "operator": operator}
+    check_problem(problem, options)
+    if problem != "factorization":
+        unused = {"record": record, "record_stride": record_stride, "record_num": record_num}
+        unused.update(dtype=dtype, reduce=reduce, kernel=kernel)
+        return simulate_problem(
+            problem, spec, eta=eta, steps=int(steps), varpi=varpi, seeds=seeds, X0=X0,
+            options=options, unused=unused, attrs=attrs,
+        )  # fmt: skip
     heatmap_steps = [check_integer(f"heatmap_steps[{i}]", s) for i, s in enumerate(heatmap_steps)]
     if kernel not in ("auto", "seed", "row", "reduced"):
         raise ValueError(f"kernel must be 'auto', 'seed', 'row' or 'reduced', got {kernel!r}")
