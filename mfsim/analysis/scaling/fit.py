@@ -205,10 +205,11 @@ def _prepare(ds: xr.Dataset, quantity: str, n_curve: int) -> dict:
     runs = runs.sortby(runs["log10_d"] if "log10_d" in runs.coords else "d")
     group_dims = [dim for dim in runs["value"].dims if dim not in RUN_DIMS]
     runs = runs.transpose(*group_dims, *RUN_DIMS)
-    d_values, log_d, huge = _dimension_values(runs)
-    if huge:  # d beyond float64 (stored as -log10 d): the curves are placed in ln d
-        curve_log_d = np.linspace(log_d.min(), log_d.max(), n_curve)
-        curve_d = np.array([stored_dimension_of_log10(x / np.log(10.0)) for x in curve_log_d])
+    d_values, log_d, log10_d = _dimension_values(runs)
+    if log10_d is not None:  # d beyond float64 (stored as -log10 d): curves placed in log10 d
+        curve_log10_d = np.linspace(log10_d.min(), log10_d.max(), n_curve)
+        curve_log_d = curve_log10_d * np.log(10.0)
+        curve_d = np.array([stored_dimension_of_log10(x) for x in curve_log10_d])
     else:
         curve_d = np.geomspace(d_values.min(), d_values.max(), n_curve)
         curve_log_d = np.log(curve_d)
@@ -237,8 +238,8 @@ def _prepare(ds: xr.Dataset, quantity: str, n_curve: int) -> dict:
     }
 
 
-def _dimension_values(runs: xr.Dataset) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(d for the text, ln d, whether some d is beyond float64) of the sorted runs.
+def _dimension_values(runs: xr.Dataset) -> tuple:
+    """(d for the text, ln d, log10 d or None when every d fits a float64) of the sorted runs.
 
     ln d is ``np.log(d)`` while every d fits a float64 (the fits of such sweeps stay
     bit-identical) and ``log10_d * ln 10`` where the store holds -log10(d) (d >= 10^308,
@@ -249,10 +250,10 @@ def _dimension_values(runs: xr.Dataset) -> tuple[np.ndarray, np.ndarray, bool]:
     if "log10_d" in runs.coords and np.any(stored < 0):
         log10_d = np.asarray(runs["log10_d"].values, dtype=float)
         log_d = np.where(stored > 0, np.log(np.abs(stored)), log10_d * np.log(10.0))
-        return stored, log_d, True
+        return stored, log_d, log10_d
     if np.any(stored <= 0):
         raise ValueError("d values must be positive")
-    return stored, np.log(stored), False
+    return stored, np.log(stored), None
 
 
 _SCALAR_FIT_VARS = (
