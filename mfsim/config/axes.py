@@ -7,6 +7,7 @@ the expanded axes.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -121,6 +122,10 @@ def expand_values(spec: list | dict, integer: bool = False, *, key: str = "grid"
     return values
 
 
+#: The largest float64; an integer d above it cannot go through float (only Python ints can).
+MAX_FLOAT = sys.float_info.max
+
+
 def _dimension(value, key: str) -> int:
     """One d value of a config: an integer or ``{log10: x}``, as an exact Python int."""
     if isinstance(value, dict) and "log10" in value:
@@ -178,7 +183,8 @@ def expand_dimensions(spec: list | dict, *, key: str = "grid.d") -> list[int]:
     (:func:`mfsim.spectra.check_spectrum_grid`: d explicit rows for linear and figure1).
     """
     if isinstance(spec, list | tuple):
-        if not any(isinstance(value, dict) for value in spec):
+        beyond_float = [isinstance(v, dict) or (isinstance(v, int) and v > MAX_FLOAT) for v in spec]
+        if not any(beyond_float):
             return expand_values(spec, integer=True, key=key)
         values = [_dimension(value, f"{key}[{i}]") for i, value in enumerate(spec)]
         if len(set(values)) != len(values):
