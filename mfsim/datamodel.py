@@ -97,6 +97,7 @@ def stored_dimension_text(stored: float) -> str:
         mantissa, exponent = 1.0, exponent + 1
     return f"{mantissa:.3g}e+{exponent}"
 
+
 # --------------------------------------------------------------------------------------------
 # run status (CF flag_values / flag_meanings)
 

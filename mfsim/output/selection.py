@@ -161,7 +161,8 @@ def huge_d(d: np.ndarray) -> bool:
 def sort_by_d(obj):
     """`obj` sorted by d: by ``log10_d`` when present (stored d is -log10 d beyond float64, not
     monotone in d), else by ``d``."""
-    return obj.sortby(obj["log10_d"]) if "log10_d" in obj.coords else obj.sortby("d")
+    exact = "log10_d" in obj.coords and obj["log10_d"].dims == ("d",)
+    return obj.sortby(obj["log10_d"]) if exact else obj.sortby("d")
 
 
 def smallest_and_largest_d(stored: np.ndarray) -> list:

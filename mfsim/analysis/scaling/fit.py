@@ -202,7 +202,9 @@ def _check_settings(n_boot: int, confidence: float, min_d: int, min_seeds: int) 
 def _prepare(ds: xr.Dataset, quantity: str, n_curve: int) -> dict:
     """Classified runs in (groups, d, seed) order with their counts and per-(group, d) context."""
     runs = classify_runs(ds, quantity)
-    runs = runs.sortby(runs["log10_d"] if "log10_d" in runs.coords else "d")
+    # beyond float64 the stored d (-log10 d) is not monotone in d: sort by log10_d
+    exact = "log10_d" in runs.coords and runs["log10_d"].dims == ("d",)
+    runs = runs.sortby(runs["log10_d"] if exact else "d")
     group_dims = [dim for dim in runs["value"].dims if dim not in RUN_DIMS]
     runs = runs.transpose(*group_dims, *RUN_DIMS)
     d_values, log_d, log10_d = _dimension_values(runs)
