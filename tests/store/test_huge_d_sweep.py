@@ -97,3 +97,19 @@ def test_fit_scaling_slope_of_rise_is_the_least_squares_line_in_ln_d(sweep, dire
     sentence = str(fit["verdict_sentence"].sel(k=2).squeeze().values)
     assert "d in [100, 1e+1000] (3 values)" in sentence
     assert fit["d_curve"].values[0] == 100.0 and fit["d_curve"].values[-1] == -1000.0
+
+
+def test_fit_table_and_noise_floor_read_d_beyond_float64(sweep):
+    from mfsim.analysis.audit import noise_floor_closed_form
+    from mfsim.analysis.fit_table import fits_table
+    from mfsim.analysis.scaling import fit_all
+
+    table = fits_table(fit_all(sweep, n_boot=20), sweep)
+    rise = table[table["quantity"] == "rise"]
+    assert rise["d_min"].tolist() == [100.0, 100.0]
+    assert rise["d_max"].tolist() == [-1000.0, -1000.0]  # 10^1000 as stored
+    # the theory columns read log10 d = 1000 for the largest d, not log10 of a negative
+    theory = [c for c in table.columns if "predicted" in c or "theory" in c]
+    assert theory and rise[theory].notna().any(axis=None)
+    floor = noise_floor_closed_form(sweep)
+    assert all(bool(np.isfinite(floor.isel(d=i)).any()) for i in range(len(LOG10_D)))
