@@ -20,6 +20,8 @@ families that fix kappa, figure1 and custom, the value they fix); ``kappa_realiz
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "CONVERGED",
     "COORD_ATTRS",
     "DIVERGED",
+    "FLOAT64_D_LIMIT",
     "FAILED_STATUSES",
     "GRID_DIMS",
     "MAX_STEPS",
@@ -47,7 +50,53 @@ __all__ = [
     "VARIABLE_ATTRS",
     "attrs",
     "fill_value",
+    "stored_dimension",
+    "stored_dimension_log10",
+    "stored_dimension_of_log10",
+    "stored_dimension_text",
 ]
+
+#: The largest d stored as its float64 value; from here on a float64 ``d`` holds -log10(d).
+FLOAT64_D_LIMIT = 10**308
+
+
+def stored_dimension(d: int) -> float:
+    """The float64 a store's ``d`` holds for the dimension `d` (a Python int of any size).
+
+    The nearest double of `d` below :data:`FLOAT64_D_LIMIT`; beyond, where d does not fit a
+    float64, the negative number -log10(d): never +inf or NaN, distinct for distinct d, and
+    recognizable (a dimension is >= 1), so ``log10_d`` (exact at every d) must be read there.
+    ``docs/design.md`` ("d beyond float64") states the rule.
+    """
+    d = int(d)
+    return float(d) if d < FLOAT64_D_LIMIT else -math.log10(d)
+
+
+def stored_dimension_of_log10(log10_d: float) -> float:
+    """:func:`stored_dimension` of d = 10^`log10_d` (e.g. a point of a fitted curve)."""
+    return 10.0**log10_d if log10_d < 308 else -float(log10_d)
+
+
+def stored_dimension_log10(stored) -> np.ndarray:
+    """log10(d) of stored ``d`` values (array): log10 of a positive value, minus a negative one
+    (d beyond float64). Orders stored d values by size."""
+    stored = np.asarray(stored, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(stored > 0, np.log10(np.abs(stored)), -stored)
+
+
+def stored_dimension_text(stored: float) -> str:
+    """A stored ``d`` as text with 3 significant digits: ``"100"``, ``"1e+300"``, and beyond
+    float64 (stored -log10 d) the same form from log10 d, ``"1e+1000"``."""
+    stored = float(stored)
+    if stored > 0:
+        return f"{stored:.3g}"
+    exponent = math.floor(-stored)
+    mantissa = 10.0 ** (-stored - exponent)
+    if f"{mantissa:.3g}" == "10":
+        mantissa, exponent = 1.0, exponent + 1
+    return f"{mantissa:.3g}e+{exponent}"
+
 
 # --------------------------------------------------------------------------------------------
 # run status (CF flag_values / flag_meanings)

@@ -291,6 +291,8 @@ class StagePrediction:
     Attributes
     ----------
     d : numpy.ndarray, shape (n_d,)
+        d as a store holds it: 10^log10_d, and -log10_d from 10^308 on (d beyond float64,
+        ``docs/design.md``), never +inf.
     rise : numpy.ndarray, shape (n_d, r)
     t_k, t_k_star : numpy.ndarray, shape (n_d, r - 1)
     bound_dominated : numpy.ndarray of bool, shape (n_d, r - 1)
@@ -394,13 +396,18 @@ def predict_stages(
                 bound[i, k] = sigma_next[j] >= cap
                 t_init = tk + s[j]
     return StagePrediction(
-        d=10.0 ** np.asarray(log10_d, dtype=float),
+        d=_stored_d(np.asarray(log10_d, dtype=float)),
         rise=rise,
         t_k=t_k,
         t_k_star=t_k_star,
         bound_dominated=bound,
         rise_slope=rise_slope(eta, lam, bulk.saturation_level(r)),
     )
+
+
+def _stored_d(log10_d: np.ndarray) -> np.ndarray:
+    """10^log10_d, or -log10_d where d >= 10^308 (the stores' rule for d beyond float64)."""
+    return np.where(log10_d < 308, 10.0 ** np.minimum(log10_d, 308), -log10_d)
 
 
 def measurable_threshold(

@@ -86,7 +86,9 @@ def noise_floor_closed_form(ds: xr.Dataset) -> xr.DataArray:
     xarray.DataArray
         Same dims as ``ds.noise``.
     """
-    d = ds.d.astype(np.float64).clip(max=SUMMATION_ROWS)
+    d = ds.d.astype(np.float64)
+    # a negative stored d is -log10 d (d beyond float64): far above SUMMATION_ROWS
+    d = d.where(d > 0, SUMMATION_ROWS).clip(max=SUMMATION_ROWS)
     r = ds.r.astype(np.float64)
     sigma_u = np.sqrt(ds.signal.clip(min=0))
     iterate = ITERATE_FLOOR_FACTOR * EPS * sigma_u * np.sqrt(ds.sigma1_sq_K.clip(min=0))

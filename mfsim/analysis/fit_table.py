@@ -22,7 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from mfsim.analysis.scaling import fit_quantities, fits_for
-from mfsim.datamodel import GRID_DIMS
+from mfsim.datamodel import GRID_DIMS, stored_dimension_log10
 from mfsim.small_signal import chain_estimate, rise_slope, signal_levels, t_k_star_slope
 
 __all__ = ["COLUMNS", "column_descriptions", "fits_table", "write_fit_table"]
@@ -42,8 +42,14 @@ COLUMNS = {
     "r": ("rank r (group coordinate)", "1"),
     "k": ("signal index k (per-k quantities; empty for t_eps)", "1"),
     "eps": ("accuracy level epsilon of t_eps (empty for per-k quantities)", "1"),
-    "d_min": ("smallest d that entered the fit (used_in_fit)", "1"),
-    "d_max": ("largest d that entered the fit (used_in_fit)", "1"),
+    "d_min": (
+        "smallest d that entered the fit (used_in_fit); as stored: -log10 d beyond float64",
+        "1",
+    ),
+    "d_max": (
+        "largest d that entered the fit (used_in_fit); as stored: -log10 d beyond float64",
+        "1",
+    ),
     "eta_log_slope": (
         "eta x log_slope: the slope against ln d in gradient-flow time eta t, where a stage "
         "time proportional to 1/eta has the same value at every eta",
@@ -91,8 +97,10 @@ def _group_frame(fit: xr.Dataset, index_dim: str) -> tuple[pd.DataFrame, dict]:
             described[name] = (f"{text}; summed over the d values of the group", units)
     used = fit["used_in_fit"].astype(bool)
     d_values = xr.broadcast(fit["d"].astype(float), used)[0]
-    columns["d_min"] = d_values.where(used).min("d")
-    columns["d_max"] = d_values.where(used).max("d")
+    # stored d is -log10 d beyond float64: the smallest and largest are found by log10 d
+    order = d_values.copy(data=stored_dimension_log10(d_values.values)).where(used)
+    columns["d_min"] = d_values.where(used & (order == order.min("d"))).max("d")
+    columns["d_max"] = d_values.where(used & (order == order.max("d"))).max("d")
     frame = xr.Dataset(columns).to_dataframe().reset_index()
     keep = [c for c in frame.columns if c in columns or c in group_dims]
     frame = frame[keep]
@@ -165,7 +173,9 @@ def _theory(row: pd.Series, spectrum) -> tuple[float, str]:
         return 0.0, "bound-dominated: ceil(t^sharp) at every d, slope 0 by construction"
     if not np.isfinite(row["d_max"]):
         return math.nan, "no d entered the fit"
-    chain = chain_estimate(math.log10(row["d_max"]), top, level, eta=eta, varpi=row["varpi"])
+    d_max = row["d_max"]  # stored: -log10 d beyond float64
+    log10_d_max = math.log10(d_max) if d_max > 0 else -d_max
+    chain = chain_estimate(log10_d_max, top, level, eta=eta, varpi=row["varpi"])
     delta = min(a - b for a, b in zip((*top, level)[:-1], (*top, level)[1:], strict=True))
     # t_init,1 = 0 and t_init,k+1 = t_k + t_k^*: which of t_init,k and rise_k sets t_k
     t_init = np.concatenate([[0.0], chain.t_k[:-1] + chain.t_k_star[:-1]])

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from mfsim.datamodel import stored_dimension_log10
 from mfsim.small_signal import (
     Bulk,
     StagePrediction,
@@ -95,7 +94,7 @@ def predicted_rise(
         return {"reason": reason}
     bulk = bulk_of(spec)
     level = bulk.saturation_level(int(r))
-    log10_d = np.log10(np.asarray(d_values, dtype=float))
+    log10_d = stored_dimension_log10(d_values)  # stored d: -log10 d beyond float64
     slope = rise_slope(eta, spec.top(int(r)), level)
     horizon = int(1.3 * float(slope.max()) * float(log10_d.max()) * math.log(10.0)) + 2000
     if with_chain:

@@ -6,12 +6,23 @@ the expanded axes.
 
 from __future__ import annotations
 
+import math
+import sys
+
 import numpy as np
 
 from mfsim.config.errors import ConfigError
 from mfsim.datamodel import AXES
+from mfsim.spectra import MAX_LOG10_D, SpectrumError, as_dimension
 
-__all__ = ["AXES", "SIGNIFICANT_DIGITS", "expand_values", "grid_axes", "round_significant"]
+__all__ = [
+    "AXES",
+    "SIGNIFICANT_DIGITS",
+    "expand_dimensions",
+    "expand_values",
+    "grid_axes",
+    "round_significant",
+]
 
 #: Range values (and the realized kappa of fixed-kappa families) are rounded to this many
 #: significant digits, so that values and the hashes built from them do not depend on the last
@@ -111,6 +122,98 @@ def expand_values(spec: list | dict, integer: bool = False, *, key: str = "grid"
     return values
 
 
+#: The largest float64; an integer d above it cannot go through float (only Python ints can).
+MAX_FLOAT = sys.float_info.max
+
+
+def _dimension(value, key: str) -> int:
+    """One d value of a config: an integer or ``{log10: x}``, as an exact Python int."""
+    if isinstance(value, dict) and "log10" in value:
+        x = value["log10"]
+        if isinstance(x, bool) or not isinstance(x, int | float) or not 0 <= x <= MAX_LOG10_D:
+            raise ConfigError(
+                f"{key}: log10 = {x!r} is not allowed; allowed: a number in [0, {MAX_LOG10_D}] "
+                f"(d up to 10^{MAX_LOG10_D}, families flat and staircase beyond 10^300)"
+            )
+    try:
+        return as_dimension(value)
+    except SpectrumError as error:
+        raise ConfigError(f"{key}: {value!r} is not allowed: {error}") from None
+
+
+def _log10_endpoint(value, key: str) -> float:
+    if isinstance(value, dict):
+        _dimension(value, key)  # range check with the key in the message
+        return float(value["log10"])
+    if value <= 0:
+        raise ConfigError(f"{key}: a log range needs start > 0 and stop > 0, got {value!r}")
+    return math.log10(value)
+
+
+def expand_dimensions(spec: list | dict, *, key: str = "grid.d") -> list[int]:
+    """Expand the d axis of a config into its sorted values, exact Python ints of any size.
+
+    Parameters
+    ----------
+    spec : list or dict
+        A list of integers and ``{log10: x}`` items (d = the integer nearest 10^x, exactly
+        10^x for integral x; :func:`mfsim.spectra.as_dimension`), or a range as for
+        :func:`expand_values` whose ``start`` and ``stop`` may be ``{log10: x}``; such a range
+        must have ``spacing: log`` and places its values at ``num`` equally spaced log10 d
+        (rounded to 12 significant digits), each then read as ``{log10: x}``.
+    key : str, default "grid.d"
+        Key path used in error messages.
+
+    Returns
+    -------
+    list of int
+        Sorted unique values.
+
+    Raises
+    ------
+    mfsim.config.errors.ConfigError
+        Those of :func:`expand_values`; a ``{log10: x}`` with x outside [0, 10^4]; a range
+        with ``{log10: x}`` endpoints and linear spacing.
+
+    Notes
+    -----
+    Lists and ranges without ``{log10: x}`` give exactly the values of
+    ``expand_values(spec, integer=True)`` (so chunk ids of existing configs do not move).
+    Whether the spectrum family supports each d is checked later
+    (:func:`mfsim.spectra.check_spectrum_grid`: d explicit rows for linear and figure1).
+    """
+    if isinstance(spec, list | tuple):
+        beyond_float = [isinstance(v, dict) or (isinstance(v, int) and v > MAX_FLOAT) for v in spec]
+        if not any(beyond_float):
+            return expand_values(spec, integer=True, key=key)
+        values = [_dimension(value, f"{key}[{i}]") for i, value in enumerate(spec)]
+        if len(set(values)) != len(values):
+            raise ConfigError(f"{key}: duplicate values in {list(spec)}")
+        return sorted(values)
+    if not (isinstance(spec, dict) and {"start", "stop"} <= set(spec)):
+        return expand_values(spec, integer=True, key=key)
+    if not any(isinstance(spec[end], dict) for end in ("start", "stop")):
+        return expand_values(spec, integer=True, key=key)
+    if spec.get("spacing") != "log":
+        raise ConfigError(
+            f"{key}.spacing: a range with {{log10: x}} endpoints must have spacing 'log', got "
+            f"{spec.get('spacing')!r}"
+        )
+    start = _log10_endpoint(spec["start"], f"{key}.start")
+    stop = _log10_endpoint(spec["stop"], f"{key}.stop")
+    num = int(spec["num"])
+    if num == 1 and start != stop:
+        raise ConfigError(f"{key}: a range with num = 1 needs start == stop")
+    exponents = [round_significant(x) for x in np.linspace(start, stop, num)]
+    values = sorted({_dimension({"log10": x}, key) for x in exponents})
+    if len(values) != num:
+        raise ConfigError(
+            f"{key}: rounding the range to integers collapses {num} values to {len(values)}; "
+            "use a smaller num or a wider range"
+        )
+    return values
+
+
 def _varpi_specs(varpi_spec: list | dict) -> tuple[list | dict, list | dict]:
     """Split a varpi spec into (scale spec, exponent spec); a plain spec has exponent [0.0]."""
     if isinstance(varpi_spec, dict) and "scale" in varpi_spec:
@@ -136,7 +239,7 @@ def grid_axes(config: dict) -> dict[str, list]:
     scale_spec, exponent_spec = _varpi_specs(grid["varpi"])
     kappa_spec = grid.get("kappa")
     return {
-        "d": expand_values(grid["d"], integer=True, key="grid.d"),
+        "d": expand_dimensions(grid["d"], key="grid.d"),
         "kappa": [None] if kappa_spec is None else expand_values(kappa_spec, key="grid.kappa"),
         "varpi": expand_values(scale_spec, key="grid.varpi"),
         "varpi_exponent": expand_values(exponent_spec, key="grid.varpi.exponent"),

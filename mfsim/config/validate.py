@@ -35,6 +35,7 @@ from mfsim.config.axes import grid_axes
 from mfsim.config.errors import ConfigError
 from mfsim.config.limits import check_limits
 from mfsim.config.numbers import float_integers, non_finite_numbers, seed_range_problems
+from mfsim.datamodel import stored_dimension
 from mfsim.spectra import SpectrumError, check_spectrum_grid, read_eigenvalues
 
 __all__ = [
@@ -505,7 +506,8 @@ def _check_sizes(axes: dict) -> Iterator[str]:
             f"r = {max(axes['r'])}"
         )
     # stores hold d as float64 once a d reaches 2^53 (mfsim.store.layout.d_coordinate)
-    if max(axes["d"]) >= 2**53 and len({float(d) for d in axes["d"]}) != len(axes["d"]):
+    stored = {stored_dimension(d) for d in axes["d"]}
+    if max(axes["d"]) >= 2**53 and len(stored) != len(axes["d"]):
         yield (
             "grid.d: two d values round to the same float64 (the stores hold d as float64 "
             "once a d reaches 2^53); allowed: d values that differ in float64"

@@ -8,7 +8,13 @@ import numpy as np
 import xarray as xr
 
 from mfsim._version import __version__
-from mfsim.datamodel import COORD_ATTRS, STAGE_VARIABLES, STATUS_FLAGS, VARIABLE_ATTRS
+from mfsim.datamodel import (
+    COORD_ATTRS,
+    STAGE_VARIABLES,
+    STATUS_FLAGS,
+    VARIABLE_ATTRS,
+    stored_dimension,
+)
 from mfsim.datamodel import PER_K_VARIABLES as _PER_K
 from mfsim.datamodel import attrs as _attrs
 
@@ -19,10 +25,6 @@ __all__ = [
     "STAGE_VARIABLES",
     "STATUS_FLAGS",
 ]
-
-
-#: the largest d stored as its float64 value; beyond, d is stored as -log10(d) (see below)
-FLOAT64_D_LIMIT = 10**308
 
 
 def dimension_coordinate(d) -> np.generic:
@@ -36,9 +38,7 @@ def dimension_coordinate(d) -> np.generic:
     """
     if d < 2**53 and float(d) == int(d):
         return np.int64(int(d))
-    if d < FLOAT64_D_LIMIT:
-        return np.float64(float(d))
-    return np.float64(-math.log10(d))
+    return np.float64(stored_dimension(d))
 
 
 def build_dataset(

@@ -12,6 +12,7 @@ from matplotlib.colors import LogNorm, Normalize
 
 from mfsim.output import style
 from mfsim.output.selection import (
+    d_text,
     edges,
     existing_seeds,
     figure_sizes,
@@ -19,6 +20,8 @@ from mfsim.output.selection import (
     map_xy,
     median_curve,
     run_exists,
+    smallest_and_largest_d,
+    sort_by_d,
 )
 from mfsim.output.style import FigureOptions, styled
 
@@ -168,7 +171,7 @@ def error_curves_figures(
     steps = ds["step"].values.astype(float)
     out = []
     for selection in selections:
-        err = error.sel(selection).sortby("d")
+        err = sort_by_d(error.sel(selection))
         exists = existing_seeds(ds, selection)
         if exists is not None:
             err = err.where(exists)
@@ -179,7 +182,7 @@ def error_curves_figures(
         factor = style.time_factor(ds, selection, options)
         fig = style.new_figure(style.COLUMN_WIDTH * 1.35, 3.3)
         ax = fig.subplots()
-        chosen = sorted({d_with_runs.min(), d_with_runs.max()})
+        chosen = smallest_and_largest_d(d_with_runs)
         floors, finals = [], {}
         for color, d in zip((style.BLUE, style.VERMILLION), chosen, strict=False):
             curves = err.sel(d=d).transpose("seed", "step").values
@@ -192,12 +195,12 @@ def error_curves_figures(
                 median,
                 color=color,
                 lw=1.8,
-                label=f"d = {style.compact(d)}: median of {curves.shape[0]} seeds",
+                label=f"d = {d_text(d, style.compact)}: median of {curves.shape[0]} seeds",
             )
             floors.append(floor_step(steps, median) * factor)
             _mark_stages(ax, ds, {**selection, "d": d}, steps, median, color, factor)
             finite = median[np.isfinite(median)]
-            finals[f"d = {style.fmt(d)}"] = float(finite[-1]) if finite.size else np.nan
+            finals[f"d = {d_text(d, style.fmt)}"] = float(finite[-1]) if finite.size else np.nan
         # runs that stopped (converged) leave NaN after their stop: no axis beyond the last data
         alive = np.isfinite(err.transpose(..., "step").values).reshape(-1, steps.size).any(axis=0)
         shown = steps[: int(np.flatnonzero(alive)[-1]) + 1] if alive.any() else steps

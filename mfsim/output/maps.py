@@ -60,6 +60,8 @@ def _divergence_scale(ds: xr.Dataset, selection: dict) -> float:
             return float(np.median(ratio))
     d = float(selection.get("d", ds["d"].values[0]))
     r = float(selection.get("r", ds["r"].values[0]))
+    if d < 0:  # stored -log10 d: d beyond float64, r / d is 0 in float64
+        return 1.0
     return 1.0 + np.sqrt(r / d)
 
 

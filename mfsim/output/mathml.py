@@ -13,6 +13,8 @@ import re
 import numpy as np
 from markupsafe import Markup
 
+from mfsim.datamodel import stored_dimension_text
+
 __all__ = ["assignments", "coordinate", "math", "number", "quantity", "render"]
 
 GREEK = {
@@ -178,6 +180,20 @@ def number(value, digits: int = 3) -> str:
     if mantissa == "1":
         return power
     return f"<mn>{mantissa}</mn><mo>\u00d7</mo>{power}"
+
+
+def dimension(stored) -> str:
+    """MathML content of a stored d: :func:`number`, and ``10^1000`` where the store holds
+    -log10 d (d beyond float64, :func:`mfsim.datamodel.stored_dimension`)."""
+    try:
+        x = float(stored)
+    except (TypeError, ValueError):
+        return number(stored)
+    if not np.isfinite(x) or x >= 0:
+        return number(stored)
+    mantissa, exponent = stored_dimension_text(x).split("e+")
+    power = f"<msup><mn>10</mn><mn>{int(exponent)}</mn></msup>"
+    return power if mantissa == "1" else f"<mn>{mantissa}</mn><mo>\u00d7</mo>{power}"
 
 
 def coordinate(dim: str, value) -> Markup:

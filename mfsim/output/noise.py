@@ -16,6 +16,8 @@ from mfsim.output.selection import (
     map_xy,
     median_curve,
     nanpercentile_columns,
+    smallest_and_largest_d,
+    sort_by_d,
 )
 from mfsim.output.style import FigureOptions, styled
 
@@ -120,7 +122,7 @@ def noise_figures(
         sel = noise.sel(selection)
         if exists is not None:
             sel = sel.where(exists)
-        sel = sel.sortby("d").transpose("d", ...)
+        sel = sort_by_d(sel).transpose("d", ...)
         has_run = np.isfinite(sel.values).reshape(sel.sizes["d"], -1).any(axis=1)
         d_with_runs = sel["d"].values[has_run]
         if not ks or d_with_runs.size == 0:
@@ -131,7 +133,7 @@ def noise_figures(
             style.panel_width(len(ks)) * (1.35 if n_cols == 1 else 1), 0.8 + 2.8 * n_rows
         )
         axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
-        chosen = sorted({d_with_runs.min(), d_with_runs.max()})
+        chosen = smallest_and_largest_d(d_with_runs)
         for ax, k in zip(axes, ks, strict=False):
             _draw_panel(ax, sel, floor, selection, chosen, k, steps)
         for ax in axes[len(ks) :]:

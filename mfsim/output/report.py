@@ -38,6 +38,7 @@ from mfsim.analysis.scaling import (
     fit_quantities,
     fits_for,
 )
+from mfsim.datamodel import stored_dimension_log10
 from mfsim.output import mathml
 from mfsim.output.report_rows import LITERAL, model_wording, opening_sentences, verdict_rows
 from mfsim.output.theory_slopes import theory_rows
@@ -119,13 +120,15 @@ def finding(rows: list[dict], theory: list[dict], fixed: str) -> Markup:
     if not rows:
         return Markup("No stage quantity was fitted: this sweep says nothing on the Transition "
                       "Assumption.")  # fmt: skip
-    lo = min(row["d_min"] for row in rows if np.isfinite(row["d_min"])) if _any_d(rows) else np.nan
-    hi = max(row["d_max"] for row in rows if np.isfinite(row["d_max"])) if _any_d(rows) else np.nan
+    # stored d (-log10 d beyond float64): compared by log10 d
+    lo = min(_fitted(rows, "d_min"), key=_log10, default=np.nan)
+    hi = max(_fitted(rows, "d_max"), key=_log10, default=np.nan)
     head = Markup("On the Transition Assumption ({} = {}), over ").format(
         mathml.quantity(LITERAL), Markup(mathml.big_o_log_d())
     )
     head += Markup("{} to {}").format(
-        mathml.math(f"<mi>d</mi><mo>=</mo>{mathml.number(lo)}"), mathml.math(mathml.number(hi))
+        mathml.math(f"<mi>d</mi><mo>=</mo>{mathml.dimension(lo)}"),
+        mathml.math(mathml.dimension(hi)),
     )
     if fixed:
         head += Markup(" (same in every row: {})").format(mathml.assignments(fixed))
@@ -146,6 +149,14 @@ def finding(rows: list[dict], theory: list[dict], fixed: str) -> Markup:
             "the fitted 95% interval in {} of {} groups."
         ).format(inside, len(measured))
     return text + Markup(" Verdicts describe the sampled range of d only.")
+
+
+def _fitted(rows, key: str) -> list:
+    return [row[key] for row in rows if np.isfinite(row[key])]
+
+
+def _log10(stored) -> float:
+    return float(stored_dimension_log10(stored))
 
 
 def _any_d(rows) -> bool:
@@ -309,6 +320,7 @@ def write_report(
         quantity=mathml.quantity,
         coords=mathml.assignments,
         number=lambda value: mathml.math(mathml.number(value)),
+        dimension=lambda value: mathml.math(mathml.dimension(value)),
         fmt=_fmt,
         models=MODELS,
         model_names=MODEL_NAMES,

@@ -15,6 +15,7 @@ from mfsim.analysis.scaling import (
     fit_quantities,
     fits_for,
 )
+from mfsim.output.selection import smallest_and_largest_d
 from mfsim.output.style import scalar
 
 __all__ = ["LITERAL", "model_wording", "opening_sentences", "verdict_rows"]
@@ -95,7 +96,8 @@ def _d_range(g: xr.Dataset) -> tuple[float, float]:
     d = np.asarray(g["d"].values, dtype=float)
     if not used.any():
         return np.nan, np.nan
-    return float(d[used].min()), float(d[used].max())
+    low, *high = smallest_and_largest_d(d[used])  # stored d: -log10 d beyond float64
+    return float(low), float(high[0] if high else low)
 
 
 def _row(g: xr.Dataset, quantity: str, group: str, index: str) -> dict:

@@ -10,8 +10,9 @@ import numpy as np
 import xarray as xr
 
 from mfsim.analysis.scaling import VERDICT_NO_RUNS, VERDICT_UNDEFINED, classify_runs, fits_for
+from mfsim.datamodel import stored_dimension_log10
 from mfsim.output import style
-from mfsim.output.selection import huge_d, index_dim
+from mfsim.output.selection import huge_d, index_dim, sort_by_d
 from mfsim.output.style import FigureOptions, styled
 
 __all__ = ["plot_scaling", "scaling_figures"]
@@ -79,7 +80,7 @@ def _draw_scaling_panel(ax, runs, fit, rng, theory=None, factor: float = 1.0) ->
     Beyond d = 1e250 matplotlib's log axis overflows, so the axis is log10 d (linear)."""
     d_raw = runs["d"].values.astype(float)
     huge = huge_d(d_raw)
-    axis = np.log10 if huge else (lambda v: np.asarray(v, dtype=float))
+    axis = stored_dimension_log10 if huge else (lambda v: np.asarray(v, dtype=float))
     d = axis(d_raw)
     shift = rng.uniform(-0.06, 0.06, size=(d.size, runs.sizes["seed"]))
     x = d[:, None] + shift * (np.ptp(d) / 50.0 if huge else 0.0)
@@ -219,7 +220,7 @@ def scaling_figures(
     small-signal prediction (:func:`mfsim.analysis.linearized.predicted_rise`, no fitted
     parameter) where the spectrum has a flat top bulk level.
     """
-    runs = classify_runs(ds, quantity).sortby("d")
+    runs = sort_by_d(classify_runs(ds, quantity))
     fit = fits_for(fits, quantity)
     index = index_dim(runs["value"])
     inner = ["d", "seed"] + ([index] if index else [])

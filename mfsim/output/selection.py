@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from mfsim.datamodel import NO_RUN
+from mfsim.datamodel import NO_RUN, stored_dimension_log10, stored_dimension_text
 
 __all__ = ["map_axes"]
 
@@ -152,5 +152,27 @@ def index_dim(da: xr.DataArray) -> str | None:
 
 
 def huge_d(d: np.ndarray) -> bool:
-    """d values beyond what matplotlib's log axis handles (it overflows near 1e308)."""
-    return bool(np.nanmax(np.asarray(d, dtype=float)) > 1e250)
+    """d values beyond what matplotlib's log axis handles (it overflows near 1e308), including
+    stored d beyond float64 (negative: -log10 d, :func:`mfsim.datamodel.stored_dimension`)."""
+    d = np.asarray(d, dtype=float)
+    return bool((d < 0).any() or np.nanmax(d) > 1e250)
+
+
+def sort_by_d(obj):
+    """`obj` sorted by d: by ``log10_d`` when present (stored d is -log10 d beyond float64, not
+    monotone in d), else by ``d``."""
+    exact = "log10_d" in obj.coords and obj["log10_d"].dims == ("d",)
+    return obj.sortby(obj["log10_d"]) if exact else obj.sortby("d")
+
+
+def smallest_and_largest_d(stored: np.ndarray) -> list:
+    """The stored d values of the smallest and largest d (one value if they are equal)."""
+    stored = np.asarray(stored)
+    order = stored_dimension_log10(stored)
+    return list(dict.fromkeys([stored[np.argmin(order)], stored[np.argmax(order)]]))
+
+
+def d_text(stored, plain) -> str:
+    """A stored d as label text: ``plain(stored)`` in float64's range, ``1e+1000`` beyond
+    (where the store holds -log10 d)."""
+    return stored_dimension_text(stored) if float(stored) < 0 else plain(stored)

@@ -104,7 +104,8 @@ def _prediction(sweep_ds, gk, quantity: str, k: int, values: dict, d_used) -> di
         series = np.where(pred["bound_dominated"][:, k - 1], np.nan, pred["t_k_star"][:, k - 1])
         asymptotic = pred["t_k_star_slope"][k - 1]
     ok = np.isfinite(series)
-    x = np.log(d_used)[ok]
+    d_used = np.asarray(d_used, dtype=float)  # stored d: -log10 d beyond float64
+    x = np.where(d_used > 0, np.log(np.abs(d_used)), -d_used * np.log(10.0))[ok]
     predicted = float(np.polyfit(x, series[ok], 1)[0]) if ok.sum() >= 2 else np.nan
     lo, hi = float(gk["log_slope_lo"]), float(gk["log_slope_hi"])
     return {

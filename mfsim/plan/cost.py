@@ -11,6 +11,7 @@ import json
 import math
 
 from mfsim.config.model import SweepConfig, as_sweep_config
+from mfsim.datamodel import FLOAT64_D_LIMIT
 from mfsim.spectra import STAIRCASE_LEVELS
 
 __all__ = [
@@ -180,6 +181,12 @@ def estimate_steps(point, config: SweepConfig | dict) -> int:
     return steps_of(point, config.run.steps, config.run.stop_error, top)
 
 
+def _ln(d: int) -> float:
+    """ln d: of its float64 value in float64's range (the estimates of existing configs, and
+    so their chunk ids, stay bit-identical), of the exact int beyond."""
+    return math.log(float(d)) if d < FLOAT64_D_LIMIT else math.log(d)
+
+
 def steps_of(point, steps: int, stop_error: float, top: tuple) -> int:
     """The arithmetic of :func:`estimate_steps` for known top eigenvalues `top`."""
     if stop_error <= 0 or len(top) <= point.r:
@@ -190,6 +197,6 @@ def steps_of(point, steps: int, stop_error: float, top: tuple) -> int:
     growth = math.log1p(eta * lam_r) - math.log1p(eta * lam_next)
     if gap <= 0 or growth <= 0 or varpi <= 0:
         return steps
-    rise = max(0.0, (math.log(float(point.d)) - 2 * math.log(varpi)) / (2 * growth))
+    rise = max(0.0, (_ln(point.d) - 2 * math.log(varpi)) / (2 * growth))
     decay = math.log(1.0 / stop_error) / (eta * gap)
     return int(min(steps, math.ceil(rise + decay)))

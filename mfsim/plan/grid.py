@@ -41,7 +41,7 @@ from mfsim.config.limits import (  # noqa: F401  (re-exported)
     estimate_store_bytes,
 )
 from mfsim.config.model import SweepConfig, as_sweep_config
-from mfsim.datamodel import AXES
+from mfsim.datamodel import AXES, FLOAT64_D_LIMIT
 from mfsim.plan.budget import choose_target
 from mfsim.plan.cost import (  # noqa: F401  (re-exported)
     ENGINE_SECONDS_PER_DIAGNOSTIC_STEP,
@@ -128,7 +128,10 @@ class GridPoint:
     @property
     def varpi_effective(self) -> float:
         """The initialization scale used: ``varpi * d**-varpi_exponent``."""
-        return self.varpi * float(self.d) ** -self.varpi_exponent
+        if self.d < FLOAT64_D_LIMIT:
+            return self.varpi * float(self.d) ** -self.varpi_exponent
+        # d beyond float64: d^-a = 10^(-a log10 d) (log10 of the exact int)
+        return self.varpi * 10.0 ** (-self.varpi_exponent * math.log10(self.d))
 
     def as_dict(self) -> dict:
         """Return the fields as a plain dict."""

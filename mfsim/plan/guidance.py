@@ -28,6 +28,7 @@ from itertools import product
 import numpy as np
 
 from mfsim.config.model import SweepConfig, as_sweep_config
+from mfsim.datamodel import FLOAT64_D_LIMIT
 from mfsim.small_signal import (
     chain_estimate,
     diverges_at_start,
@@ -96,7 +97,7 @@ def _groups(config: SweepConfig):
 
 def _steps_warning(config, group, top, level) -> GroupWarning | None:
     eta, r, run = group["eta"], group["r"], config.run
-    log10_d = max(math.log10(float(d)) for d in config.grid.d)
+    log10_d = max(_log10(d) for d in config.grid.d)
     varpi = group["varpi"] * 10.0 ** (-group["varpi_exponent"] * log10_d)
     chain = chain_estimate(log10_d, top, level, eta=eta, varpi=varpi)
     rise = float(chain.rise[-1])
@@ -127,7 +128,7 @@ def _bound_warning(config, group, top, level) -> GroupWarning | None:
     eta, r = group["eta"], group["r"]
     if r < 2:
         return None
-    log10_d = max(math.log10(float(d)) for d in config.grid.d)
+    log10_d = max(_log10(d) for d in config.grid.d)
     varpi = group["varpi"] * 10.0 ** (-group["varpi_exponent"] * log10_d)
     if not chain_estimate(log10_d, top, level, eta=eta, varpi=varpi).bound_dominated.all():
         return None
@@ -158,20 +159,27 @@ def _bound_warning(config, group, top, level) -> GroupWarning | None:
     return GroupWarning("bound_dominated", group, message, values)
 
 
+def _log10(d: int) -> float:
+    """log10 d: of its float64 value in float64's range (as before), of the exact int beyond."""
+    return math.log10(float(d)) if d < FLOAT64_D_LIMIT else math.log10(d)
+
+
 def _divergence_warning(config, group, top) -> GroupWarning | None:
     eta, r = group["eta"], group["r"]
     lambda_1 = top[0]
     bad = []
     for d in config.grid.d:
-        varpi = group["varpi"] * float(d) ** -group["varpi_exponent"]
-        if diverges_at_start(eta, lambda_1, sigma1_initial(varpi, float(d), r)):
+        # beyond float64, d as +inf: r / d is 0 there and d^-a is 0 (a > 0) or 1 (a = 0)
+        d_float = float(d) if d < FLOAT64_D_LIMIT else math.inf
+        varpi = group["varpi"] * d_float ** -group["varpi_exponent"]
+        if diverges_at_start(eta, lambda_1, sigma1_initial(varpi, d_float, r)):
             bad.append(d)
     if not bad:
         return None
     runs = len(bad) * len(config.grid.seed)
     limit = 2.0 + eta * lambda_1
     message = (
-        f"{_label(group)}: {runs} runs (d = {', '.join(_d_text(math.log10(float(d))) for d in bad)}"
+        f"{_label(group)}: {runs} runs (d = {', '.join(_d_text(_log10(d)) for d in bad)}"
         f") are predicted to diverge at their first steps: eta sigma_1^2(X_0) > 2 + eta lambda_1 "
         f"= {limit:g} with sigma_1(X_0) ~ varpi (1 + sqrt(r/d)) (Theorem 6 assumes sigma_1(X_0) "
         f"<= 1/sqrt(3 eta) = {float(divergence_limit_sigma1(eta)):.3g}); they end with status "

@@ -81,7 +81,9 @@ class _GridIndex:
             if not np.isnan(values).all():
                 raise ValueError(f"{where}: kappa values {np.unique(values)} are not in the grid")
             return np.zeros(values.shape, dtype=np.int64)
-        pos = np.clip(np.searchsorted(grid, values), 0, len(grid) - 1)
+        # stored d is not monotone in d beyond float64 (-log10(d) there): search in sorted order
+        order = np.argsort(grid, kind="stable")
+        pos = order[np.clip(np.searchsorted(grid[order], values), 0, len(grid) - 1)]
         bad = grid[pos] != values
         if bad.any():
             raise ValueError(

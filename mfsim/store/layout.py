@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from mfsim.datamodel import COORD_ATTRS, GRID_DIMS
+from mfsim.datamodel import COORD_ATTRS, GRID_DIMS, stored_dimension
 
 __all__ = [
     "MAX_STORAGE_CHUNK_BYTES",
@@ -62,16 +62,17 @@ EXACT_D_LIMIT = 2**53
 
 
 def d_coordinate(d_values: Sequence[int]) -> np.ndarray:
-    """The stored ``d`` of the values `d_values` (Python ints of any size, up to 10^300).
+    """The stored ``d`` of the values `d_values` (Python ints of any size, up to 10^10000).
 
-    Returns int64 (exact) when every value is below :data:`EXACT_D_LIMIT`, else float64 (the
-    nearest double of each integer; ``log10_d`` keeps the exact order of magnitude). Shape
-    ``(len(d_values),)``.
+    Returns int64 (exact) when every value is below :data:`EXACT_D_LIMIT`, else float64: the
+    nearest double of each integer below 10^308 and -log10(d) beyond
+    (:func:`mfsim.datamodel.stored_dimension`; ``log10_d`` keeps the exact order of
+    magnitude). Shape ``(len(d_values),)``.
     """
     values = [int(d) for d in d_values]
     if all(d < EXACT_D_LIMIT for d in values):
         return np.asarray(values, dtype=np.int64)
-    return np.asarray([float(d) for d in values], dtype=np.float64)
+    return np.asarray([stored_dimension(d) for d in values], dtype=np.float64)
 
 
 def log10_d_coordinate(d_values: Sequence[int]) -> np.ndarray:

@@ -34,6 +34,7 @@ from mfsim.analysis.scaling.verdict import (
     verdict_sentence,
 )
 from mfsim.analysis.scaling.wording import NONPOSITIVE_POLICY, _case, _caveat, _literal_context
+from mfsim.datamodel import stored_dimension_of_log10
 
 #: Separator between quantity and variable name in :func:`fit_all` output.
 SEP = "__"
@@ -200,13 +201,20 @@ def _check_settings(n_boot: int, confidence: float, min_d: int, min_seeds: int) 
 
 def _prepare(ds: xr.Dataset, quantity: str, n_curve: int) -> dict:
     """Classified runs in (groups, d, seed) order with their counts and per-(group, d) context."""
-    runs = classify_runs(ds, quantity).sortby("d")
+    runs = classify_runs(ds, quantity)
+    # beyond float64 the stored d (-log10 d) is not monotone in d: sort by log10_d
+    exact = "log10_d" in runs.coords and runs["log10_d"].dims == ("d",)
+    runs = runs.sortby(runs["log10_d"] if exact else "d")
     group_dims = [dim for dim in runs["value"].dims if dim not in RUN_DIMS]
     runs = runs.transpose(*group_dims, *RUN_DIMS)
-    d_values = np.asarray(runs["d"].values, dtype=float)
-    if np.any(d_values <= 0):
-        raise ValueError("d values must be positive")
-    curve_d = np.geomspace(d_values.min(), d_values.max(), n_curve)
+    d_values, log_d, log10_d = _dimension_values(runs)
+    if log10_d is not None:  # d beyond float64 (stored as -log10 d): curves placed in log10 d
+        curve_log10_d = np.linspace(log10_d.min(), log10_d.max(), n_curve)
+        curve_log_d = curve_log10_d * np.log(10.0)
+        curve_d = np.array([stored_dimension_of_log10(x) for x in curve_log10_d])
+    else:
+        curve_d = np.geomspace(d_values.min(), d_values.max(), n_curve)
+        curve_log_d = np.log(curve_d)
     counts = xr.Dataset(
         {name: runs[flag].sum("seed") for name, flag in _RUN_COUNTS.items()}
     ).astype(np.int64)
@@ -221,15 +229,33 @@ def _prepare(ds: xr.Dataset, quantity: str, n_curve: int) -> dict:
         "n_groups": n_groups,
         "coords": [np.asarray(runs[dim].values) for dim in group_dims],
         "d_values": d_values,
-        "log_d": np.log(d_values),
+        "log_d": log_d,
         "curve_d": curve_d,
-        "curve_log_d": np.log(curve_d),
+        "curve_log_d": curve_log_d,
         "counts": counts,
         "values": runs["value"].values.reshape(n_groups, n_d, n_seed),
         "reached": runs["reached"].values.reshape(n_groups, n_d, n_seed),
         "per_d": {name: counts[name].values.reshape(n_groups, n_d) for name in _COUNTS},
         "context": {name: v.values.reshape(n_groups, n_d) for name, v in context.items()},
     }
+
+
+def _dimension_values(runs: xr.Dataset) -> tuple:
+    """(d for the text, ln d, log10 d or None when every d fits a float64) of the sorted runs.
+
+    ln d is ``np.log(d)`` while every d fits a float64 (the fits of such sweeps stay
+    bit-identical) and ``log10_d * ln 10`` where the store holds -log10(d) (d >= 10^308,
+    :func:`mfsim.datamodel.stored_dimension`). The d for the text are then the stored values,
+    read by :func:`mfsim.analysis.scaling.verdict.d_range_text` (negative: 10^-value).
+    """
+    stored = np.asarray(runs["d"].values, dtype=float)
+    if "log10_d" in runs.coords and np.any(stored < 0):
+        log10_d = np.asarray(runs["log10_d"].values, dtype=float)
+        log_d = np.where(stored > 0, np.log(np.abs(stored)), log10_d * np.log(10.0))
+        return stored, log_d, log10_d
+    if np.any(stored <= 0):
+        raise ValueError("d values must be positive")
+    return stored, np.log(stored), None
 
 
 _SCALAR_FIT_VARS = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from mfsim.analysis.scaling.power_analysis import DETECTION_POWER
+from mfsim.datamodel import stored_dimension_log10, stored_dimension_text
 
 VERDICT_LOG_DECISIVE = "O(log d), decisive against power laws"
 VERDICT_LOG_OR_POWER = "O(log d) and d^alpha both consistent"
@@ -207,10 +208,15 @@ def reconcile(verdict: str, preferred: str | None, decisive: bool) -> tuple[str,
 
 def d_range_text(d_values) -> str:
     """``"d in [1e+02, 1e+300] (31 values)"``: the sampled range a verdict describes."""
-    d = np.asarray(d_values, dtype=float)
+    d = np.asarray(d_values, dtype=float)  # as stored: -log10(d) beyond float64
     if d.size == 0:
         return "no d values"
-    return f"d in [{d.min():.3g}, {d.max():.3g}] ({d.size} value{'s' if d.size > 1 else ''})"
+    order = stored_dimension_log10(d)
+    low, high = (
+        stored_dimension_text(d[np.argmin(order)]),
+        stored_dimension_text(d[np.argmax(order)]),
+    )
+    return f"d in [{low}, {high}] ({d.size} value{'s' if d.size > 1 else ''})"
 
 
 def verdict_sentence(verdict: str, d_values) -> str:

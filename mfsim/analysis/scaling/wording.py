@@ -16,6 +16,7 @@ from mfsim.analysis.scaling.verdict import (
     VERDICT_NOT_REACHED,
     VERDICT_UNDEFINED,
 )
+from mfsim.datamodel import stored_dimension_log10, stored_dimension_text
 
 #: How values <= 0 are handled (also in the fit attrs and the report).
 NONPOSITIVE_POLICY = (
@@ -89,8 +90,12 @@ def _case(verdict, quantity, d_values, counts, used, context) -> tuple[str, str]
         return f"the runs stopped{stop_text} before the stage"
 
     def d_range(mask) -> str:
-        d = d_values[mask]
-        return f"d = {d.min():.3g}" + (f" to {d.max():.3g}" if d.size > 1 else "")
+        d = d_values[mask]  # as stored: -log10(d) beyond float64
+        order = stored_dimension_log10(d)
+        low = stored_dimension_text(d[np.argmin(order)])
+        return f"d = {low}" + (
+            f" to {stored_dimension_text(d[np.argmax(order)])}" if d.size > 1 else ""
+        )
 
     bound_d = counts["n_bound_dominated"] > 0
     not_d = counts["n_not_reached"] > 0
