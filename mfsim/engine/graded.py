@@ -17,6 +17,9 @@ import math
 import numpy as np
 from numba import njit
 
+# the rotation sequence of the plain kernels, so that the eigenvalues are the same bits
+from mfsim.engine.kernels import _jacobi
+
 __all__ = ["exponent_of", "eig_max", "sigma_min_sq_graded", "row_norm_sq", "pair_less"]
 
 #: rows whose exponents differ by more than this many bits are handled as separate scales by
@@ -32,46 +35,6 @@ def exponent_of(m):
     if m > 0.0 and m < np.inf:
         return math.frexp(m)[1]
     return 0
-
-
-@njit(cache=True, nogil=True)
-def _jacobi(m):
-    """Diagonalize the symmetric matrix ``m`` in place by cyclic Jacobi rotations (the rotation
-    sequence of :mod:`mfsim.engine.kernels`, so the eigenvalues are the same bits)."""
-    n = m.shape[0]
-    for _sweep in range(100):
-        off = 0.0
-        for p in range(n):
-            for q in range(p + 1, n):
-                off += m[p, q] * m[p, q]
-        if off == 0.0:
-            break
-        scale = 0.0
-        for p in range(n):
-            scale += m[p, p] * m[p, p]
-        if off <= 1e-36 * scale:
-            break
-        for p in range(n):
-            for q in range(p + 1, n):
-                apq = m[p, q]
-                if apq == 0.0:
-                    continue
-                theta = (m[q, q] - m[p, p]) / (2.0 * apq)
-                t = 1.0 / (abs(theta) + np.sqrt(theta * theta + 1.0))
-                if theta < 0.0:
-                    t = -t
-                c = 1.0 / np.sqrt(t * t + 1.0)
-                s = t * c
-                for k in range(n):
-                    mkp = m[k, p]
-                    mkq = m[k, q]
-                    m[k, p] = c * mkp - s * mkq
-                    m[k, q] = s * mkp + c * mkq
-                for k in range(n):
-                    mpk = m[p, k]
-                    mqk = m[q, k]
-                    m[p, k] = c * mpk - s * mqk
-                    m[q, k] = s * mpk + c * mqk
 
 
 @njit(cache=True, nogil=True)
