@@ -144,6 +144,9 @@ def describe(error: BaseException, log_path=None) -> tuple[str, str]:
             f"lost the connection to Dask ({name}: {text}); the same command resumes once "
             "the scheduler is reachable"
         )
+    if name == "IncompleteStoreError":
+        # the message names the store and its remedy: rerunning alone repeats the failure
+        return DETERMINISTIC, f"{name}: {text}{where}"
     return DETERMINISTIC, f"{name}: {text} (an error in the rule: rerunning repeats it{where})"
 
 

@@ -166,7 +166,9 @@ def test_a_failing_rule_shows_mfsims_line_before_the_traceback(tmp_path):
     assert done.returncode == 1
     first = done.stderr.splitlines()[0]
     assert first.startswith("mfsim: mfsim.fit_scaling failed: IncompleteStoreError")
-    assert "rerunning repeats it; the traceback is in fit.log" in first
+    # the store's own remedy, not a second, contradicting one
+    assert "delete it and run the same snakemake command again" in first
+    assert "rerunning repeats it" not in first and "the traceback is in fit.log" in first
     assert done.stderr.index(first) < done.stderr.index("Traceback")
     log = (tmp_path / "fit.log").read_text()
     assert f"{MARKER} {DETERMINISTIC}: IncompleteStoreError" in log and "Traceback" in log
