@@ -42,6 +42,7 @@ def test_default_sweep_produces_every_output(tmp_path):
     audit = xr.open_dataset(out / "audit.zarr")
     assert "violations_noise_decay" in audit
     html = (out / "report.html").read_text()
-    assert html.index('id="verdicts"') < html.index("<img")
+    # the answer first: the finding and the headline table come before any figure
+    assert html.index('id="finding"') < html.index('id="headline"') < html.index("<img")
     assert html.count("<img") >= len(quantities) + 2
     assert "Theorem 6 audit" in html and str(escape["verdict"].values) in html
