@@ -53,7 +53,7 @@ __all__ = [
     "MAX_LOG10_D",
 ]
 
-FAMILIES = ("figure1", "linear", "flat", "staircase", "custom")
+FAMILIES = ("figure1", "linear", "flat", "staircase", "continuous", "custom")
 
 # Families whose engine rows number about d (no repeated eigenvalue blocks to reduce). The limit
 # is the one of the unreduced engine (mfsim.engine.initialization.effective_system).
@@ -499,7 +499,15 @@ def check_eigenvalues(eigenvalues: np.ndarray, where: str = "custom eigenvalues"
         )
 
 
+def _continuous(d, r, kappa=None, **params) -> Spectrum:
+    """Continuous bulks reduced to levels graded toward the edge (:mod:`mfsim.bulk_levels`)."""
+    from mfsim.bulk_levels import continuous
+
+    return continuous(d, r, kappa, **params)
+
+
 _FAMILY_FUNCS = {
+    "continuous": _continuous,
     "figure1": _figure1,
     "linear": _linear,
     "flat": _flat,
