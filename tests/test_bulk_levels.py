@@ -158,9 +158,10 @@ def _medians(log10_d, levels, seeds, r=2):
 
 def test_stage_medians_and_slopes_converge_when_the_level_count_doubles():
     # d = 10^300 (t_1^* measured, not bound-dominated, from about 10^150): every level holds
-    # ~10^298 rows, so its initial Gram matrix is its mean to ~1e-149 and the same seeds give the same top rows at every level count: the change is the
-    # reduction's, not seed noise. (At d = 10^4 the levels' draws are re-sampled when the cells
-    # change; benchmarks/bulk_convergence.py measures it there with more seeds.)
+    # ~10^298 rows, so its initial Gram matrix is its mean to ~1e-149, and the same seeds give
+    # the same top rows at every level count: the change is the reduction's, not seed noise.
+    # (At d = 10^4 the levels' draws are re-sampled when the cells change;
+    # benchmarks/bulk_convergence.py measures it there with more seeds.)
     log10_d, tolerance = 300, 0.01
     chosen = dict(
         mfsim.spectrum(
