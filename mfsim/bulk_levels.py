@@ -1,6 +1,9 @@
 """Continuous bulks at any d: a reduction into flat levels graded toward the bulk's top edge,
 with the level count chosen from a tolerance (the ``continuous`` spectrum family).
 
+Leaf module (numpy and :mod:`mfsim.arguments` only): :mod:`mfsim.spectra` wraps the levels into
+a ``Spectrum``.
+
 Why the top edge
 ----------------
 Every bulk row evolves as ``x_i <- x_i ((1 + eta lambda_i) I - eta G)`` (paper, eq. 9), so
@@ -60,13 +63,13 @@ from fractions import Fraction
 import numpy as np
 
 from mfsim.arguments import check_integer, check_number
-from mfsim.spectra import Segment, Spectrum, SpectrumError
 
 __all__ = [
     "BULK_SHAPES",
     "DEFAULT_BULK_TOLERANCE",
     "MAX_LEVELS",
-    "continuous",
+    "continuous_levels",
+    "fixed_top",
     "cell_boundaries",
     "bulk_cells",
     "edge_shift",
@@ -233,12 +236,14 @@ def edge_shift_change(bulk, top, bottom, n, log_d, gap, levels, mp_ratio=0.25) -
     return float(np.max(np.abs(shifts[0] - shifts[1])) / gap)
 
 
-def levels_for_tolerance(bulk, top, bottom, n, log_d, gap, tolerance, mp_ratio=0.25) -> int:
+def levels_for_tolerance(
+    bulk, top, bottom, n, log_d, gap, tolerance, mp_ratio=0.25, error=ValueError
+) -> int:
     """The smallest G = 8 * 2^k whose doubling changes the edge gap by less than ``tolerance``.
 
     Raises
     ------
-    SpectrumError
+    error
         If even G = :data:`MAX_LEVELS` does not reach the tolerance.
     """
     levels = _FIRST_LEVELS
@@ -246,117 +251,117 @@ def levels_for_tolerance(bulk, top, bottom, n, log_d, gap, tolerance, mp_ratio=0
         if edge_shift_change(bulk, top, bottom, n, log_d, gap, levels, mp_ratio) < tolerance:
             return levels
         levels *= 2
-    raise SpectrumError(
+    raise error(
         f"continuous: bulk_tolerance = {tolerance!r} needs more than {MAX_LEVELS} levels; "
         "allowed: a tolerance this reduction reaches (1e-4 and above at d <= 10^10000)"
     )
 
 
-def _top_rows(bulk, r, kappa, lambda_1):
-    """(top r segments, a, bulk bottom default) of the family."""
-    from mfsim.spectra import _graded_top  # the linear family's top, shared on purpose
+def fixed_top(bulk: str, r: int, kappa, error: type[Exception] = ValueError):
+    """lambda_1..lambda_{r+1} a bulk fixes (``figure1``: 1, 0.5, 0.3), or None (graded top).
 
-    if bulk == "figure1":
-        if r != 2:
-            raise SpectrumError(f"continuous: bulk 'figure1' is the paper's r = 2, got r = {r}")
-        if kappa is not None:
-            raise SpectrumError("continuous: bulk 'figure1' fixes kappa = 5; do not pass kappa")
-        return [Segment(1.0, 0.0, 1), Segment(0.5, 0.0, 1)], 0.3
-    top, a = _graded_top(r, kappa, lambda_1)
-    return top, a
+    Raises
+    ------
+    error
+        ``figure1`` with r != 2 or with kappa given; an unknown bulk.
+    """
+    if bulk not in BULK_SHAPES:
+        raise error(f"continuous: bulk = {bulk!r} is unknown; allowed: {', '.join(BULK_SHAPES)}")
+    if bulk != "figure1":
+        return None
+    if r != 2:
+        raise error(f"continuous: bulk 'figure1' is the paper's r = 2, got r = {r}")
+    if kappa is not None:
+        raise error("continuous: bulk 'figure1' fixes kappa = 5; do not pass kappa")
+    return [1.0, 0.5, 0.3]
 
 
-def continuous(
+def continuous_levels(
     d: int,
-    r: int,
-    kappa=None,
-    lambda_1: float = 1.0,
+    top_values,
     bulk: str = "linear",
     bulk_bottom: float = 0.0,
     mp_ratio: float = 0.25,
     bulk_tolerance: float = DEFAULT_BULK_TOLERANCE,
     levels: int | None = None,
-) -> Spectrum:
-    """The ``continuous`` family: a continuous bulk reduced to levels graded toward its edge.
+    error: type[Exception] = ValueError,
+):
+    """The levels of the ``continuous`` family (:func:`mfsim.spectrum` builds the Spectrum).
 
     Parameters
     ----------
     d : int
         Dimension (exact int, up to 10^10000).
-    r : int
-        Rank.
-    kappa : float
-        Condition number of the graded top lambda_k = lambda_1 (1 - (k - 1) / kappa),
-        k = 1..r+1 (``linear``, ``marchenko_pastur``); ``figure1`` fixes 1, 0.5, 0.3.
-    lambda_1 : float
-        Top eigenvalue.
+    top_values : sequence of float
+        lambda_1..lambda_{r+1}, strictly decreasing; lambda_{r+1} = a is the bulk's top edge
+        (one row of its own, so Delta and kappa are the continuous family's).
     bulk : {'linear', 'figure1', 'marchenko_pastur'}
-        ``linear``: the ``linear`` family's bulk, lambda_{r+1} down to ``bulk_bottom``;
-        ``figure1``: linspace(0.3, 0, d - 2) below 1, 0.5; ``marchenko_pastur``: the
-        Marchenko-Pastur law of ratio ``mp_ratio`` with its top edge at lambda_{r+1}.
+        ``linear``: the ``linear`` family's bulk, a down to ``bulk_bottom``; ``figure1``:
+        linspace(0.3, 0, d - 2) (with ``top_values`` 1, 0.5, 0.3, :func:`fixed_top`);
+        ``marchenko_pastur``: the Marchenko-Pastur law of ratio ``mp_ratio`` with its top edge
+        at a, support [a (1 - sqrt c)^2 / (1 + sqrt c)^2, a].
     bulk_bottom : float
-        Bottom of a linear bulk, in [0, lambda_{r+1}].
+        Bottom of a linear bulk, in [0, a).
     mp_ratio : float
-        Marchenko-Pastur ratio c in (0, 1); the support is
-        [lambda_{r+1} (1 - sqrt c)^2 / (1 + sqrt c)^2, lambda_{r+1}].
+        Marchenko-Pastur ratio c in (0, 1).
     bulk_tolerance : float
         In (0, 0.5]: the level count is the smallest 8 * 2^k whose doubling changes the
         predicted rise slopes by less than this relative amount (:func:`levels_for_tolerance`).
     levels : int, optional
         A fixed level count instead (>= 1; cells left empty at small d are dropped).
+    error : type
+        The exception class raised (the caller's, e.g. ``SpectrumError``).
 
     Returns
     -------
-    Spectrum
-        Named ``continuous``; ``params`` record the bulk, the tolerance and the level count.
+    levels : list of (float, int)
+        (eigenvalue, exact multiplicity) of the levels below a, decreasing; the multiplicities
+        sum to d - r - 1.
+    params : tuple of (str, value)
+        The bulk, its bottom, mp_ratio, the tolerance and the level count, for provenance.
 
     Raises
     ------
-    SpectrumError
-        Unknown bulk, impossible kappa or parameters (named, with the value given), d too small
-        to hold two bulk values, a tolerance the reduction cannot reach.
+    error
+        Unknown bulk, parameters out of range (named, with the value given), d too small to hold
+        two bulk values, a tolerance the reduction cannot reach.
     """
-    if bulk not in BULK_SHAPES:
-        raise SpectrumError(
-            f"continuous: bulk = {bulk!r} is unknown; allowed: {', '.join(BULK_SHAPES)}"
-        )
+    fixed_top(bulk, 2 if bulk == "figure1" else 1, None, error)  # the bulk's name
     mp_ratio = check_number(
-        "mp_ratio", mp_ratio, low=0, low_open=True, high=1, high_open=True, error=SpectrumError
+        "mp_ratio", mp_ratio, low=0, low_open=True, high=1, high_open=True, error=error
     )
     bulk_tolerance = check_number(
-        "bulk_tolerance", bulk_tolerance, low=0, low_open=True, high=0.5, error=SpectrumError
+        "bulk_tolerance", bulk_tolerance, low=0, low_open=True, high=0.5, error=error
     )
     if levels is not None:
-        levels = check_integer("levels", levels, low=1, error=SpectrumError)
-    top_rows, a = _top_rows(bulk, r, kappa, lambda_1)
+        levels = check_integer("levels", levels, low=1, error=error)
+    a = float(top_values[-1])
+    r = len(top_values) - 1
     bottom = 0.0 if bulk == "figure1" else float(bulk_bottom)
     if bulk == "marchenko_pastur":
         root = math.sqrt(mp_ratio)
         bottom = a * ((1.0 - root) / (1.0 + root)) ** 2
     elif not 0 <= bottom < a:
-        raise SpectrumError(
+        raise error(
             f"continuous: bulk_bottom must lie in [0, lambda_{{r+1}} = {a:g}), got {bulk_bottom!r}"
         )
     n = d - r
     if n < 2:
-        raise SpectrumError(f"continuous: d - r = {n} leaves no bulk below lambda_{{r+1}}")
-    gap = float(top_rows[-1].first) - a
+        raise error(f"continuous: d - r = {n} leaves no bulk below lambda_{{r+1}}")
+    gap = float(top_values[-2]) - a
     log_d = math.log(d)
     if levels is None:
-        levels = levels_for_tolerance(bulk, a, bottom, n, log_d, gap, bulk_tolerance, mp_ratio)
+        levels = levels_for_tolerance(
+            bulk, a, bottom, n, log_d, gap, bulk_tolerance, mp_ratio, error
+        )
     counts, values = bulk_cells(
         bulk, a, bottom, n, cell_boundaries(a - bottom, log_d, gap, levels), mp_ratio
     )
-    segments = [Segment(a, 0.0, 1)] + [
-        Segment(v, 0.0, c) for c, v in zip(counts, values, strict=True)
-    ]
     params = (
-        ("lambda_1", float(top_rows[0].first)),
         ("bulk", bulk),
         ("bulk_bottom", bottom),
-        ("kappa", kappa),
         ("mp_ratio", mp_ratio if bulk == "marchenko_pastur" else None),
         ("bulk_tolerance", bulk_tolerance),
         ("levels", levels),
     )
-    return Spectrum("continuous", d, r, (*top_rows, *segments), params)
+    return list(zip(values, counts, strict=True)), params

@@ -24,6 +24,7 @@ LEAVES = {
     "mfsim.theory",
     "mfsim.small_signal",
     "mfsim.spectrum_compression",
+    "mfsim.bulk_levels",
     "mfsim._version",
 }
 ENTRY_POINTS = {"mfsim", "mfsim.cli", "mfsim.jobs", "mfsim.analysis.accessor"}

@@ -121,7 +121,7 @@ def test_level_count_grows_with_the_precision_asked_and_is_capped():
     ]
     assert counts[0] <= counts[1] < counts[2]
     with pytest.raises(SpectrumError, match="bulk_tolerance"):
-        levels_for_tolerance("linear", 0.6, 0.0, 10**6, 13.8, 0.2, 1e-12)
+        levels_for_tolerance("linear", 0.6, 0.0, 10**6, 13.8, 0.2, 1e-12, error=SpectrumError)
     assert MAX_LEVELS >= 1024
 
 
@@ -228,8 +228,9 @@ def test_the_comparison_rejects_a_square_root_edge_at_1e4(at_1e4):
     r, linear, _, seeds = at_1e4
     spec = mfsim.spectrum("continuous", 10_000, r=r, kappa=5, bulk="marchenko_pastur")
     other = mfsim.simulate(spec, steps=4000, seeds=seeds, **RUN)
-    p = ks_2samp(_samples(linear, f"rise{r}"), _samples(other, f"rise{r}")).pvalue
-    assert p < 1e-4
+    alpha = 0.01 / sum(len(v) for v in QUANTITIES.values())
+    p = [ks_2samp(_samples(linear, q), _samples(other, q)).pvalue for q in QUANTITIES[r]]
+    assert min(p) < alpha / 10
 
 
 @pytest.mark.scenario
