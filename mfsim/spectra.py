@@ -667,7 +667,7 @@ def spectrum(name: str, d: int | None = None, r: int = 2, kappa: float | None = 
 
     Parameters
     ----------
-    name : {'figure1', 'linear', 'flat', 'staircase', 'custom'}
+    name : {'figure1', 'linear', 'flat', 'staircase', 'continuous', 'custom'}
         ``figure1``: the paper's Figure 1, diag(1, 0.5, e), e arithmetic from 0.3 to 0 (r = 2).
         ``linear``: top r + 1 eigenvalues lambda_1 - (k-1) lambda_1/kappa, then a linear bulk
         from lambda_{r+1} down to ``bulk_bottom`` (both ends exact).
@@ -675,6 +675,9 @@ def spectrum(name: str, d: int | None = None, r: int = 2, kappa: float | None = 
         ``staircase``: the same top r, then the linear bulk quantized into ``levels`` flat
         levels of equal multiplicity (default :data:`STAIRCASE_LEVELS`), each the mean of the
         linear values it replaces; exact at any d through the Gram reduction.
+        ``continuous``: a continuous bulk (``bulk`` = ``linear``, ``figure1`` or
+        ``marchenko_pastur``) in levels graded toward its top edge, the level count from
+        ``bulk_tolerance`` (:func:`mfsim.bulk_levels.continuous_levels`), d up to 10^10000.
         ``custom``: ``eigenvalues=[...]`` or ``path=...``.
     d : int, float or {'log10': x}
         Dimension (see :func:`as_dimension`), up to 10^10000 for flat and staircase, up to
@@ -685,7 +688,8 @@ def spectrum(name: str, d: int | None = None, r: int = 2, kappa: float | None = 
         Requested condition number lambda_1 / Delta (linear and flat); the realized
         ``Spectrum.kappa`` equals it up to rounding.
     **params
-        Family parameters (``lambda_1``, ``bulk_bottom``, ``levels``, ``eigenvalues``, ``path``).
+        Family parameters (``lambda_1``, ``bulk_bottom``, ``levels``, ``eigenvalues``, ``path``;
+        ``continuous``: also ``bulk``, ``mp_ratio``, ``bulk_tolerance``).
 
     Returns
     -------
