@@ -335,6 +335,11 @@ def continuous_levels(
     )
     if levels is not None:
         levels = check_integer("levels", levels, low=1, error=error)
+    if bulk != "linear" and bulk_bottom != 0.0:
+        raise error(
+            f"continuous: bulk_bottom = {bulk_bottom!r} is only used by bulk 'linear' (bulk "
+            f"{bulk!r} fixes its own bottom); remove it"
+        )
     a = float(top_values[-1])
     r = len(top_values) - 1
     bottom = 0.0 if bulk == "figure1" else float(bulk_bottom)

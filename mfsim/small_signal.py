@@ -653,7 +653,7 @@ def sigma1_initial(varpi, d, r):
 #: bulk's levels as fractions of d are used).
 REFERENCE_D = 10**6
 #: Flat levels a bulk ramp is split into by :func:`signal_levels` (the ``staircase`` family's
-#: default: the linear bulk's stand-in).
+#: default; the linear bulk at d <= 10^5, not beyond: docs/transition.md).
 RAMP_LEVELS = 32
 
 

@@ -135,6 +135,7 @@ def test_level_count_grows_with_the_precision_asked_and_is_capped():
         ({"bulk": "linear", "kappa": 5, "levels": 0}, "levels"),
         ({"bulk": "linear", "kappa": 5, "bulk_bottom": 0.6}, "bulk_bottom"),
         ({"bulk": "figure1", "kappa": 5}, "kappa"),
+        ({"bulk": "marchenko_pastur", "kappa": 5, "bulk_bottom": 0.1}, "bulk_bottom = 0.1"),
         ({"bulk": "linear"}, "kappa"),
     ],
 )

@@ -43,7 +43,7 @@ __all__ = ["GroupWarning", "TRANSITION_CONFIGS", "format_warnings", "plan_warnin
 #: Shipped sweeps that scan d far enough for the literal t_k^*: (config, largest log10 d).
 TRANSITION_CONFIGS = (
     ("config/transition.yaml", 300.0),  # flat bulk
-    ("config/transition_staircase.yaml", 300.0),  # staircase: the linear bulk's stand-in
+    ("config/transition_staircase.yaml", 300.0),  # staircase: 32 levels of the linear bulk
 )
 
 
