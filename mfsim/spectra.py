@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mfsim import spectrum_compression
+from mfsim import spectrum_compression, spectrum_ties
 from mfsim.arguments import check_integer, check_number
 
 __all__ = [
@@ -103,7 +103,8 @@ class Spectrum:
     d : int
         Dimension of Sigma, an exact Python int (up to 10^10000; see ``log10_d``).
     r : int
-        Rank of the factorization; the top r + 1 eigenvalues must be strictly decreasing.
+        Rank of the factorization; lambda_r > lambda_{r+1} (ties among the top r:
+        :mod:`mfsim.spectrum_ties`).
     segments : tuple of Segment
         The eigenvalues, in order; their counts sum to d.
     params : dict
@@ -160,9 +161,10 @@ class Spectrum:
 
     @property
     def Delta(self) -> float:  # noqa: N802 - the paper's symbol
-        """Eigengap Delta = min_{i<=r} (lambda_i - lambda_{i+1}) (section 4.2)."""
-        lam = self.top_eigenvalues
-        return float(np.min(lam[:-1] - lam[1:]))
+        """Eigengap Delta = min_{i<=r} (lambda_i - lambda_{i+1}) (section 4.2), over the distinct
+        gaps when the top has ties (:func:`mfsim.spectrum_ties.distinct_gap`)."""
+        tolerance = spectrum_ties.tie_tolerance_of(self.params)
+        return spectrum_ties.distinct_gap(self.top_eigenvalues, tolerance)
 
     @property
     def kappa(self) -> float:
@@ -225,11 +227,11 @@ def _check(spec: Spectrum) -> None:
     firsts = [s.first for s in spec.segments[1:]]
     if any(b > a for a, b in zip(lasts, firsts, strict=True)):
         raise SpectrumError("eigenvalues must be decreasing")
-    lam = spec.top(r + 1)
-    if not np.all(lam[:-1] > lam[1:]):
-        raise SpectrumError(
-            f"the top r + 1 = {r + 1} eigenvalues must be strictly decreasing, got {lam.tolist()}"
-        )
+    problem = spectrum_ties.top_problem(
+        spec.top(r + 1), spectrum_ties.tie_tolerance_of(spec.params)
+    )
+    if problem:
+        raise SpectrumError(problem)
 
 
 def _graded_top(r: int, kappa: float, lambda_1: float) -> tuple[list[Segment], float]:
@@ -668,7 +670,9 @@ def spectrum(name: str, d: int | None = None, r: int = 2, kappa: float | None = 
         Requested condition number lambda_1 / Delta (linear and flat); the realized
         ``Spectrum.kappa`` equals it up to rounding.
     **params
-        Family parameters (``lambda_1``, ``bulk_bottom``, ``levels``, ``eigenvalues``, ``path``).
+        Family parameters (``lambda_1``, ``bulk_bottom``, ``levels``, ``eigenvalues``, ``path``;
+        ``top_gap`` = lambda_1 - lambda_2 >= 0 for linear, flat, staircase with r >= 2;
+        ``tie_tolerance``: gaps up to it form clusters, :mod:`mfsim.spectrum_ties`).
 
     Returns
     -------
@@ -689,10 +693,12 @@ def spectrum(name: str, d: int | None = None, r: int = 2, kappa: float | None = 
         # its range depends on r (kappa >= r): checked with the family
         kappa = check_number("kappa", kappa, error=SpectrumError)
     _check_family_params(params)
+    ties = {key: params.pop(key) for key in spectrum_ties.TIE_PARAMETERS if key in params}
     if name != "custom":
         if d is None:
             raise SpectrumError("d is required")
         d = as_dimension(d)
         if d <= r:
             raise SpectrumError(f"d must be an integer > r = {r}, got d = {d!r}")
-    return _FAMILY_FUNCS[name](d, r, kappa, **params)
+    spec = _FAMILY_FUNCS[name](d, r, kappa, **params)
+    return spectrum_ties.with_ties(spec, **ties, error=SpectrumError) if ties else spec
