@@ -100,9 +100,9 @@ def top_problem(top_eigenvalues, tie_tolerance: float = 0.0) -> str | None:
     if not lam[-2] - lam[-1] > tie_tolerance:
         r = lam.size - 1
         return (
-            f"lambda_r - lambda_{{r+1}} must exceed tie_tolerance = {tie_tolerance:g} "
-            f"(r = {r}: the best rank-r approximation Sigma_r must be unique; ties are allowed "
-            f"among lambda_1..lambda_r only), got {lam.tolist()}"
+            f"lambda_r must be strictly above lambda_{{r+1}} + tie_tolerance "
+            f"(tie_tolerance = {tie_tolerance:g}, r = {r}: the best rank-r approximation Sigma_r "
+            f"must be unique; ties are allowed among lambda_1..lambda_r only), got {lam.tolist()}"
         )
     return None
 
