@@ -37,6 +37,7 @@ from mfsim.config.limits import check_limits
 from mfsim.config.numbers import float_integers, non_finite_numbers, seed_range_problems
 from mfsim.datamodel import stored_dimension
 from mfsim.spectra import SpectrumError, check_spectrum_grid, read_eigenvalues
+from mfsim.spectrum_ties import TIE_PARAMETERS
 
 __all__ = [
     "SCHEMA_PATH",
@@ -597,6 +598,7 @@ def _check_spectrum_grid(config: dict, axes: dict) -> Iterator[str]:
         params["bulk_bottom"] = float(spectrum["bulk_bottom"])
     if spectrum.get("levels") is not None:
         params["levels"] = int(spectrum["levels"])
+    params.update({key: float(spectrum[key]) for key in TIE_PARAMETERS if key in spectrum})
     try:
         check_spectrum_grid(family, axes["d"], axes["r"], axes["kappa"], **params)
     except SpectrumError as error:
