@@ -119,6 +119,8 @@ def sweep_tie_note(sweep_ds) -> str:
     from mfsim.analysis.tie_scan import slope_fit
     from mfsim.datamodel import stored_dimension_log10
 
+    if "lambda_k" not in sweep_ds.coords or "learned" not in sweep_ds:
+        return ""
     lam = sweep_ds["lambda_k"]
     if lam.sizes.get("k", 0) < 2 or not bool((lam.isel(k=0) == lam.isel(k=1)).any()):
         return ""

@@ -80,3 +80,4 @@ def test_the_sweep_note_fits_the_separation_of_the_tied_stages():
 
 def test_the_sweep_note_is_empty_without_ties():
     assert sweep_tie_note(_sweep([1.0, 0.8], 3.0)) == ""
+    assert sweep_tie_note(_sweep([1.0, 1.0], 3.0).drop_vars("lambda_k")) == ""
