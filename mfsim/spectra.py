@@ -103,8 +103,7 @@ class Spectrum:
     d : int
         Dimension of Sigma, an exact Python int (up to 10^10000; see ``log10_d``).
     r : int
-        Rank of the factorization; lambda_r > lambda_{r+1} (ties among the top r:
-        :mod:`mfsim.spectrum_ties`).
+        Rank; lambda_r > lambda_{r+1} (ties among the top r: :mod:`mfsim.spectrum_ties`).
     segments : tuple of Segment
         The eigenvalues, in order; their counts sum to d.
     params : dict
@@ -161,10 +160,9 @@ class Spectrum:
 
     @property
     def Delta(self) -> float:  # noqa: N802 - the paper's symbol
-        """Eigengap Delta = min_{i<=r} (lambda_i - lambda_{i+1}) (section 4.2), over the distinct
-        gaps when the top has ties (:func:`mfsim.spectrum_ties.distinct_gap`)."""
-        tolerance = spectrum_ties.tie_tolerance_of(self.params)
-        return spectrum_ties.distinct_gap(self.top_eigenvalues, tolerance)
+        """Eigengap Delta = min_{i<=r} (lambda_i - lambda_{i+1}) (section 4.2); at ties over the
+        distinct gaps (:func:`mfsim.spectrum_ties.spectrum_gap`)."""
+        return spectrum_ties.spectrum_gap(self)
 
     @property
     def kappa(self) -> float:
@@ -227,10 +225,7 @@ def _check(spec: Spectrum) -> None:
     firsts = [s.first for s in spec.segments[1:]]
     if any(b > a for a, b in zip(lasts, firsts, strict=True)):
         raise SpectrumError("eigenvalues must be decreasing")
-    problem = spectrum_ties.top_problem(
-        spec.top(r + 1), spectrum_ties.tie_tolerance_of(spec.params)
-    )
-    if problem:
+    if problem := spectrum_ties.spectrum_problem(spec):
         raise SpectrumError(problem)
 
 

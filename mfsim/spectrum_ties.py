@@ -35,6 +35,8 @@ __all__ = [
     "top_with_gap",
     "tie_tolerance_of",
     "with_ties",
+    "spectrum_problem",
+    "spectrum_gap",
 ]
 
 #: family parameters handled here for every family (``mfsim.spectrum(..., top_gap=, ...)``)
@@ -146,6 +148,16 @@ def top_with_gap(family: str, top_eigenvalues, top_gap) -> float:
             f"top_gap must lie in [0, lambda_1 - lambda_3 = {span:g}], got {top_gap!r}"
         )
     return float(lam[0] - top_gap)
+
+
+def spectrum_problem(spec) -> str | None:
+    """:func:`top_problem` of a :class:`mfsim.spectra.Spectrum` at its own tolerance."""
+    return top_problem(spec.top(spec.r + 1), tie_tolerance_of(spec.params))
+
+
+def spectrum_gap(spec) -> float:
+    """:func:`distinct_gap` of a :class:`mfsim.spectra.Spectrum`: its Delta."""
+    return distinct_gap(spec.top(spec.r + 1), tie_tolerance_of(spec.params))
 
 
 def with_ties(spec, top_gap=None, tie_tolerance=None, *, error=ValueError):
