@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mfsim.spectrum_ties import distinct_gap
 from mfsim.theory import contraction, t_star
 
 __all__ = [
@@ -355,7 +356,7 @@ def predict_stages(
     lam = np.asarray(top_lambda, dtype=float)
     r = lam.size
     levels = np.concatenate([lam, [bulk.values[0]]])
-    Delta = float(np.min(levels[:-1] - levels[1:]))  # noqa: N806
+    Delta = distinct_gap(levels)  # noqa: N806 - over the distinct gaps (ties: docs/stages.md)
     threshold = Delta / 2.0
     t_s = t_star(eta, Delta, lam[0], r)
     q = contraction(eta, Delta)
@@ -545,7 +546,7 @@ def chain_estimate(
     """
     lam = np.asarray(top_lambda, dtype=float)
     r = lam.size
-    Delta = float(np.min(np.diff(np.concatenate([lam, [bulk_top]])) * -1.0))  # noqa: N806
+    Delta = distinct_gap(np.concatenate([lam, [bulk_top]]))  # noqa: N806 - distinct gaps
     log_rho = np.log1p(eta * (lam - bulk_top))
     log_q = math.log(contraction(eta, Delta))
     ceil_star = math.ceil(t_star(eta, Delta, float(lam[0]), r))

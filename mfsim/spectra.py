@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mfsim import bulk_levels, spectrum_compression
+from mfsim import bulk_levels, spectrum_compression, spectrum_ties
 from mfsim.arguments import check_integer, check_number
 
 __all__ = [
@@ -103,7 +103,7 @@ class Spectrum:
     d : int
         Dimension of Sigma, an exact Python int (up to 10^10000; see ``log10_d``).
     r : int
-        Rank of the factorization; the top r + 1 eigenvalues must be strictly decreasing.
+        Rank; lambda_r > lambda_{r+1} (ties among the top r: :mod:`mfsim.spectrum_ties`).
     segments : tuple of Segment
         The eigenvalues, in order; their counts sum to d.
     params : dict
@@ -160,9 +160,9 @@ class Spectrum:
 
     @property
     def Delta(self) -> float:  # noqa: N802 - the paper's symbol
-        """Eigengap Delta = min_{i<=r} (lambda_i - lambda_{i+1}) (section 4.2)."""
-        lam = self.top_eigenvalues
-        return float(np.min(lam[:-1] - lam[1:]))
+        """Eigengap Delta = min_{i<=r} (lambda_i - lambda_{i+1}) (section 4.2); at ties over the
+        distinct gaps (:func:`mfsim.spectrum_ties.spectrum_gap`)."""
+        return spectrum_ties.spectrum_gap(self)
 
     @property
     def kappa(self) -> float:
@@ -225,11 +225,8 @@ def _check(spec: Spectrum) -> None:
     firsts = [s.first for s in spec.segments[1:]]
     if any(b > a for a, b in zip(lasts, firsts, strict=True)):
         raise SpectrumError("eigenvalues must be decreasing")
-    lam = spec.top(r + 1)
-    if not np.all(lam[:-1] > lam[1:]):
-        raise SpectrumError(
-            f"the top r + 1 = {r + 1} eigenvalues must be strictly decreasing, got {lam.tolist()}"
-        )
+    if problem := spectrum_ties.spectrum_problem(spec):
+        raise SpectrumError(problem)
 
 
 def _graded_top(r: int, kappa: float, lambda_1: float) -> tuple[list[Segment], float]:
@@ -689,7 +686,9 @@ def spectrum(name: str, d: int | None = None, r: int = 2, kappa: float | None = 
         ``Spectrum.kappa`` equals it up to rounding.
     **params
         Family parameters (``lambda_1``, ``bulk_bottom``, ``levels``, ``eigenvalues``, ``path``;
-        ``continuous``: also ``bulk``, ``mp_ratio``, ``bulk_tolerance``).
+        ``continuous``: also ``bulk``, ``mp_ratio``, ``bulk_tolerance``);
+        ``top_gap`` = lambda_1 - lambda_2 >= 0 for linear, flat, staircase with r >= 2;
+        ``tie_tolerance``: gaps up to it form clusters, :mod:`mfsim.spectrum_ties`).
 
     Returns
     -------
@@ -710,10 +709,12 @@ def spectrum(name: str, d: int | None = None, r: int = 2, kappa: float | None = 
         # its range depends on r (kappa >= r): checked with the family
         kappa = check_number("kappa", kappa, error=SpectrumError)
     _check_family_params(params)
+    ties = {key: params.pop(key) for key in spectrum_ties.TIE_PARAMETERS if key in params}
     if name != "custom":
         if d is None:
             raise SpectrumError("d is required")
         d = as_dimension(d)
         if d <= r:
             raise SpectrumError(f"d must be an integer > r = {r}, got d = {d!r}")
-    return _FAMILY_FUNCS[name](d, r, kappa, **params)
+    spec = _FAMILY_FUNCS[name](d, r, kappa, **params)
+    return spectrum_ties.with_ties(spec, **ties, error=SpectrumError) if ties else spec

@@ -25,6 +25,7 @@ LEAVES = {
     "mfsim.small_signal",
     "mfsim.spectrum_compression",
     "mfsim.bulk_levels",
+    "mfsim.spectrum_ties",
     "mfsim._version",
 }
 ENTRY_POINTS = {"mfsim", "mfsim.cli", "mfsim.jobs", "mfsim.analysis.accessor"}

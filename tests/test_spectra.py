@@ -208,7 +208,7 @@ def test_every_named_config_builds_a_valid_spectrum_at_every_grid_point(path, mo
                 if spec.d <= 10**6:  # independent check on the materialized eigenvalues
                     lam = spec.eigenvalues()
                     assert lam.min() >= 0 and np.all(np.diff(lam) <= 0)
-                    assert np.all(np.diff(lam[: r + 1]) < 0)
+                    assert lam[r - 1] > lam[r]  # ties only among the top r (spectrum_ties)
 
 
 # ---- staircase structure ---------------------------------------------------------------------

@@ -23,6 +23,7 @@ from mfsim.config.errors import ConfigError
 from mfsim.config.limits import run_recorded_steps
 from mfsim.config.validate import load_config, read_eigenvalues_file
 from mfsim.datamodel import AXES
+from mfsim.spectrum_ties import TIE_PARAMETERS
 
 __all__ = [
     "ChunkingSpec",
@@ -59,6 +60,9 @@ class SpectrumSpec:
         Family ``custom``: the eigenvalues in file order.
     eigenvalues_sha1 : str or None
         Family ``custom``: sha1 of the file's bytes (part of the run identity).
+    top_gap, tie_tolerance : float or None
+        lambda_1 - lambda_2 (linear, flat, staircase) and the gap up to which top eigenvalues
+        form one cluster (:mod:`mfsim.spectrum_ties`); None: not passed.
     """
 
     family: str
@@ -68,6 +72,8 @@ class SpectrumSpec:
     eigenvalues_file: str | None = None
     eigenvalues: tuple[float, ...] | None = None
     eigenvalues_sha1: str | None = None
+    top_gap: float | None = None
+    tie_tolerance: float | None = None
 
     @classmethod
     def from_section(cls, spectrum: Mapping) -> SpectrumSpec:
@@ -94,10 +100,15 @@ class SpectrumSpec:
             eigenvalues_file=spectrum.get("eigenvalues_file"),
             eigenvalues=eigenvalues,
             eigenvalues_sha1=sha1,
+            **{key: float(spectrum[key]) for key in TIE_PARAMETERS if key in spectrum},
         )
 
     def family_params(self) -> dict:
         """Keyword parameters of :func:`mfsim.spectrum` for this family (a fresh dict)."""
+        ties = {key: getattr(self, key) for key in TIE_PARAMETERS if getattr(self, key) is not None}
+        return {**self._own_params(), **ties}
+
+    def _own_params(self) -> dict:
         if self.family == "linear":
             return {"lambda_1": self.lambda_1, "bulk_bottom": self.bulk_bottom}
         if self.family == "flat":

@@ -37,6 +37,7 @@ from mfsim.config.limits import check_limits
 from mfsim.config.numbers import float_integers, non_finite_numbers, seed_range_problems
 from mfsim.datamodel import stored_dimension
 from mfsim.spectra import SpectrumError, check_spectrum_grid, read_eigenvalues
+from mfsim.spectrum_ties import TIE_PARAMETERS, top_problem
 
 __all__ = [
     "SCHEMA_PATH",
@@ -552,11 +553,9 @@ def _check_custom(config: dict, axes: dict) -> Iterator[str]:
         )
     r = max(axes["r"])
     top = eigenvalues[: r + 1]
-    if top.size == r + 1 and np.any(np.diff(top) >= 0):
-        yield (
-            f"spectrum.eigenvalues_file: the top r + 1 = {r + 1} eigenvalues must be strictly "
-            f"decreasing (got {top.tolist()})"
-        )
+    problem = top_problem(top, float(spectrum.get("tie_tolerance", 0.0)))
+    if top.size == r + 1 and problem:
+        yield f"spectrum.eigenvalues_file: {problem}"
     lambda_1 = float(spectrum["lambda_1"])
     if lambda_1 not in (1.0, float(eigenvalues[0])):
         yield (
@@ -597,6 +596,7 @@ def _check_spectrum_grid(config: dict, axes: dict) -> Iterator[str]:
         params["bulk_bottom"] = float(spectrum["bulk_bottom"])
     if spectrum.get("levels") is not None:
         params["levels"] = int(spectrum["levels"])
+    params.update({key: float(spectrum[key]) for key in TIE_PARAMETERS if key in spectrum})
     try:
         check_spectrum_grid(family, axes["d"], axes["r"], axes["kappa"], **params)
     except SpectrumError as error:

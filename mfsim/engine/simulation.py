@@ -37,6 +37,7 @@ from mfsim.engine.problems import check_problem, simulate_problem
 from mfsim.engine.recording import recorded_steps
 from mfsim.engine.reduced_simulation import simulate_reduced
 from mfsim.engine.stages import StageTracker
+from mfsim.engine.ties import cluster_outputs, tie_clusters
 from mfsim.spectra import Spectrum
 
 __all__ = ["simulate", "simulate_dense", "noise_floor_factor"]
@@ -208,8 +209,11 @@ def simulate(
         raise ValueError(f"kernel must be 'auto', 'seed', 'row' or 'reduced', got {kernel!r}")
     # an explicit X_0 is taken exactly: 'auto' then means no reduction
     system = effective_system(spec, False if (X0 is not None and reduce == "auto") else reduce)
+    clusters = tie_clusters(spec)  # None without ties; the reduced kernel tracks single rows
+    if kernel == "reduced" and clusters is not None:
+        raise ValueError("kernel='reduced' does not support tied top eigenvalues; use 'auto'")
     if kernel == "reduced" or (
-        kernel == "auto" and system.is_reduced and np.dtype(dtype) == np.float64
+        kernel == "auto" and system.is_reduced and np.dtype(dtype) == np.float64 and not clusters
     ):
         if not system.is_reduced or np.dtype(dtype) != np.float64:
             raise ValueError(
@@ -300,6 +304,7 @@ def simulate(
         nsteps = min(block_steps, steps + 1 - t0)
         out = kernels.empty_outputs(n_runs, nsteps, r)
         run_block(tok, state, segs, params, t0, nsteps, out)
+        out = cluster_outputs(out, clusters)
         tracker.update(t0, out.signal, out.error, out.s1x, out.s1k, out.sru, out.s1j)
         rec.take(t0, out)
         t0 += nsteps

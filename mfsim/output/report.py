@@ -40,6 +40,7 @@ from mfsim.analysis.scaling import (
 )
 from mfsim.datamodel import stored_dimension_log10
 from mfsim.output import mathml
+from mfsim.output.finding_ties import sweep_tie_note
 from mfsim.output.report_rows import LITERAL, model_wording, opening_sentences, verdict_rows
 from mfsim.output.theory_slopes import theory_rows
 
@@ -294,7 +295,8 @@ def write_report(
     settings = _settings(fits)
     page = _ENVIRONMENT.get_template("report.html.j2").render(
         title=title,
-        finding=finding(rows, theory, fixed),
+        # tied top eigenvalues: what the ties do, first (mfsim.output.finding_ties)
+        finding=Markup.escape(sweep_tie_note(sweep_ds)) + finding(rows, theory, fixed),
         headline=headline,
         n_more=n_more,
         key_figure=key_figure,
