@@ -123,7 +123,8 @@ def simulate(
         :mod:`mfsim.engine.reduced` (reduced systems, float64 only; bit-identical to the plain
         kernels in float64's range), the steps on which the stage analysis does nothing
         short-cut (:mod:`mfsim.engine.reduced_fast`). ``reduced-step``: the same kernel with
-        every step through the stage analysis, the reference of the short-cut (the same bits). ``auto``: ``reduced`` for a reduced float64 system, else the
+        every step through the stage analysis, the reference of the short-cut (the same bits).
+        ``auto``: ``reduced`` for a reduced float64 system, else the
         plain layout that suits the batch.
     progress : bool
         Show a progress bar (tqdm) over steps.
