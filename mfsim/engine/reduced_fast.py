@@ -52,54 +52,17 @@ from mfsim.engine.reduced import (
     _signals,
     _status,
     _top_gram,
+    _update,
 )
+from mfsim.engine.reduced_quiet import quiet_stretch
 from mfsim.engine.reduced_stages import consume_step
 
-__all__ = ["run_reduced_fast", "SCAN_WINDOW"]
+__all__ = ["run_reduced_fast"]
 
-#: steps over which one threshold of the eq. 15 scan filter is used
-SCAN_WINDOW = 4096
-#: margins of the scan filters (see the module docstring)
-_LOG_MARGIN = 1e-9
-_SIGNAL_MARGIN = 1e-6
-_THRESHOLD_FLOOR = 1e-290
 _RENORM_LO = 2.0**-RENORMALIZE_BITS
 _RENORM_HI = 2.0**RENORMALIZE_BITS
 _BAND_LO = 2.0**-BAND_BITS
 _BAND_HI = 2.0**BAND_BITS
-
-
-@njit(cache=True, nogil=True)
-def _update(m, expo, fac, growth, eta, gram, tok, y):
-    """:func:`mfsim.engine.reduced._update` with the band test split off: the same row
-    update, then the per-run kernel's renormalization rule applied to every row only when some
-    |entry| fell below the lower edge of its band or is not below the upper edge (a row whose
-    entries are all <= the upper edge and one of them >= the lower edge has max |.| in the
-    band: nothing to do). Renormalizing row i after the other rows' updates is the same
-    arithmetic: the update of a row reads only that row and G."""
-    r = len(tok)
-    n = m.shape[0]
-    need = False
-    for i in range(n):
-        a = growth[i]
-        lo = _RENORM_LO if expo[i] == 0 else _BAND_LO
-        hi = _RENORM_HI if expo[i] == 0 else _BAND_HI
-        below = True
-        above = False
-        for q in range(r):
-            acc_q = 0.0
-            for p in range(r):
-                acc_q += m[i, p] * gram[p, q]
-            v = a * m[i, q] - eta * acc_q
-            y[q] = v
-            below &= abs(v) < lo
-            above |= not abs(v) <= hi
-        for q in range(r):
-            m[i, q] = y[q]
-        need |= below | above
-    if need:
-        for i in range(n):
-            _band_rule(m, expo, fac, i, tok)
 
 
 @njit(cache=True, nogil=True)
@@ -116,58 +79,6 @@ def _band_rule(m, expo, fac, i, tok):
         return
     if mx > 0.0 and mx < np.inf:
         _renormalize(m, expo, fac, i, mx, tok)
-
-
-@njit(cache=True, nogil=True)
-def _chain_quiet(st, b, sc, t, sig, r, scan_lo, scan):
-    """True if the stage chain of run b cannot move at step t (see the module docstring).
-    ``scan`` holds (s_W, threshold) of the current window of the eq. 15 filter, refreshed here."""
-    phase = st.phase[b]
-    if phase == 0 or phase == 3:
-        return True
-    k = st.chain_k[b]
-    half = sc.Delta / 2.0
-    if phase == 1:
-        return t < st.t_init[b, k] or not sig[k] >= half
-    if t < st.t_k[b, k]:
-        return True
-    s = t - st.t_k[b, k]
-    if not sc.q < 1.0:
-        return False
-    if math.log(r) + s * math.log(sc.q) > scan_lo:
-        return True
-    if not s <= scan[0]:
-        s_w = s + SCAN_WINDOW
-        lhs = r * sc.q**s_w / math.sqrt(sc.Delta / 8.0)
-        scan[0] = s_w
-        scan[1] = lhs * lhs * (1.0 - _SIGNAL_MARGIN)
-    return scan[1] >= _THRESHOLD_FLOOR and sig[k + 1] < scan[1]
-
-
-@njit(cache=True, nogil=True)
-def _quiet(st, b, sc, t, error, sig, r, scan_lo, scan):
-    """True if :func:`consume_step` at step t of run b (no full diagnostics) would only write
-    the per-step fields; then writes them."""
-    if not np.isfinite(error):
-        return False
-    for e in range(sc.epsilons.shape[0]):
-        if np.isnan(st.t_eps[b, e]) and error <= sc.epsilons[e]:
-            return False
-    half = sc.Delta / 2.0
-    for k in range(r):
-        if np.isnan(st.rise[b, k]) and sig[k] >= half:
-            return False
-    if not _chain_quiet(st, b, sc, t, sig, r, scan_lo, scan):
-        return False
-    st.last_valid[b] = t
-    for k in range(r):
-        close = abs(sc.top_lam[k] - sig[k]) <= sc.delta * sc.top_lam[k]
-        if not close:
-            st.last_fail[b, k] = t
-        st.holds_at_end[b, k] = close
-    st.error_at_end[b] = error
-    st.settled_at_end[b] = False
-    return True
 
 
 @njit(cache=True, nogil=True)
@@ -195,14 +106,31 @@ def _run_one_fast(tok, b, state, c, sc, st, rec, t0, t1):
     y = np.empty(r)
     diag = np.empty(4)
     scan = np.array([-1.0, 0.0])
-    quarter = 0.25 * c.Delta * (1.0 - 1e-9)
-    divergence_level = 3.0 + c.eta * c.lam1
-    scan_lo = math.log(math.sqrt(sc.Delta / 8.0)) + math.log(math.sqrt(sc.Delta / 2.0))
-    scan_lo += _LOG_MARGIN
+    quiet_work = (
+        utu,
+        h,
+        gram,
+        sig_s,
+        sig_p,
+        sig,
+        y,
+        np.empty(r, dtype=np.int64),
+        np.empty(r, dtype=np.bool_),
+    )
     _row_factors(expo, fac)
     if state.status[b] != RUNNING:
         return
-    for t in range(t0, t1):
+    t = t0
+    while t < t1:
+        t, renormalize = quiet_stretch(
+            tok, b, m, expo, fac, c, sc, st, rec, t, t1, quiet_work, scan
+        )
+        if renormalize:
+            for i in range(n):
+                _band_rule(m, expo, fac, i, tok)
+            continue
+        if t >= t1:
+            return
         _gram(m, fac, tok, utu, h, gram)
         _signals(m, expo, tok, sig_s, sig_p, sig)
         error = _error(m, fac, h, c.top_lam, tok, hq)
@@ -211,18 +139,8 @@ def _run_one_fast(tok, b, state, c, sc, st, rec, t0, t1):
             trace_g += gram[p, p]
         j = rec.rec_of_step[t]
         hj = rec.heat_of_step[t]
-        running = (
-            np.isfinite(error)
-            and np.isfinite(trace_g)
-            and c.eta * trace_g < divergence_level
-            and not error <= c.stop_error
-            and t < c.max_steps
-        )
-        if running and j < 0 and hj < 0 and not np.isnan(st.first_in_S[b]):
-            if not (np.isnan(st.first_in_R[b]) and sig.min() >= quarter):
-                if _quiet(st, b, sc, t, error, sig, r, scan_lo, scan):
-                    _update(m, expo, fac, c.growth, c.eta, gram, tok, y)
-                    continue
+        quarter = 0.25 * c.Delta * (1.0 - 1e-9)
+        divergence_level = 3.0 + c.eta * c.lam1
         s1x = np.nan
         if c.eta * trace_g >= divergence_level and np.isfinite(trace_g):
             s1x = eig_max(gram, work)
@@ -246,6 +164,7 @@ def _run_one_fast(tok, b, state, c, sc, st, rec, t0, t1):
             state.stop_step[b] = t
             return
         _update(m, expo, fac, c.growth, c.eta, gram, tok, y)
+        t += 1
 
 
 @njit(cache=True, parallel=True)
