@@ -19,12 +19,14 @@ that the step is *quiet*:
   right side; the margin is far above the rounding of pow, log and the product s ln q, about
   1e-13 at s = 10^7), nor while sigma_1^2(u_{k+1}) < (r q^{s_W} / sqrt(Delta/8))^2 (1 - 1e-6)
   for every step up to s_W (the left side decreases in s; the threshold is recomputed every
-  ``SCAN_WINDOW`` steps and used only when it is at least 1e-290, so that it is a normal float).
+  :data:`mfsim.engine.reduced_quiet.SCAN_WINDOW` steps and used only when it is at least
+  1e-290, so that it is a normal float).
 
-On a quiet step the tracker's per-step fields are written inline (last valid step, last step
-each signal was not within the learned tolerance, whether it is at the end, error at the end,
-settled at the end = False as in the per-run kernel on a step without full diagnostics); on any
-other step the per-run kernel's own functions run. Every floating-point operation that produces
+Stretches of quiet steps run in :func:`mfsim.engine.reduced_quiet.quiet_stretch`, which writes
+the tracker's per-step fields at the end of a stretch (last valid step, last step each signal
+was not within the learned tolerance, whether it is at the end, error at the end, settled at the
+end = False as in the per-run kernel on a step without full diagnostics); every other step runs
+the per-run kernel's own functions, here. Every floating-point operation that produces
 a stored number is the per-run kernel's, so the results are the same bits
 (``tests/engine/test_reduced_fast.py``); the tests above only decide which code path runs.
 """
