@@ -40,7 +40,8 @@ _NORMAL_SQ_HI = 2.0**960
 
 @njit(cache=True, nogil=True, inline="always")
 def _gram(m, fac, tok, utu, h, gram):
-    """:func:`mfsim.engine.reduced._gram`, inlined."""
+    """:func:`mfsim.engine.reduced._gram`, inlined; a bulk row of factor 1 skips the two
+    multiplications by 1.0 (exact: x * 1.0 == x)."""
     r = len(tok)
     n = m.shape[0]
     for p in range(r):
@@ -53,7 +54,11 @@ def _gram(m, fac, tok, utu, h, gram):
         for q in range(p, r):
             acc = 0.0
             for i in range(r, n):
-                acc += (m[i, p] * fac[i]) * (m[i, q] * fac[i])
+                f = fac[i]
+                if f == 1.0:
+                    acc += m[i, p] * m[i, q]
+                else:
+                    acc += (m[i, p] * f) * (m[i, q] * f)
             h[p, q] = acc
             h[q, p] = acc
     for p in range(r):
@@ -137,12 +142,13 @@ def _update(m, expo, growth, eta, gram, tok, y):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _scan_quiet(s, sig_next, r, q, c8, scan_lo, scan):
+def _scan_quiet(s, sig_next, r, q, ln_r, ln_q, c8, scan_lo, scan):
     """True if the eq. 15 scan at offset s cannot hold (the filters of
-    :mod:`mfsim.engine.reduced_fast`); ``scan`` holds (s_W, threshold), refreshed here."""
+    :mod:`mfsim.engine.reduced_fast`; ``ln_r``, ``ln_q`` = ln r, ln q); ``scan`` holds (s_W,
+    threshold), refreshed here."""
     if not q < 1.0:
         return False
-    if math.log(r) + s * math.log(q) > scan_lo:
+    if ln_r + s * ln_q > scan_lo:
         return True
     if not s <= scan[0]:
         s_w = s + SCAN_WINDOW
@@ -184,6 +190,8 @@ def quiet_stretch(tok, b, m, expo, fac, c, sc, st, rec, t, t1, work, scan):
     c8 = math.sqrt(sc.Delta / 8.0)
     scan_lo = math.log(c8) + math.log(math.sqrt(sc.Delta / 2.0)) + _LOG_MARGIN
     q = sc.q
+    ln_r = math.log(r)
+    ln_q = math.log(q) if q > 0.0 else -np.inf
     delta = sc.delta
     stage_top = sc.top_lam
     eps_max = -np.inf
@@ -237,7 +245,7 @@ def quiet_stretch(tok, b, m, expo, fac, c, sc, st, rec, t, t1, work, scan):
             if not (t < t_init_k or not sig[chain_k] >= half):
                 break
         elif phase == 2 and not t < t_k_k:
-            if not _scan_quiet(t - t_k_k, sig[chain_k + 1], r, q, c8, scan_lo, scan):
+            if not _scan_quiet(t - t_k_k, sig[chain_k + 1], r, q, ln_r, ln_q, c8, scan_lo, scan):
                 break
         for k in range(r):
             close = abs(stage_top[k] - sig[k]) <= delta * stage_top[k]
