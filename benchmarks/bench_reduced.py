@@ -6,14 +6,18 @@ varpi = 0.5, 64 seeds. Three timings, interleaved over ``--repeats`` rounds (the
 is printed, with the load average beside it):
 
 * ``engine``: :func:`mfsim.simulate` (the lean reduced kernel with its diagnostics, stage
-  analysis and exponent-carrying rows), its ``wall_time`` (compilation excluded) per run-step;
+  analysis and exponent-carrying rows, quiet steps short-cut: :mod:`mfsim.engine.reduced_fast`),
+  its ``wall_time`` (compilation excluded) per run-step;
+* ``step``: the same kernel with every step through the stop rules and the stage analysis
+  (``kernel='reduced-step'``, the cost before the short-cut; the same bits);
 * ``minimal``: a numba loop over the same rows doing only G = X^T X and the update
   x_i <- (1 + eta lambda_i) x_i - eta x_i G, in parallel over seeds: a floor for any kernel;
 * ``plain``: the plain engine (``kernel='seed'``) on the same system (d <= 10^300 only), the
   cost before this kernel.
 
 Usage: ``python benchmarks/bench_reduced.py [--steps 100000] [--log10-d 300] [--r 2]``.
-A whole Theorem-6 point (64 seeds to convergence, ~10^6 steps) is ``--steps 1500000``.
+``--point``: instead, one whole Theorem-6 point (64 seeds to convergence, about 10^6 steps a
+run at d = 10^300) with ``engine`` and ``step`` once each, its engine wall time.
 """
 
 from __future__ import annotations
@@ -71,7 +75,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--family", default="flat", choices=("flat", "staircase"))
+    parser.add_argument("--point", action="store_true")
     args = parser.parse_args()
+    if args.point:
+        whole_point(args)
+        return
     spec = mfsim.spectrum(args.family, {"log10": args.log10_d}, r=args.r, kappa=5)
     eta = step_size_bound(spec.Delta, spec.lambda_1)
     system = effective_system(spec)
@@ -86,12 +94,15 @@ def main() -> None:
     plain_ok = args.log10_d <= 300
     if plain_ok:
         mfsim.simulate(spec, kernel="seed", **{**kw, "steps": 10})
-    best = {"engine": np.inf, "minimal": np.inf, "plain": np.inf}
+    mfsim.simulate(spec, kernel="reduced-step", **{**kw, "steps": 10})
+    best = {"engine": np.inf, "step": np.inf, "minimal": np.inf, "plain": np.inf}
     for _ in range(args.repeats):
-        ds = mfsim.simulate(spec, **kw)
-        run_steps = float(np.sum(ds.stop_step.values + 1))
-        best["engine"] = min(best["engine"], float(ds.wall_time.values[0]) * args.seeds / run_steps)
-        print(f"  engine   {best['engine'] * 1e9:9.1f} ns/run-step  {load()}")
+        for name, kernel in (("engine", "reduced"), ("step", "reduced-step")):
+            ds = mfsim.simulate(spec, kernel=kernel, **kw)
+            run_steps = float(np.sum(ds.stop_step.values + 1))
+            per = float(ds.wall_time.values[0]) * args.seeds / run_steps
+            best[name] = min(best[name], per)
+            print(f"  {name:8} {best[name] * 1e9:9.1f} ns/run-step  {load()}")
         started = time.perf_counter()
         minimal_loop((0,) * args.r, xs0.copy(), growth, eta, args.steps)
         elapsed = time.perf_counter() - started
@@ -104,7 +115,9 @@ def main() -> None:
             best["plain"] = min(best["plain"], per)
             print(f"  plain    {best['plain'] * 1e9:9.1f} ns/run-step  {load()}")
     print(
-        f"best of {args.repeats}: engine {best['engine'] * 1e9:.1f} ns, minimal loop "
+        f"best of {args.repeats}: engine {best['engine'] * 1e9:.1f} ns (step-by-step "
+        f"{best['step'] * 1e9:.1f} ns, step/engine {best['step'] / best['engine']:.2f}x), "
+        f"minimal loop "
         f"{best['minimal'] * 1e9:.1f} ns, ratio engine/minimal "
         f"{best['engine'] / best['minimal']:.2f}"
         + (
@@ -116,6 +129,25 @@ def main() -> None:
         + f"; a {args.seeds}-seed point of 10^6 steps: about "
         f"{best['engine'] * args.seeds * 1e6:.1f} s of engine time  ({load()})"
     )
+
+
+def whole_point(args) -> None:
+    """One Theorem-6 point, 64 seeds to convergence, with the short-cut and the step-by-step
+    kernel: engine wall time (compilation excluded) and the load beside it."""
+    spec = mfsim.spectrum(args.family, {"log10": args.log10_d}, r=args.r, kappa=5)
+    eta = step_size_bound(spec.Delta, spec.lambda_1)
+    kw = dict(eta=eta, steps=4_000_000, varpi=0.5, seeds=range(args.seeds), record="log")
+    for kernel in ("reduced", "reduced-step"):
+        mfsim.simulate(spec, kernel=kernel, **{**kw, "steps": 10})
+        before = load()
+        ds = mfsim.simulate(spec, kernel=kernel, **kw)
+        wall = float(ds.wall_time.values[0]) * args.seeds
+        steps = float(np.sum(ds.stop_step.values + 1))
+        print(
+            f"{spec!r} eta = {eta:.6g}, {args.seeds} seeds, kernel={kernel!r}: engine wall "
+            f"{wall:.1f} s for {steps:.4g} run-steps ({wall / steps * 1e9:.0f} ns/run-step), "
+            f"median stop step {np.median(ds.stop_step.values):.0f}  ({before}; after: {load()})"
+        )
 
 
 if __name__ == "__main__":

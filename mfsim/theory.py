@@ -80,7 +80,16 @@ def divergence_limit_sigma1(eta):
     return 1.0 / np.sqrt(3.0 * eta)
 
 
+#: relative slack of the step-size comparison of :func:`theorem6_conditions`: Delta is a
+#: difference of eigenvalues held in float64 (1.0 - 0.8 = 0.19999999999999996), so the bound
+#: Delta / (100 lambda_1^2) can round below the step size it names (0.002); 1e-12 covers that
+#: rounding and admits nothing measurably above the bound
+STEP_SIZE_RTOL = 1e-12
+
+
 def theorem6_conditions(eta, Delta, lambda_1, sigma1_sq_X0):  # noqa: N803
-    """Theorem 6's conditions: eta <= Delta/(100 lambda_1^2) and sigma_1(X_0) <= 1/sqrt(3 eta),
-    the latter compared as sigma_1^2(X_0) <= 1/(3 eta). Boolean, elementwise."""
-    return (eta <= step_size_bound(Delta, lambda_1)) & (sigma1_sq_X0 <= 1.0 / (3.0 * eta))
+    """Theorem 6's conditions: eta <= Delta/(100 lambda_1^2) (to a relative
+    :data:`STEP_SIZE_RTOL`, the rounding of Delta) and sigma_1(X_0) <= 1/sqrt(3 eta), the
+    latter compared as sigma_1^2(X_0) <= 1/(3 eta). Boolean, elementwise."""
+    bound = step_size_bound(Delta, lambda_1) * (1.0 + STEP_SIZE_RTOL)
+    return (eta <= bound) & (sigma1_sq_X0 <= 1.0 / (3.0 * eta))

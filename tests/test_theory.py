@@ -64,5 +64,9 @@ def test_theorem6_conditions_and_divergence_limit():
     assert theory.step_size_bound(0.2, 1.0) == pytest.approx(0.002, rel=1e-15)
     assert bool(theory.theorem6_conditions(0.002, 0.2, 1.0, 1 / 0.006))
     assert not bool(theory.theorem6_conditions(0.0021, 0.2, 1.0, 1.0))
+    # Delta as the flat family computes it, 1.0 - 0.8 (rounds below 0.2): eta = 0.002 is at
+    # the bound, not above it (the audit of Theorem 6's step size counts such runs)
+    assert bool(theory.theorem6_conditions(0.002, 1.0 - 0.8, 1.0, 1.0))
+    assert not bool(theory.theorem6_conditions(0.002 * (1 + 1e-9), 1.0 - 0.8, 1.0, 1.0))
     assert not bool(theory.theorem6_conditions(0.002, 0.2, 1.0, 1 / 0.006 * (1 + 1e-12)))
     assert theory.divergence_limit_sigma1(1 / 3) == pytest.approx(1.0, rel=1e-15)

@@ -29,6 +29,7 @@ from mfsim.engine.reduced import (
     new_records,
     run_reduced_batch,
 )
+from mfsim.engine.reduced_fast import run_reduced_fast
 from mfsim.engine.reduced_stages import (
     finalize_stages,
     new_stage_state,
@@ -97,9 +98,15 @@ def simulate_reduced(
     progress_bar,
     attrs,
     keep_pairs=False,
+    layout="fast",
 ):
     """Run a batch on a reduced system (arguments as :func:`mfsim.simulate`, checked there).
 
+    layout : {'fast', 'step'}
+        ``fast`` (default): the steps on which the stage analysis provably does nothing are
+        short-cut (:mod:`mfsim.engine.reduced_fast`); ``step``: every step through the stop
+        rules and the stage analysis (:func:`mfsim.engine.reduced.run_reduced_batch`), the
+        reference. Same bits.
     keep_pairs : bool
         Also return the :class:`mfsim.engine.reduced.Records`: every recorded diagnostic that
         can lie below float64's range as (mantissa, exponent) pairs, exact at any d.
@@ -141,22 +148,22 @@ def simulate_reduced(
     sc = stage_constants(tracker)
     st = new_stage_state(n_runs, r, len(epsilons))
     tok = (0,) * r
-    with compiling(("reduced", r)):
-        run_reduced_batch(
-            tok,
-            state,
-            consts,
-            sc,
-            new_stage_state(n_runs, r, len(epsilons)),
-            new_records(n_runs, r, [], [], 0),
-            0,
-            0,
-        )
+    if layout not in ("fast", "step"):
+        raise ValueError(f"layout must be 'fast' or 'step', got {layout!r}")
+
+    def advance(st, rec, t0, t1):
+        if layout == "fast":
+            run_reduced_fast(tok, state, consts, sc, st, rec, t0, t1)
+        else:
+            run_reduced_batch(tok, state, consts, sc, st, rec, t0, t1)
+
+    with compiling(("reduced", layout, r)):
+        advance(new_stage_state(n_runs, r, len(epsilons)), new_records(n_runs, r, [], [], 0), 0, 0)
     started = time.perf_counter()
     t0 = 0
     while t0 <= steps and np.any(state.status == -1):
         t1 = min(t0 + _CALL_STEPS, steps + 1)
-        run_reduced_batch(tok, state, consts, sc, st, rec, t0, t1)
+        advance(st, rec, t0, t1)
         progress_bar.update(t1 - t0)
         t0 = t1
     progress_bar.close()

@@ -122,7 +122,10 @@ def simulate(
         ``seed``/``row``: the plain kernels' parallel layouts (bit-identical to each other, d up
         to 10^300). ``reduced``: the lean exponent-carrying kernel of
         :mod:`mfsim.engine.reduced` (reduced systems, float64 only; bit-identical to the plain
-        kernels in float64's range). ``auto``: ``reduced`` for a reduced float64 system, else the
+        kernels in float64's range), the steps on which the stage analysis does nothing
+        short-cut (:mod:`mfsim.engine.reduced_fast`). ``reduced-step``: the same kernel with
+        every step through the stage analysis, the reference of the short-cut (the same bits).
+        ``auto``: ``reduced`` for a reduced float64 system, else the
         plain layout that suits the batch.
     progress : bool
         Show a progress bar (tqdm) over steps.
@@ -205,19 +208,21 @@ def simulate(
             options=options, unused=unused, attrs=attrs,
         )  # fmt: skip
     heatmap_steps = [check_integer(f"heatmap_steps[{i}]", s) for i, s in enumerate(heatmap_steps)]
-    if kernel not in ("auto", "seed", "row", "reduced"):
-        raise ValueError(f"kernel must be 'auto', 'seed', 'row' or 'reduced', got {kernel!r}")
+    if kernel not in ("auto", "seed", "row", "reduced", "reduced-step"):
+        raise ValueError(
+            f"kernel must be 'auto', 'seed', 'row', 'reduced' or 'reduced-step', got {kernel!r}"
+        )
     # an explicit X_0 is taken exactly: 'auto' then means no reduction
     system = effective_system(spec, False if (X0 is not None and reduce == "auto") else reduce)
     clusters = tie_clusters(spec)  # None without ties; the reduced kernel tracks single rows
-    if kernel == "reduced" and clusters is not None:
-        raise ValueError("kernel='reduced' does not support tied top eigenvalues; use 'auto'")
-    if kernel == "reduced" or (
+    if kernel in ("reduced", "reduced-step") and clusters is not None:
+        raise ValueError(f"kernel={kernel!r} does not support tied top eigenvalues; use 'auto'")
+    if kernel in ("reduced", "reduced-step") or (
         kernel == "auto" and system.is_reduced and np.dtype(dtype) == np.float64 and not clusters
     ):
         if not system.is_reduced or np.dtype(dtype) != np.float64:
             raise ValueError(
-                "kernel='reduced' needs a reduced system (reduce=True or 'auto') and float64"
+                f"kernel={kernel!r} needs a reduced system (reduce=True or 'auto') and float64"
             )
         ds = simulate_reduced(
             system,
@@ -236,6 +241,7 @@ def simulate(
             floor_factor=noise_floor_factor(eta, spec.Delta, dtype),
             progress_bar=_progress_bar(int(steps) + 1, progress),
             attrs=attrs,
+            layout="step" if kernel == "reduced-step" else "fast",
         )
         warn_if_t_k_star_undetermined(ds, int(steps))
         return ds

@@ -148,3 +148,21 @@ def test_noise_floor_bounds_the_error_against_extended_precision(family, d, r, k
     assert ratio.max() <= 1.0
     assert ratio.max() > 1e-3  # conservative, not vacuous
     assert ref.astype(np.float64).min() < 1e-3 * floor.max()  # the floor was reached
+
+
+def test_audit_counts_runs_at_theorem6_step_size_written_as_0_002():
+    """eta = 0.002 at kappa = 5 is Theorem 6's bound Delta / (100 lambda_1^2), although Delta =
+    1.0 - 0.8 rounds below 0.2: the audit covers such runs and checks their steps."""
+    import warnings
+
+    import mfsim
+    from mfsim.analysis.audit import audit_theorem6
+
+    spec = mfsim.spectrum("flat", {"log10": 300}, r=2, kappa=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = mfsim.simulate(spec, eta=0.002, steps=20_000, varpi=0.5, seeds=range(2))
+    audit = audit_theorem6(ds)
+    assert bool(audit.conditions_hold.all())
+    assert int(audit.checked_S_absorbing.sum()) > 0
+    assert int(audit.violations_S_absorbing.sum()) == 0
