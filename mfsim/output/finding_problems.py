@@ -115,7 +115,7 @@ def _slope_text(slopes: list) -> str:
     return ", ".join(f"k = {k}: {s:.3g} vs {f:.3g}" for k, s, f in slopes)
 
 
-def _sensing_paragraph(fit: xr.Dataset, unit: str) -> Markup:
+def _sensing_paragraph(fit: xr.Dataset, unit: str, sweep_ds: xr.Dataset) -> Markup:
     rows = sensing_survival(fit)
     if not rows:
         return Markup("")
@@ -157,11 +157,30 @@ def _sensing_paragraph(fit: xr.Dataset, unit: str) -> Markup:
                 "; ".join(what), _slope_text(row["slopes"]),
             )
         )  # fmt: skip
+    floor = _last_error_text(sweep_ds, [row["label"] for row in rows])
     rule = Markup(
         " Survival means: every signal rises in every run at every d, the 95% intervals of "
         "the slopes overlap, and median rise times differ by at most {:.0f}%."
     ).format(100 * RISE_TOLERANCE)
-    return head + text + Markup(". ") + Markup("; ").join(details) + Markup(".") + rule
+    return head + text + Markup(". ") + Markup("; ").join(details) + Markup(".") + floor + rule
+
+
+def _last_error_text(sweep_ds: xr.Dataset, labels: list[str]) -> Markup:
+    """The median error ||Sigma_r - X X^T||_F at the last recorded step and the largest d, per
+    sensing variant and for factorization: the level the measurement noise leaves."""
+    if sweep_ds is None or "error" not in sweep_ds:
+        return Markup("")
+    last = sweep_ds["error"].isel(step=-1, d=-1)
+    values = []
+    for label in ["factorization", *labels]:
+        median = float(np.nanmedian(np.asarray(last.sel({PROBLEM_DIM: label}).values, float)))
+        values.append(f"{label} {median:.2g}")
+    return Markup(
+        " Median error ||Sigma_r - X X^T||_F at the last step (step {}) and d = {}: {}."
+    ).format(
+        int(sweep_ds["step"].values[-1]), stored_dimension_text(float(sweep_ds["d"].values[-1])),
+        ", ".join(values),
+    )  # fmt: skip
 
 
 def _imbalance_drift(sweep_ds: xr.Dataset, label: str) -> float:
@@ -225,7 +244,7 @@ def problems_finding(sweep_ds: xr.Dataset, fits: xr.Dataset) -> Markup | None:
     unit = "m/(dr)" if any(lab.startswith("sensing m/(dr)") for lab in labels) else "m"
     parts = [
         part
-        for part in (_sensing_paragraph(fit, unit), _asymmetric_paragraph(fit, sweep_ds))
+        for part in (_sensing_paragraph(fit, unit, sweep_ds), _asymmetric_paragraph(fit, sweep_ds))
         if part
     ]
     if not parts:
