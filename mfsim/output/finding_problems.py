@@ -199,9 +199,9 @@ def _asymmetric_paragraph(fit: xr.Dataset, sweep_ds: xr.Dataset) -> Markup:
     variants = sorted(_variants(fit, "asymmetric"), key=lambda item: item[1])
     if not variants:
         return Markup("")
-    clauses = []
+    clauses, summaries = [], []
     for label, value in variants:
-        parts = []
+        parts, disjoint, ratios = [], [], []
         for group in _groups(fit):
             for k in fit["k"].values:
                 mine = _series(fit, group, label, k)
@@ -210,6 +210,11 @@ def _asymmetric_paragraph(fit: xr.Dataset, sweep_ds: xr.Dataset) -> Markup:
                     continue
                 with np.errstate(all="ignore"):
                     ratio = mine["median"] / ref["median"]
+                ratios += [r for r in (ratio[0], ratio[-1]) if np.isfinite(r)]
+                if not _overlap(mine, ref):
+                    steeper = "steeper" if mine["slope"] > ref["slope"] else "shallower"
+                    disjoint.append(f"a {steeper} rise_{int(k)} slope ({mine['slope']:.3g} vs "
+                                    f"{ref['slope']:.3g}, disjoint 95% intervals)")  # fmt: skip
                 parts.append(
                     f"rise_{int(k)} slope {mine['slope']:.3g} [{mine['lo']:.3g}, {mine['hi']:.3g}]"
                     f" vs symmetric {ref['slope']:.3g} [{ref['lo']:.3g}, {ref['hi']:.3g}]"
@@ -218,6 +223,9 @@ def _asymmetric_paragraph(fit: xr.Dataset, sweep_ds: xr.Dataset) -> Markup:
                     f"{ratio[-1]:.2f}x at the largest; rises in {mine['n_reached']} of "
                     f"{mine['n_runs']} runs"
                 )
+        slopes = "; ".join(disjoint) or "every rise_k slope interval overlapping symmetric's"
+        span = f"{min(ratios):.2f}-{max(ratios):.2f}x" if ratios else "no"
+        summaries.append(f"imbalance {value:g}: {slopes}, median rise times {span} symmetric's")
         drift = _imbalance_drift(sweep_ds, label)
         clauses.append(
             Markup("at imbalance varpi'/varpi = {:g}: {}; ||X^T X - Y^T Y||_F drifts by a "
@@ -226,9 +234,10 @@ def _asymmetric_paragraph(fit: xr.Dataset, sweep_ds: xr.Dataset) -> Markup:
         )  # fmt: skip
     head = Markup(
         "Asymmetric factorization against symmetric factorization (the factorization runs of "
-        "the same constants), over {}: "
+        "the same constants), over {}, rise times rise_k against ln d: "
     ).format(_d_range(fit))
-    return head + Markup("; ").join(clauses) + Markup(".")
+    summary = Markup("; ").join(summaries) + Markup(". In detail, ")
+    return head + summary + Markup("; ").join(clauses) + Markup(".")
 
 
 def problems_finding(sweep_ds: xr.Dataset, fits: xr.Dataset) -> Markup | None:
