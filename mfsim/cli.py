@@ -210,10 +210,8 @@ def _run(args) -> int:
                 steps=args.steps,
                 varpi=args.varpi,
                 seeds=args.seeds,
-                stop_error=args.stop_error,
-                heatmap_steps=args.heatmap_steps,
-                dtype=args.dtype,
                 progress=not args.quiet,
+                **_run_options(args),
             )
     except (SpectrumError, ValueError) as err:
         print(f"mfsim run: error: {err}", file=sys.stderr)
@@ -223,6 +221,9 @@ def _run(args) -> int:
         print(f"mfsim run: error: {problem}", file=sys.stderr)
         return 1
     _write(ds, args.out)
+    if "status" not in ds:  # the problems other than factorization run every step
+        print(f"wrote {args.out}: {ds.sizes['seed']} runs of problem {args.problem}")
+        return 0
     status = np.bincount(ds.status.values.astype(int), minlength=4)
     print(
         f"wrote {args.out}: {ds.sizes['seed']} runs, converged {status[0]}, "
@@ -237,6 +238,24 @@ def _run(args) -> int:
                 warning.message, warning.category, warning.filename, warning.lineno
             )
     return 0
+
+
+def _run_options(args) -> dict:
+    """The keyword arguments of ``simulate`` that depend on ``--problem``: the recording and
+    stop options of factorization, or the options of sensing (``--measurements``,
+    ``--operator``) and asymmetric (``--imbalance``). An option of another problem is passed
+    on, so that ``simulate`` refuses it by name."""
+    options = {"problem": args.problem}
+    for name in ("measurements", "operator", "imbalance"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    if args.problem == "factorization":
+        options.update(
+            stop_error=args.stop_error, heatmap_steps=args.heatmap_steps, dtype=args.dtype
+        )
+    elif args.dtype != "float64":
+        options["dtype"] = args.dtype  # refused by name: the other problems run in float64
+    return options
 
 
 def cmd_figure1(args) -> int:
@@ -382,6 +401,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--problem",
+        choices=("factorization", "sensing", "asymmetric"),
+        default="factorization",
+        help="factorization ||Sigma - X X^T||_F^2, sensing (needs --measurements) or "
+        "asymmetric ||Sigma - X Y^T||_F^2 (--imbalance); the last two record every step and "
+        "ignore --stop-error and --heatmap-steps",
+    )
+    run.add_argument(
+        "--measurements", type=_integer(1), help="sensing: the number m of measurements"
+    )
+    run.add_argument(
+        "--operator",
+        choices=("rank_one", "goe"),
+        help="sensing: operator family (default rank_one: (a a^T - b b^T)/2, O(m d r) per step)",
+    )
+    run.add_argument(
+        "--imbalance", type=_number, help="asymmetric: varpi' / varpi of Y_0 (default 1)"
+    )
     run.set_defaults(func=cmd_run)
     fig = sub.add_parser(
         "figure1",

@@ -38,6 +38,9 @@ __all__ = [
     "NONDETERMINISTIC_VARIABLES",
     "NONFINITE",
     "NO_RUN",
+    "PROBLEM_COORD_ATTRS",
+    "PROBLEM_DIM",
+    "PROBLEM_VARIABLES",
     "PER_K_VARIABLES",
     "RUNNING",
     "RUN_DIM",
@@ -295,6 +298,68 @@ PER_K_VARIABLES = frozenset(
      "plateau"}
 )  # fmt: skip
 
+#: Diagnostics of the problems other than factorization (``grid.problem``): name ->
+#: (dims of a batch Dataset, attributes). In a sweep that runs such a problem every run has
+#: them, NaN where the run's problem does not define them (factorization runs: all five).
+PROBLEM_VARIABLES = {
+    "distance": (
+        ("seed", "step"),
+        attrs(
+            "distance to Sigma",
+            "1",
+            "||Sigma - X_t Y_t^T||_F (Y = X for sensing); absolute error about "
+            "sqrt(eps) (||Sigma - Sigma_r||_F + ||X_t||_F ||Y_t||_F) (cancellation, "
+            "docs/stages.md)",
+        ),
+    ),
+    "residual": (
+        ("seed", "step"),
+        attrs(
+            "measurement residual",
+            "1",
+            "sensing: (1/m) sum_i (<A_i, X_t X_t^T> - y_i)^2, y_i = <A_i, Sigma>; relative "
+            "error about m eps",
+        ),
+    ),
+    "imbalance_norm": (
+        ("seed", "step"),
+        attrs(
+            "imbalance of the factors",
+            "1",
+            "asymmetric: ||X_t^T X_t - Y_t^T Y_t||_F; absolute error about "
+            "eps (||X_t||_F^2 + ||Y_t||_F^2)",
+        ),
+    ),
+    "signal_X": (
+        ("seed", "k", "step"),
+        attrs("signal of X", "1", "asymmetric: ||x_{k,t}||^2, x_k the k-th row of X_t"),
+    ),
+    "signal_Y": (
+        ("seed", "k", "step"),
+        attrs("signal of Y", "1", "asymmetric: ||y_{k,t}||^2, y_k the k-th row of Y_t"),
+    ),
+}
+#: The dim of a sweep store that runs problems besides factorization, and its coordinates.
+PROBLEM_DIM = "problem"
+PROBLEM_COORD_ATTRS = {
+    "problem": (
+        "problem",
+        "1",
+        "the optimization problem of the run and its option: factorization, "
+        "'sensing m/(dr)=x' (or 'sensing m=x'), 'asymmetric imbalance=x' (grid.problem)",
+    ),
+    "measurements": (
+        "measurements (grid value)",
+        "1",
+        "sensing: grid.measurements, m / (d r) or m by sensing.measurements_unit; NaN otherwise",
+    ),
+    "imbalance": (
+        "imbalance varpi' / varpi",
+        "1",
+        "asymmetric: Y_0 = imbalance varpi N_0'; NaN otherwise",
+    ),
+}
+
 #: Coordinates of batch Datasets and stores: name -> (long_name, units, description).
 COORD_ATTRS = {
     "d": (
@@ -339,3 +404,4 @@ COORD_ATTRS = {
     "Delta": ("eigengap", "1", "min_{i<=r}(lambda_i - lambda_{i+1})"),
     "lambda_k": ("lambda_k", "1", "top r eigenvalues of Sigma; NaN for k > r"),
 }
+COORD_ATTRS.update(PROBLEM_COORD_ATTRS)

@@ -157,3 +157,41 @@ def test_bad_d_is_refused_with_the_allowed_forms(text, capsys):
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["run", "--d", text, "--out", "x.zarr"])
     assert "give d as an integer, a float such as 1e12, or log10:x" in capsys.readouterr().err
+
+
+SMALL = ["--family", "linear", "--kappa", "4", "--d", "20", "--r", "2", "--eta", "0.1",
+         "--steps", "30", "--seeds", "0-1", "--quiet"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("flags", "options"),
+    [
+        (
+            ["--problem", "sensing", "--measurements", "200"],
+            {"problem": "sensing", "measurements": 200},
+        ),
+        (
+            ["--problem", "asymmetric", "--imbalance", "2"],
+            {"problem": "asymmetric", "imbalance": 2.0},
+        ),
+    ],
+)
+def test_run_problem_writes_what_simulate_returns(tmp_path, flags, options):
+    import mfsim
+
+    out = tmp_path / "run.zarr"
+    assert cli.main(["run", *SMALL, *flags, "--out", str(out)]) == 0
+    stored = xr.open_zarr(out).load()
+    spec = mfsim.spectrum("linear", 20, r=2, kappa=4)
+    direct = mfsim.simulate(spec, eta=0.1, steps=30, seeds=[0, 1], **options)
+    assert str(stored["problem"].values) == options["problem"]
+    for name in ("error", "signal", "distance"):
+        np.testing.assert_array_equal(stored[name].values, direct[name].values)
+
+
+def test_run_problem_option_of_another_problem_is_refused_by_name(tmp_path, capsys):
+    out = tmp_path / "run.zarr"
+    assert cli.main(["run", *SMALL, "--problem", "asymmetric", "--measurements", "5",
+                     "--out", str(out)]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "measurements = 5" in err and "'sensing'" in err and not out.exists()

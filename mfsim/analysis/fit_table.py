@@ -22,13 +22,13 @@ import pandas as pd
 import xarray as xr
 
 from mfsim.analysis.scaling import fit_quantities, fits_for
-from mfsim.datamodel import GRID_DIMS, stored_dimension_log10
+from mfsim.datamodel import GRID_DIMS, PROBLEM_COORD_ATTRS, PROBLEM_DIM, stored_dimension_log10
 from mfsim.small_signal import chain_estimate, rise_slope, signal_levels, t_k_star_slope
 
 __all__ = ["COLUMNS", "column_descriptions", "fits_table", "write_fit_table"]
 
 #: Group coordinates, in the order of the sweep store's dims (``d`` is what is fitted against).
-GROUP_COLUMNS = tuple(dim for dim in GRID_DIMS if dim != "d")
+GROUP_COLUMNS = tuple(dim for dim in GRID_DIMS if dim != "d") + (PROBLEM_DIM,)
 
 #: The columns this module computes or fixes, with their descriptions and units. Every other
 #: column is a per-group statistic copied from the scaling Dataset, described by that
@@ -40,6 +40,10 @@ COLUMNS = {
     "varpi_exponent": ("initialization exponent a (group coordinate; 0: large init)", "1"),
     "eta": ("step size eta (group coordinate)", "1"),
     "r": ("rank r (group coordinate)", "1"),
+    **{
+        name: (f"{text[2]} (sweeps with a problem dim)", text[1])
+        for name, text in PROBLEM_COORD_ATTRS.items()
+    },  # fmt: skip
     "k": ("signal index k (per-k quantities; empty for t_eps)", "1"),
     "eps": ("accuracy level epsilon of t_eps (empty for per-k quantities)", "1"),
     "d_min": (

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mfsim.config.axes import grid_axes
 from mfsim.config.errors import ConfigError
+from mfsim.config.problems import problem_variants
 from mfsim.config.recording import recorded_steps as _policy_steps
 
 __all__ = [
@@ -70,7 +71,8 @@ def count_runs(config: dict) -> int:
     int
         Number of runs, which is also the number of (grid point, seed) cells of the store.
     """
-    return math.prod(len(values) for values in _axes(config).values())
+    variants = len(config.grid.problems if hasattr(config, "grid") else problem_variants(config))
+    return math.prod(len(values) for values in _axes(config).values()) * variants
 
 
 def bytes_per_run(config: dict, n_recorded: int, r: int) -> int:

@@ -21,6 +21,13 @@ import numpy as np
 from mfsim.config.axes import grid_axes
 from mfsim.config.errors import ConfigError
 from mfsim.config.limits import run_recorded_steps
+from mfsim.config.problems import (
+    FACTORIZATION,
+    ProblemVariant,
+    problem_identity,
+    problem_variants,
+    sensing_options,
+)
 from mfsim.config.validate import load_config, read_eigenvalues_file
 from mfsim.datamodel import AXES
 from mfsim.spectrum_ties import TIE_PARAMETERS
@@ -135,6 +142,21 @@ class GridSpec:
     eta: tuple[float, ...]
     r: tuple[int, ...]
     seed: tuple[int, ...]
+    #: The ``problem`` dim (:func:`mfsim.config.problems.problem_variants`).
+    problems: tuple[ProblemVariant, ...] = (ProblemVariant(0, FACTORIZATION),)
+    #: ``sensing.measurements_unit`` (how a sensing variant's value is read).
+    measurements_unit: str = "ratio"
+
+    @property
+    def has_problems(self) -> bool:
+        """Whether the sweep runs anything besides factorization: then its stores have the
+        ``problem`` dim (a factorization-only sweep keeps the layout it always had)."""
+        return self.problems != (ProblemVariant(0, FACTORIZATION),)
+
+    @property
+    def problem_labels(self) -> list[str]:
+        """The ``problem`` coordinate values, in dim order."""
+        return [variant.label(self.measurements_unit) for variant in self.problems]
 
     @property
     def axes(self) -> dict[str, list]:
@@ -147,7 +169,7 @@ class GridSpec:
         n = 1
         for axis in AXES:
             n *= len(getattr(self, axis))
-        return n
+        return n * len(self.problems)
 
     @property
     def k_max(self) -> int:
@@ -275,12 +297,19 @@ class SweepConfig:
         identity_run = dict(run)
         identity_run["record"] = hashlib.sha1(recorded.astype("<i8").tobytes()).hexdigest()
         axes = grid_axes(config)
+        variants = problem_variants(config)
+        unit = sensing_options(config)["measurements_unit"]
+        identity = {"spectrum": identity_spectrum, "run": identity_run, **problem_identity(config)}
         chunking = config["chunking"]
         dask = config["dask"]
         return cls(
             sweep=config["sweep"],
             spectrum=spectrum_spec,
-            grid=GridSpec(**{axis: tuple(values) for axis, values in axes.items()}),
+            grid=GridSpec(
+                **{axis: tuple(values) for axis, values in axes.items()},
+                problems=variants,
+                measurements_unit=unit,
+            ),
             run=RunSpec(
                 steps=int(run["steps"]),
                 epsilons=tuple(float(e) for e in run["epsilons"]),
@@ -306,7 +335,7 @@ class SweepConfig:
                 dashboard=bool(dask.get("dashboard")),
                 section_json=json.dumps(dask),
             ),
-            identity_json=json.dumps({"spectrum": identity_spectrum, "run": identity_run}),
+            identity_json=json.dumps(identity),
             raw_json=json.dumps(config),
         )
 

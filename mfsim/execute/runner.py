@@ -51,14 +51,41 @@ def run_batch(batch: Batch, plan: ChunkPlan, threads: int | None = None) -> dict
     pin_numba_threads(threads)
     point = batch.point
     spec = spectrum(plan.family, point.d, r=point.r, kappa=point.kappa, **plan.family_params())
+    kwargs = plan.simulate_kwargs()
+    if point.problem != "factorization":
+        return _run_problem_batch(spec, batch, plan, kwargs)
     with warnings.catch_warnings():
         # a sweep's step limit is checked per group before the run (mfsim.plan.guidance)
         warnings.simplefilter("ignore", StepLimitWarning)
         ds = simulate(
-            spec, eta=point.eta, varpi=point.varpi_effective, seeds=batch.seeds,
-            **plan.simulate_kwargs(),
+            spec, eta=point.eta, varpi=point.varpi_effective, seeds=batch.seeds, **kwargs,
         )  # fmt: skip
-    return batch_to_runs(ds, batch, plan.k_max)
+    with_problem = plan.problem_labels is not None
+    if with_problem:
+        from mfsim.engine.problem_layout import add_missing_problem_variables
+
+        ds = add_missing_problem_variables(ds)
+    return batch_to_runs(ds, batch, plan.k_max, with_problem=with_problem)
+
+
+def _run_problem_batch(spec, batch: Batch, plan: ChunkPlan, kwargs: dict) -> dict:
+    """A batch of sensing or asymmetric runs: the same ``simulate`` call with the point's
+    problem options (every step recorded), then the sweep layout
+    (:func:`mfsim.engine.problem_layout.to_sweep_layout`)."""
+    from mfsim.engine.problem_layout import to_sweep_layout
+    from mfsim.engine.simulation import simulate
+
+    point = batch.point
+    ds = simulate(
+        spec, eta=point.eta, steps=kwargs["steps"], varpi=point.varpi_effective,
+        seeds=batch.seeds, **point.simulate_options(),
+    )  # fmt: skip
+    ds = to_sweep_layout(
+        ds, recorded_steps=kwargs["record"], epsilons=kwargs["epsilons"],
+        learned_tolerance=kwargs["learned_tolerance"], heatmap_steps=kwargs["heatmap_steps"],
+        varpi_exponent=point.varpi_exponent, varpi_scale=point.varpi,
+    )  # fmt: skip
+    return batch_to_runs(ds, batch, plan.k_max, with_problem=True)
 
 
 def submit(plan: ChunkPlan, client):

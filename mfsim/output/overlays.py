@@ -23,12 +23,17 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
 def overlay_axes(fits: xr.Dataset) -> list[str]:
-    """Group axes of the fits other than d, k and eps with more than one value."""
+    """Group axes of the fits other than d, k and eps with more than one value (none when a
+    categorical axis such as ``problem`` varies: the report compares problems in its tables)."""
     quantities = fit_quantities(fits)
     if not quantities:
         return []
     fit = fits_for(fits, quantities[0])
-    return [dim for dim in fit["verdict"].dims if dim not in ("k", "eps") and fit.sizes[dim] > 1]
+    varying = [d for d in fit["verdict"].dims if d not in ("k", "eps") and fit.sizes[d] > 1]
+    # a categorical axis (problem) is no x axis, and its series would mix problems: none
+    if any(not np.issubdtype(fit[dim].dtype, np.number) for dim in varying):
+        return []
+    return varying
 
 
 def _slopes(fit: xr.Dataset, axis: str, index: str | None, value, others: dict):

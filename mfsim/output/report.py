@@ -152,6 +152,15 @@ def finding(rows: list[dict], theory: list[dict], fixed: str) -> Markup:
     return text + Markup(" Verdicts describe the sampled range of d only.")
 
 
+def _problems_first(sweep_ds, fits, text: Markup) -> Markup:
+    """A sweep with a ``problem`` dim opens with its comparison of the problems
+    (:mod:`mfsim.output.finding_problems`)."""
+    from mfsim.output.finding_problems import problems_finding
+
+    opening = problems_finding(sweep_ds, fits)
+    return text if opening is None else opening + Markup(" ") + text
+
+
 def _fitted(rows, key: str) -> list:
     return [row[key] for row in rows if np.isfinite(row[key])]
 
@@ -295,8 +304,11 @@ def write_report(
     settings = _settings(fits)
     page = _ENVIRONMENT.get_template("report.html.j2").render(
         title=title,
-        # tied top eigenvalues: what the ties do, first (mfsim.output.finding_ties)
-        finding=Markup.escape(sweep_tie_note(sweep_ds)) + finding(rows, theory, fixed),
+        # a problem comparison first, then what tied top eigenvalues do (finding_problems,
+        # finding_ties), then the finding on the Transition Assumption
+        finding=_problems_first(
+            sweep_ds, fits, Markup.escape(sweep_tie_note(sweep_ds)) + finding(rows, theory, fixed)
+        ),
         headline=headline,
         n_more=n_more,
         key_figure=key_figure,

@@ -45,6 +45,11 @@ class ChunkPlan:
         Hash of the run settings, stored in the chunk store and checked at assembly.
     cluster_json : str
         JSON of the config's ``dask`` section.
+    problem_labels_json : str
+        JSON list of the sweep's ``problem`` dim values
+        (:attr:`mfsim.config.model.GridSpec.problem_labels`) when it runs problems besides
+        factorization; empty otherwise (and then absent from the plan file, which stays as
+        it was before the problem axis).
     """
 
     sweep: str
@@ -55,6 +60,12 @@ class ChunkPlan:
     k_max: int
     identity_hash: str
     cluster_json: str
+    problem_labels_json: str = ""
+
+    @property
+    def problem_labels(self) -> list[str] | None:
+        """The sweep's ``problem`` dim values, or None for a factorization-only sweep."""
+        return json.loads(self.problem_labels_json) if self.problem_labels_json else None
 
     @property
     def chunk_id(self) -> str:
@@ -85,8 +96,10 @@ class ChunkPlan:
             {"point": batch.point.as_dict(), "seeds": list(batch.seeds), "cost": batch.cost}
             for batch in self.chunk.batches
         ]
+        problems = {"problems": self.problem_labels} if self.problem_labels_json else {}
         return json.dumps(
             {
+                **problems,
                 "format": PLAN_FORMAT,
                 "sweep": self.sweep,
                 "chunk_id": self.chunk.chunk_id,
@@ -120,6 +133,7 @@ class ChunkPlan:
             k_max=int(data["k_max"]),
             identity_hash=data["identity_hash"],
             cluster_json=json.dumps(data["cluster"]),
+            problem_labels_json=json.dumps(data["problems"]) if "problems" in data else "",
         )
 
 
@@ -158,6 +172,9 @@ class SweepPlan:
             k_max=self.config.grid.k_max,
             identity_hash=self.identity_hash,
             cluster_json=self.config.cluster.section_json,
+            problem_labels_json=(
+                json.dumps(self.config.grid.problem_labels) if self.config.grid.has_problems else ""
+            ),
         )
 
 

@@ -41,6 +41,7 @@ from mfsim.config.limits import (  # noqa: F401  (re-exported)
     estimate_store_bytes,
 )
 from mfsim.config.model import SweepConfig, as_sweep_config
+from mfsim.config.problems import ProblemVariant, sensing_options
 from mfsim.datamodel import AXES, FLOAT64_D_LIMIT
 from mfsim.plan.budget import choose_target
 from mfsim.plan.cost import (  # noqa: F401  (re-exported)
@@ -61,6 +62,7 @@ from mfsim.plan.hashing import (
     number_text,
     seeds_text,
 )
+from mfsim.plan.problem_cost import problem_engine_seconds, problem_point
 
 __all__ = [
     "AXES",
@@ -116,6 +118,19 @@ class GridPoint:
         Exponent a of ``varpi_effective = c * d**-a``.
     eta : float
         Step size.
+    problem : str
+        One of :data:`mfsim.config.problems.PROBLEMS` (default ``factorization``).
+    measurements : float or None
+        Sensing: the ``grid.measurements`` value, read by `measurements_unit`.
+    imbalance : float or None
+        Asymmetric: varpi' / varpi.
+    measurements_unit, operator : str or None
+        Sensing: the ``sensing`` section (``ratio`` or ``count``; ``rank_one`` or ``goe``).
+
+    Notes
+    -----
+    The problem fields enter :meth:`as_dict` (and so the batch key) only for problems other
+    than factorization: a factorization point keeps the key it had before the problem axis.
     """
 
     d: int
@@ -124,6 +139,26 @@ class GridPoint:
     varpi: float
     varpi_exponent: float
     eta: float
+    problem: str = "factorization"
+    measurements: float | None = None
+    imbalance: float | None = None
+    measurements_unit: str | None = None
+    operator: str | None = None
+
+    @property
+    def measurement_count(self) -> int | None:
+        """Sensing: m for this point (ceil(measurements d r) for the unit ``ratio``)."""
+        variant = ProblemVariant(0, self.problem, self.measurements, self.imbalance)
+        return variant.measurement_count(self.d, self.r, self.measurements_unit)
+
+    def simulate_options(self) -> dict:
+        """The problem keyword arguments of :func:`mfsim.simulate` for this point."""
+        if self.problem == "sensing":
+            return {"problem": "sensing", "measurements": self.measurement_count,
+                    "operator": self.operator}  # fmt: skip
+        if self.problem == "asymmetric":
+            return {"problem": "asymmetric", "imbalance": self.imbalance}
+        return {}
 
     @property
     def varpi_effective(self) -> float:
@@ -142,7 +177,19 @@ class GridPoint:
             "varpi": self.varpi,
             "varpi_exponent": self.varpi_exponent,
             "eta": self.eta,
+            **self._problem_fields(),
         }
+
+    def _problem_fields(self) -> dict:
+        if self.problem == "factorization":
+            return {}
+        fields = {"problem": self.problem}
+        if self.problem == "sensing":
+            fields.update(measurements=self.measurements, measurements_unit=self.measurements_unit,
+                          operator=self.operator)  # fmt: skip
+        else:
+            fields["imbalance"] = self.imbalance
+        return fields
 
 
 @dataclass(frozen=True)
@@ -296,17 +343,24 @@ def expand_grid(config: dict) -> list[Batch]:
     exact = all(None not in axis.values() for axis in texts.values())
     block_texts = [seeds_text(block) for block in blocks]
     batches = []
+    operator = sensing_options(config.as_dict())["operator"]
+    problem_options = {"measurements_unit": grid.measurements_unit, "operator": operator}
     for d, r in product(grid.d, grid.r):
         for seeds, block_text in zip(blocks, block_texts, strict=True):
-            for kappa, varpi, exponent, eta in product(
-                grid.kappa, grid.varpi, grid.varpi_exponent, grid.eta
+            for kappa, varpi, exponent, eta, variant in product(
+                grid.kappa, grid.varpi, grid.varpi_exponent, grid.eta, grid.problems
             ):
-                point = GridPoint(d, r, kappa, varpi, exponent, eta)
+                point = problem_point(
+                    GridPoint(d, r, kappa, varpi, exponent, eta), variant, problem_options
+                )
                 rows, top = engine_shape(config, point)
-                run_steps = steps_of(point, steps, stop_error, top)
-                cost = engine_seconds(r, rows, run_steps, len(seeds))
+                if point.problem == "factorization":
+                    run_steps = steps_of(point, steps, stop_error, top)
+                    cost = engine_seconds(r, rows, run_steps, len(seeds))
+                else:
+                    cost = problem_engine_seconds(point, steps, len(seeds))
                 key = ""
-                if exact:
+                if exact and point.problem == "factorization":
                     values = {"d": d, "r": r, "kappa": kappa, "varpi": varpi, "eta": eta}
                     point_texts = {name: texts[name][v] for name, v in values.items()}
                     point_texts["varpi_exponent"] = texts["varpi_exponent"][exponent]

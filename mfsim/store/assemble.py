@@ -24,12 +24,14 @@ import yaml
 from mfsim._version import __version__
 from mfsim.config.axes import round_significant
 from mfsim.config.model import SweepConfig, parse
+from mfsim.config.problems import PROBLEM_LABEL_LENGTH
 from mfsim.datamodel import (
     AXES,
     BATCH_SCALAR_DIMS,
     BATCH_SCALARS,
     MISSING_VALUES,
     NONDETERMINISTIC_VARIABLES,
+    PROBLEM_DIM,
     RUN_DIM,
     SHARED_DIMS,
     SPECTRUM_COORDS,
@@ -61,9 +63,10 @@ class _GridIndex:
     """Positions of grid values along each grid axis (exact matching; ``d`` as stored, int64 or
     float64 by :func:`mfsim.store.layout.d_coordinate`)."""
 
-    def __init__(self, axes: dict):
+    def __init__(self, axes: dict, dims: tuple = AXES):
+        self.dims = dims
         self.values = {}
-        for axis in AXES:
+        for axis in dims:
             vals = axes[axis]
             if axis == "d":
                 self.values[axis] = d_coordinate(vals)
@@ -71,8 +74,10 @@ class _GridIndex:
             if axis == "kappa":
                 vals = [np.nan if v is None else v for v in vals]
             dtype = np.int64 if axis in ("r", "seed") else np.float64
+            if axis == PROBLEM_DIM:
+                dtype = f"<U{PROBLEM_LABEL_LENGTH}"
             self.values[axis] = np.asarray(vals, dtype=dtype)
-        self.shape = tuple(len(self.values[axis]) for axis in AXES)
+        self.shape = tuple(len(self.values[axis]) for axis in dims)
 
     def positions(self, axis: str, values: np.ndarray, where: str) -> np.ndarray:
         grid = self.values[axis]
@@ -163,8 +168,8 @@ def assemble(
     faster).
     """
     config = parse(config)
-    axes = config.grid.axes
-    index = _GridIndex(axes)
+    axes, dims = sweep_axes(config)
+    index = _GridIndex(axes, dims)
     identity = identity_hash(config)
     paths = [Path(p) for p in chunk_paths]
     if not paths:
@@ -172,13 +177,13 @@ def assemble(
     template = open_chunk_store(paths[0], identity)
     if not np.array_equal(template["step"].values, config.run.recorded_steps):
         raise ValueError(f"{paths[0]}: recorded steps differ from the config's")
-    specs = _variable_specs(template, axes)
+    specs = _variable_specs(template, axes, dims)
     store_bytes = sum(math.prod(shape) * dtype.itemsize for _, shape, dtype, _, _ in specs.values())
     in_memory = store_bytes <= IN_MEMORY_WRITE_BYTES
-    blocks = _Blocks(specs, index.shape, math.inf if in_memory else block_bytes)
+    blocks = _Blocks(specs, index.shape, math.inf if in_memory else block_bytes, dims)
     survey = _survey(paths, config, index, identity, blocks, allow_missing)
     coords = _sweep_coords(config, index, template, survey.spectrum_coords, survey.lambda_k)
-    attrs = _sweep_attrs(config, template, paths, survey.filled)
+    attrs = _sweep_attrs(config, template, paths, survey.filled, dims)
     info = {
         "kind": "sweep",
         "sweep": config.sweep,
@@ -212,13 +217,34 @@ def assemble(
                 block.to_zarr(tmp, region=region, zarr_format=ZARR_FORMAT, consolidated=False)
             # the batch scalars (no varpi or seed dim) once, whole: small, and a block that
             # covers only some varpi values must not overwrite them with fill values
-            whole = {dim: slice(0, index.shape[AXES.index(dim)]) for dim in BATCH_SCALAR_DIMS}
+            whole = {dim: slice(0, index.shape[dims.index(dim)]) for dim in BATCH_SCALAR_DIMS}
             part = xr.Dataset(
                 {name: (BATCH_SCALAR_DIMS, values) for name, values in scalars.items()}
             )
             part.to_zarr(tmp, region=whole, zarr_format=ZARR_FORMAT, consolidated=False)
         _reconsolidate(tmp)
     return Path(out_path)
+
+
+def sweep_axes(config: SweepConfig) -> tuple[dict, tuple]:
+    """The grid values and dims of the sweep store: :data:`~mfsim.datamodel.AXES`, and for a
+    sweep that runs problems besides factorization the ``problem`` dim before ``seed``."""
+    axes = config.grid.axes
+    if not config.grid.has_problems:
+        return axes, AXES
+    axes[PROBLEM_DIM] = config.grid.problem_labels
+    return axes, AXES[:-1] + (PROBLEM_DIM, AXES[-1])
+
+
+def problem_coords(variants) -> dict:
+    """The coordinates ``measurements`` and ``imbalance`` along the ``problem`` dim."""
+    nan = np.nan
+    return {
+        "measurements": (PROBLEM_DIM, [nan if v.measurements is None else v.measurements
+                                       for v in variants]),
+        "imbalance": (PROBLEM_DIM, [nan if v.imbalance is None else v.imbalance
+                                    for v in variants]),
+    }  # fmt: skip
 
 
 def _reconsolidate(path: Path) -> None:
@@ -229,7 +255,9 @@ def _reconsolidate(path: Path) -> None:
 
 def _sweep_coords(config: SweepConfig, index, template, spectrum_coords, lambda_k) -> dict:
     grid = config.grid
-    coords = {axis: (axis, index.values[axis]) for axis in AXES}
+    coords = {axis: (axis, index.values[axis]) for axis in index.dims}
+    if PROBLEM_DIM in index.dims:
+        coords.update(problem_coords(config.grid.problems))
     coords["log10_d"] = ("d", log10_d_coordinate(grid.d))
     coords["kappa"] = ("kappa", _kappa_coordinate(config))
     for name in ("k",) + SHARED_DIMS:
@@ -247,9 +275,9 @@ def _sweep_coords(config: SweepConfig, index, template, spectrum_coords, lambda_
     return coords
 
 
-def _variable_specs(template: xr.Dataset, axes: dict) -> dict:
+def _variable_specs(template: xr.Dataset, axes: dict, grid_dims: tuple = AXES) -> dict:
     """name -> (dims, shape, dtype, fill, attrs) of every data variable of the sweep store."""
-    sizes = {axis: len(axes[axis]) for axis in AXES}
+    sizes = {axis: len(axes[axis]) for axis in grid_dims}
     sizes.update({dim: template.sizes[dim] for dim in ("k",) + SHARED_DIMS})
     specs = {}
     order = {name: i for i, name in enumerate(VARIABLE_ATTRS)}
@@ -259,14 +287,14 @@ def _variable_specs(template: xr.Dataset, axes: dict) -> dict:
         if name in BATCH_SCALARS:
             dims = BATCH_SCALAR_DIMS
         else:
-            dims = AXES + tuple(dim for dim in var.dims if dim != RUN_DIM)
+            dims = grid_dims + tuple(dim for dim in var.dims if dim != RUN_DIM)
         dtype = np.dtype(var.dtype)
         attrs = {key: value for key, value in var.attrs.items() if key != "_FillValue"}
         specs[name] = (dims, tuple(sizes[dim] for dim in dims), dtype, fill_value(dtype), attrs)
     return specs
 
 
-def _sweep_attrs(config: SweepConfig, template, stores, filled) -> dict:
+def _sweep_attrs(config: SweepConfig, template, stores, filled, dims=AXES) -> dict:
     attrs = {
         key: value
         for key, value in template.attrs.items()
@@ -282,7 +310,7 @@ def _sweep_attrs(config: SweepConfig, template, stores, filled) -> dict:
             "n_runs": int(filled.sum()),
             "n_missing_runs": int(filled.size - filled.sum()),
             "n_chunks": len(stores),
-            "grid_dims": " ".join(AXES),
+            "grid_dims": " ".join(dims),
             "missing_values": MISSING_VALUES,
             "nondeterministic_variables": " ".join(NONDETERMINISTIC_VARIABLES),
         }
@@ -322,9 +350,10 @@ class _Blocks:
     chunk is written twice), grown from the innermost dim (``seed``) outwards while the block's
     data stays within `budget` bytes. ``budget = inf`` gives one block (the whole grid)."""
 
-    def __init__(self, specs: dict, grid_shape: tuple, budget: float):
-        sizes = dict(zip(AXES, grid_shape, strict=True))
-        unit = dict.fromkeys(AXES, 1)
+    def __init__(self, specs: dict, grid_shape: tuple, budget: float, grid_dims: tuple = AXES):
+        self.dims = grid_dims
+        sizes = dict(zip(grid_dims, grid_shape, strict=True))
+        unit = dict.fromkeys(grid_dims, 1)
         cell_bytes = 0
         for name, (dims, shape, dtype, _, _) in specs.items():
             if name in BATCH_SCALARS:
@@ -332,21 +361,21 @@ class _Blocks:
             dim_sizes = dict(zip(dims, shape, strict=True))
             storage_chunks = sweep_storage_chunks(dims, dim_sizes, dtype.itemsize)
             storage = dict(zip(dims, storage_chunks, strict=True))
-            for dim in AXES:
+            for dim in grid_dims:
                 unit[dim] = math.lcm(unit[dim], storage[dim])
-            cell_bytes += dtype.itemsize * math.prod(shape[len(AXES) :])
-        unit = {dim: min(unit[dim], sizes[dim]) for dim in AXES}
+            cell_bytes += dtype.itemsize * math.prod(shape[len(grid_dims) :])
+        unit = {dim: min(unit[dim], sizes[dim]) for dim in grid_dims}
         block = dict(unit)
-        for dim in reversed(AXES):
-            others = cell_bytes * math.prod(block[o] for o in AXES if o != dim)
+        for dim in reversed(grid_dims):
+            others = cell_bytes * math.prod(block[o] for o in grid_dims if o != dim)
             if others * sizes[dim] <= budget:
                 block[dim] = sizes[dim]
                 continue
             fit = int(budget // max(1, others)) // unit[dim] * unit[dim]
             block[dim] = max(unit[dim], min(fit, sizes[dim]))
             break
-        self.sizes = tuple(sizes[dim] for dim in AXES)
-        self.block = tuple(block[dim] for dim in AXES)
+        self.sizes = tuple(sizes[dim] for dim in grid_dims)
+        self.block = tuple(block[dim] for dim in grid_dims)
         self.counts = tuple(-(-n // b) for n, b in zip(self.sizes, self.block, strict=True))
         self.count = math.prod(self.counts)
 
@@ -363,11 +392,11 @@ class _Blocks:
 
     def region(self, number: int) -> dict:
         lo, hi = self.bounds(number)
-        return {dim: slice(a, b) for dim, a, b in zip(AXES, lo, hi, strict=True)}
+        return {dim: slice(a, b) for dim, a, b in zip(self.dims, lo, hi, strict=True)}
 
 
 def _positions(store: xr.Dataset, index: _GridIndex, where: str) -> tuple:
-    return tuple(index.positions(axis, store[axis].values, where) for axis in AXES)
+    return tuple(index.positions(axis, store[axis].values, where) for axis in index.dims)
 
 
 def _survey(paths, config: SweepConfig, index: _GridIndex, identity, blocks, allow_missing):
@@ -398,7 +427,7 @@ def _survey(paths, config: SweepConfig, index: _GridIndex, identity, blocks, all
     if n_missing and not allow_missing:
         first = tuple(int(i) for i in np.argwhere(~filled)[0])
         where = ", ".join(
-            f"{axis}={index.values[axis][i]}" for axis, i in zip(AXES, first, strict=True)
+            f"{axis}={index.values[axis][i]}" for axis, i in zip(index.dims, first, strict=True)
         )
         raise ValueError(
             f"assemble: {n_missing} of {filled.size} runs of the grid are missing "
@@ -440,7 +469,7 @@ def _fill_block(specs: dict, blocks: _Blocks, number: int, members, reader, scal
     lo, hi = blocks.bounds(number)
     shape = tuple(b - a for a, b in zip(lo, hi, strict=True))
     arrays = {
-        name: np.full(shape + spec_shape[len(AXES) :], fill, dtype=dtype)
+        name: np.full(shape + spec_shape[len(blocks.dims) :], fill, dtype=dtype)
         for name, (_, spec_shape, dtype, fill, _) in specs.items()
         if name not in BATCH_SCALARS
     }

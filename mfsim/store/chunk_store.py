@@ -21,6 +21,7 @@ import numpy as np
 import xarray as xr
 
 from mfsim._version import __version__
+from mfsim.config.problems import PROBLEM_LABEL_LENGTH, ProblemVariant
 from mfsim.datamodel import RUN_DIM, SHARED_DIMS, fill_value
 from mfsim.plan.chunk_plan import ChunkPlan
 from mfsim.plan.grid import Batch
@@ -58,8 +59,12 @@ def _pad_k(values: np.ndarray, axis: int, k_max: int, fill) -> np.ndarray:
     return np.concatenate([values, np.full(shape, fill, dtype=values.dtype)], axis=axis)
 
 
-def batch_to_runs(ds: xr.Dataset, batch: Batch, k_max: int) -> dict:
+def batch_to_runs(ds: xr.Dataset, batch: Batch, k_max: int, *, with_problem: bool = False) -> dict:
     """The runs of one batch Dataset: ``seed`` -> ``run``, ``k`` padded to `k_max`.
+
+    With `with_problem` (a sweep that runs problems besides factorization) the runs also get
+    the per-run coordinates ``problem``, ``measurements``, ``imbalance``
+    (:data:`mfsim.datamodel.PROBLEM_COORD_ATTRS`).
 
     Returns a dict of plain arrays (``variables``, ``coords``, ``shared``, ``attrs``,
     ``n_runs``), cheap to send from a Dask worker.
@@ -93,9 +98,22 @@ def batch_to_runs(ds: xr.Dataset, batch: Batch, k_max: int) -> dict:
             _pad_k(np.asarray(ds["lambda_k"].values, np.float64), 0, k_max, np.nan), (n, k_max)
         ).copy(),
     }
+    if with_problem:
+        coords.update(problem_run_coords(point, n))
     shared = {name: np.asarray(ds[name].values) for name in SHARED_DIMS}
     attrs = {key: value for key, value in ds.attrs.items() if key != "spectrum_params"}
     return {"variables": variables, "coords": coords, "shared": shared, "attrs": attrs, "n_runs": n}
+
+
+def problem_run_coords(point, n: int) -> dict:
+    """The per-run problem coordinates of `n` runs of grid point `point`."""
+    variant = ProblemVariant(0, point.problem, point.measurements, point.imbalance)
+    label = variant.label(point.measurements_unit or "ratio")
+    return {
+        "problem": np.full(n, label, dtype=f"<U{PROBLEM_LABEL_LENGTH}"),
+        "measurements": np.full(n, np.nan if point.measurements is None else point.measurements),
+        "imbalance": np.full(n, np.nan if point.imbalance is None else point.imbalance),
+    }
 
 
 def runs_dataset(parts: Sequence[dict], plan: ChunkPlan) -> xr.Dataset:

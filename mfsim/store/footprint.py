@@ -166,10 +166,14 @@ def sweep_store_disk_bytes(
     sizes = shared_dim_sizes(config)
     axes = config.grid.axes
     sizes.update({axis: len(axes[axis]) for axis in AXES})
+    grid_dims = AXES
+    if config.grid.has_problems:  # the problem dim (problem variables: a few percent more)
+        sizes["problem"] = len(config.grid.problems)
+        grid_dims = AXES[:-1] + ("problem", AXES[-1])
     arrays = []
     variables = _run_variables(sizes)
     for own_dims, itemsize in variables[: -len(BATCH_SCALARS)]:
-        arrays.append(_sweep_array(AXES + own_dims, sizes, itemsize, fill))
+        arrays.append(_sweep_array(grid_dims + own_dims, sizes, itemsize, fill))
     arrays += [_sweep_array(BATCH_SCALAR_DIMS, sizes, 8, 1.0)] * len(BATCH_SCALARS)
     n_d = sizes["d"]
     spectrum = n_d * sizes["kappa"] * sizes["r"]
