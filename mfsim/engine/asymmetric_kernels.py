@@ -134,11 +134,11 @@ def _diagnose(tok, lam, lam_b2, x, y, sums, gx, gy, t, out):
     error, distance, signal, signal_x, signal_y, noise, imbalance = out
     top2 = 0.0
     for k in range(r):
-        for l in range(r):
+        for m in range(r):
             pkl = 0.0
             for j in range(r):
-                pkl += x[k, j] * y[l, j]
-            if k == l:
+                pkl += x[k, j] * y[m, j]
+            if k == m:
                 signal[t, k] = pkl
                 pkl -= lam[k]
             top2 += pkl * pkl
