@@ -36,6 +36,9 @@ from mfsim.engine.kernels import _rank, _square, _vector
 
 __all__ = ["run_asymmetric"]
 
+#: rows per slab of the fused pass: x and y of a slab (2 x 256 x r x 8 bytes) stay in L1 for r <= 8
+_SLAB_ROWS = 256
+
 
 @njit(cache=True, nogil=True)
 def _bulk_pass(tok, lam, x, y, eta, gx, gy, xt_new, yt_new, sums, advance):
@@ -68,39 +71,44 @@ def _bulk_pass(tok, lam, x, y, eta, gx, gy, xt_new, yt_new, sums, advance):
             ax[p, q] = 0.0
             ay[p, q] = 0.0
     cross = 0.0
-    for i in range(r, d):
-        li = lam[i]
+    i0 = r
+    while i0 < d:
+        # a slab: first the update of its rows (independent rows, no loop-carried dependency),
+        # then the sums over the same rows while they are in L1 (the ordered, serial part)
+        i1 = min(d, i0 + _SLAB_ROWS)
         if advance:
-            for q in range(r):
-                sx = 0.0
-                sy = 0.0
-                for p in range(r):
-                    sx += x[i, p] * gyy[p, q]
-                    sy += y[i, p] * gxx[p, q]
-                xn[q] = x[i, q] + eta * (li * y[i, q] - sx)
-                yn[q] = y[i, q] + eta * (li * x[i, q] - sy)
-            for q in range(r):
-                x[i, q] = xn[q]
-                y[i, q] = yn[q]
-        else:
-            for q in range(r):
-                xn[q] = x[i, q]
-                yn[q] = y[i, q]
-        dot = 0.0
-        for p in range(r):
-            dot += xn[p] * yn[p]
-            for q in range(p, r):
-                ax[p, q] += xn[p] * xn[q]
-                ay[p, q] += yn[p] * yn[q]
-        cross += li * dot
-        for k in range(r):
-            a = 0.0
-            b = 0.0
+            for i in range(i0, i1):
+                li = lam[i]
+                for q in range(r):
+                    sx = 0.0
+                    sy = 0.0
+                    for p in range(r):
+                        sx += x[i, p] * gyy[p, q]
+                        sy += y[i, p] * gxx[p, q]
+                    xn[q] = x[i, q] + eta * (li * y[i, q] - sx)
+                    yn[q] = y[i, q] + eta * (li * x[i, q] - sy)
+                for q in range(r):
+                    x[i, q] = xn[q]
+                    y[i, q] = yn[q]
+        for i in range(i0, i1):
+            dot = 0.0
             for p in range(r):
-                a += xn[p] * yk[k, p]
-                b += yn[p] * xk[k, p]
-            nx[k] += a * a
-            ny[k] += b * b
+                xp = x[i, p]
+                yp = y[i, p]
+                dot += xp * yp
+                for q in range(p, r):
+                    ax[p, q] += xp * x[i, q]
+                    ay[p, q] += yp * y[i, q]
+            cross += lam[i] * dot
+            for k in range(r):
+                a = 0.0
+                b = 0.0
+                for p in range(r):
+                    a += x[i, p] * yk[k, p]
+                    b += y[i, p] * xk[k, p]
+                nx[k] += a * a
+                ny[k] += b * b
+        i0 = i1
     for p in range(r):
         sums[r, p] = nx[p]
         sums[r + 1, p] = ny[p]

@@ -182,6 +182,8 @@ def test_goe_refuses_a_large_dense_tensor_before_any_work():
 
 
 def test_rank_one_memory_is_order_m_d_not_m_d_squared():
+    """The compiled kernel allocates only r x r scratch itself (numba's allocations are not
+    traced); every array of size m, d or m d is allocated by NumPy, which tracemalloc traces."""
     import tracemalloc
 
     d, m = 1000, 1000
