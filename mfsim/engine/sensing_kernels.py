@@ -15,7 +15,9 @@ the partials are added in block order. Results do not depend on the thread count
 
 Diagnostics of every iterate (error, distance, signal, noise) come from the kernels of
 :mod:`mfsim.engine.asymmetric_kernels` with Y = X (the same formulas as
-:mod:`mfsim.engine.problem_common`), plus the measurement residual (1/m) sum_i w_i^2.
+:mod:`mfsim.engine.problem_common`), plus the measurement residual (1/m) sum_i w_i^2. numba's
+cache checks only this file's stamp: after editing those helpers in a checkout, delete the cache
+directory once (see :mod:`mfsim.engine.compilation`).
 """
 
 from __future__ import annotations
