@@ -8,6 +8,7 @@ import xarray as xr
 
 import mfsim
 from mfsim.arguments import ArgumentError
+from mfsim.engine.asymmetric import simulate_asymmetric
 
 
 def dense_asymmetric(lam, x, y, eta, steps, r):
@@ -34,15 +35,30 @@ def dense_asymmetric(lam, x, y, eta, steps, r):
     return {n: np.array(v) for n, v in out.items()}
 
 
-@pytest.mark.parametrize("d, r", [(40, 2), (120, 3)])
-def test_asymmetric_matches_dense_gd_over_hundreds_of_steps(d, r):
+def run_engine(engine, spec, eta, steps, x0, y0):
+    """``mfsim.simulate`` (the compiled kernel), or the engine called directly."""
+    if engine == "simulate":
+        return mfsim.simulate(spec, eta=eta, steps=steps, problem="asymmetric", X0=x0, Y0=y0)
+    return simulate_asymmetric(
+        spec, spec.eigenvalues(), eta=eta, steps=steps, varpi=0.5, imbalance=1.0,
+        seeds=np.arange(len(x0)), X0=x0, Y0=y0, engine=engine,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "d, r, engine",
+    [(40, 2, "simulate"), (40, 2, "numpy"), (120, 3, "simulate"), (120, 3, "numpy"),
+     (200, 3, "simulate")],
+)  # fmt: skip
+def test_asymmetric_matches_dense_gd_over_hundreds_of_steps(d, r, engine):
+    """'simulate' runs the compiled kernel; 'numpy' the NumPy loop (the second route)."""
     spec = mfsim.spectrum("linear", d, r=r, kappa=5)
     lam = spec.eigenvalues()
     rng = np.random.default_rng(7)
     x0 = rng.standard_normal((2, d, r)) * 0.5 / np.sqrt(d)
     y0 = rng.standard_normal((2, d, r)) * 1.5 / np.sqrt(d)
     steps, eta = 400, 0.1
-    ds = mfsim.simulate(spec, eta=eta, steps=steps, problem="asymmetric", X0=x0, Y0=y0)
+    ds = run_engine(engine, spec, eta, steps, x0, y0)
     assert ds.attrs["problem"] == "asymmetric" and ds["problem"].item() == "asymmetric"
     for b in range(2):
         ref = dense_asymmetric(lam, x0[b], y0[b], eta, steps, r)
@@ -99,3 +115,30 @@ def test_bad_arguments_name_the_argument(kwargs, named):
     spec = mfsim.spectrum("linear", 10, r=2, kappa=4)
     with pytest.raises(ArgumentError, match=named):
         mfsim.simulate(spec, steps=3, **kwargs)
+
+
+def test_compiled_kernel_is_independent_of_the_batch_and_leaves_its_inputs_alone():
+    """Each run's sums are in row order whatever the batch (prange over runs): a run alone and
+    in a batch give the same bits; the starting arrays are copied, not advanced in place."""
+    from mfsim.engine.asymmetric_kernels import run_asymmetric
+
+    d, r = 50, 2
+    lam = mfsim.spectrum("linear", d, r=r, kappa=4).eigenvalues()
+    rng = np.random.default_rng(5)
+    x0, y0 = rng.standard_normal((2, 3, d, r)) / np.sqrt(d)
+    kept = x0.copy(), y0.copy()
+    batch = run_asymmetric(lam, x0, y0, 0.1, 60)
+    alone = run_asymmetric(lam, x0[1:2], y0[1:2], 0.1, 60)
+    for name, value in alone.items():
+        np.testing.assert_array_equal(batch[name][1:2], value)
+    np.testing.assert_array_equal(x0, kept[0])
+    np.testing.assert_array_equal(y0, kept[1])
+
+
+def test_unknown_engine_is_refused():
+    spec = mfsim.spectrum("linear", 10, r=2, kappa=4)
+    with pytest.raises(ValueError, match="engine = 'fortran'"):
+        simulate_asymmetric(
+            spec, spec.eigenvalues(), eta=0.1, steps=2, varpi=0.5, imbalance=1.0,
+            seeds=np.arange(1), engine="fortran",
+        )  # fmt: skip
