@@ -217,10 +217,14 @@ def _audit(audit) -> dict | None:
     if audit is None:
         return None
     from mfsim.analysis.audit import audit_summary, audit_table
+    from mfsim.analysis.bracket import bracket_from_audit, bracket_summary
 
     totals = audit_table(audit)
+    bracket = bracket_from_audit(audit)
     return {
         "summary": audit_summary(audit),
+        "bracket": None if bracket is None else bracket_summary(bracket),
+        "bracket_violations": 0 if bracket is None else bracket.attrs["violating_entries"],
         "empty": int(totals["steps checked"].sum()) == 0,
         "columns": list(totals.columns),
         "rows": [[str(v) for v in row] for row in totals.itertuples(index=False)],
