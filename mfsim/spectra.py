@@ -38,6 +38,7 @@ import numpy as np
 
 from mfsim import spectrum_compression
 from mfsim.arguments import check_integer, check_number
+from mfsim.gap_laws import gap_scaled_spectrum
 
 __all__ = [
     "Segment",
@@ -668,7 +669,8 @@ def spectrum(name: str, d: int | None = None, r: int = 2, kappa: float | None = 
         Requested condition number lambda_1 / Delta (linear and flat); the realized
         ``Spectrum.kappa`` equals it up to rounding.
     **params
-        Family parameters (``lambda_1``, ``bulk_bottom``, ``levels``, ``eigenvalues``, ``path``).
+        Family parameters (``lambda_1``, ``bulk_bottom``, ``levels``, ``eigenvalues``, ``path``;
+        ``gap``: an eigengap that shrinks with d, :mod:`mfsim.gap_laws`).
 
     Returns
     -------
@@ -688,6 +690,7 @@ def spectrum(name: str, d: int | None = None, r: int = 2, kappa: float | None = 
     if kappa is not None:
         # its range depends on r (kappa >= r): checked with the family
         kappa = check_number("kappa", kappa, error=SpectrumError)
+    gap = params.pop("gap", None)  # a d-dependent eigengap: mfsim.gap_laws
     _check_family_params(params)
     if name != "custom":
         if d is None:
@@ -695,4 +698,6 @@ def spectrum(name: str, d: int | None = None, r: int = 2, kappa: float | None = 
         d = as_dimension(d)
         if d <= r:
             raise SpectrumError(f"d must be an integer > r = {r}, got d = {d!r}")
+    if gap is not None:
+        return gap_scaled_spectrum(spectrum, name, d, r, kappa, gap, params, SpectrumError)
     return _FAMILY_FUNCS[name](d, r, kappa, **params)

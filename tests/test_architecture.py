@@ -24,6 +24,7 @@ LEAVES = {
     "mfsim.theory",
     "mfsim.small_signal",
     "mfsim.spectrum_compression",
+    "mfsim.gap_laws",
     "mfsim._version",
 }
 ENTRY_POINTS = {"mfsim", "mfsim.cli", "mfsim.jobs", "mfsim.analysis.accessor"}

@@ -59,6 +59,8 @@ class SpectrumSpec:
         Family ``custom``: the eigenvalues in file order.
     eigenvalues_sha1 : str or None
         Family ``custom``: sha1 of the file's bytes (part of the run identity).
+    gap : tuple of (str, object) pairs, or None
+        An eigengap that shrinks with d (:mod:`mfsim.gap_laws`), as sorted items.
     """
 
     family: str
@@ -68,6 +70,7 @@ class SpectrumSpec:
     eigenvalues_file: str | None = None
     eigenvalues: tuple[float, ...] | None = None
     eigenvalues_sha1: str | None = None
+    gap: tuple | None = None
 
     @classmethod
     def from_section(cls, spectrum: Mapping) -> SpectrumSpec:
@@ -94,10 +97,17 @@ class SpectrumSpec:
             eigenvalues_file=spectrum.get("eigenvalues_file"),
             eigenvalues=eigenvalues,
             eigenvalues_sha1=sha1,
+            gap=None if spectrum.get("gap") is None else tuple(sorted(spectrum["gap"].items())),
         )
 
     def family_params(self) -> dict:
         """Keyword parameters of :func:`mfsim.spectrum` for this family (a fresh dict)."""
+        params = self._family_params()
+        if self.gap is not None:
+            params["gap"] = dict(self.gap)
+        return params
+
+    def _family_params(self) -> dict:
         if self.family == "linear":
             return {"lambda_1": self.lambda_1, "bulk_bottom": self.bulk_bottom}
         if self.family == "flat":

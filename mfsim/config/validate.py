@@ -597,6 +597,8 @@ def _check_spectrum_grid(config: dict, axes: dict) -> Iterator[str]:
         params["bulk_bottom"] = float(spectrum["bulk_bottom"])
     if spectrum.get("levels") is not None:
         params["levels"] = int(spectrum["levels"])
+    if spectrum.get("gap") is not None:
+        params["gap"] = dict(spectrum["gap"])
     try:
         check_spectrum_grid(family, axes["d"], axes["r"], axes["kappa"], **params)
     except SpectrumError as error:

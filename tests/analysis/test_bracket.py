@@ -138,8 +138,10 @@ def _stages_of(next_signal: np.ndarray) -> xr.Dataset:
         top_lambda=LAMBDA, Delta=DELTA, eta=ETA,
     )  # fmt: skip
     return xr.Dataset(
-        {name: (("k",), out[name][0]) for name in ("t_k_star", "t_k_star_bound_dominated",
-                                                    "t_k", "rise")},  # fmt: skip
+        {
+            name: (("k",), out[name][0])
+            for name in ("t_k_star", "t_k_star_bound_dominated", "t_k", "rise")
+        },  # fmt: skip
         coords={"k": [1, 2], "r": 2, "eta": ETA, "Delta": DELTA},
     )
 
