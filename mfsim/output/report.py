@@ -40,6 +40,7 @@ from mfsim.analysis.scaling import (
 )
 from mfsim.datamodel import stored_dimension_log10
 from mfsim.output import mathml
+from mfsim.output.finding_map import map_section
 from mfsim.output.finding_regimes import regimes_section
 from mfsim.output.report_rows import LITERAL, model_wording, opening_sentences, verdict_rows
 from mfsim.output.theory_slopes import theory_rows
@@ -311,6 +312,7 @@ def write_report(
         theory=theory,
         audit=_audit(audit),
         regimes=regimes_section(sweep_ds),  # None outside the degenerate regimes
+        transition_map=map_section(sweep_ds),  # None for a sweep that is not a map
         settings=settings,
         rule=VERDICT_RULE,
         figures=figures,
