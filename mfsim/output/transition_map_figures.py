@@ -25,7 +25,7 @@ def _axis_values(rows, name):
 def ratio_map_figure(rows: list[dict], *, options: FigureOptions | None = None) -> Figure:
     """Panels (rows: t_1^* and the last rise; columns: varpi) of kappa x eta cells coloured by
     the measured / predicted slope ratio (white at 1; grey: t_1^* not measured in the sampled
-    d), each cell annotated with its ratio."""
+    d at 3 or more d values), each cell annotated with its ratio."""
     kappas, etas, varpis = (_axis_values(rows, n) for n in ("kappa", "eta", "varpi"))
     fig = Figure(figsize=(style.DOUBLE_COLUMN_WIDTH, 1.2 + 1.6 * 2), layout="constrained")
     axes = fig.subplots(2, len(varpis), squeeze=False, sharex=True, sharey=True)
@@ -44,7 +44,7 @@ def ratio_map_figure(rows: list[dict], *, options: FigureOptions | None = None) 
             image = ax.imshow(grid, origin="lower", cmap="RdBu_r", norm=norm, aspect="auto")
             ax.set_facecolor("0.85")
             for (i, j), cell in np.ndenumerate(grid):
-                ax.text(j, i, "bound" if not np.isfinite(cell) else f"{cell:.2f}",
+                ax.text(j, i, "not meas." if not np.isfinite(cell) else f"{cell:.2f}",
                         ha="center", va="center", fontsize="x-small")  # fmt: skip
             ax.set_xticks(range(len(kappas)), [f"{k:g}" for k in kappas])
             ax.set_yticks(range(len(etas)), [f"{e:g}" for e in etas])
