@@ -54,8 +54,8 @@ def map_opening(rows: list[dict], log10_d_max: float) -> str:
         f"predicted {_range(rise)}). The literal t_1^* is measured at 3 or more d values at "
         f"{len(measured)} of {n} points; there it grows like log d with slope / theory "
         f"{_range([r['t_star_ratio'] for r in measured])}, within {100 * AGREEMENT:.0f}% at "
-        f"{len(matched)} of them. At the other {len(bound)} points t_1^* is bound-dominated "
-        f"(= ceil(t^sharp), constant in d) over the sampled d"
+        f"{len(matched)} of them. At the other {len(bound)} points t_1^* is measured at fewer "
+        f"than 3 d values: bound-dominated (= ceil(t^sharp), constant in d) below its threshold"
     )
     if where_bound:
         shown = "; ".join(where_bound[:6]) + ("; ..." if len(where_bound) > 6 else "")
