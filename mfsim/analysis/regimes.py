@@ -71,9 +71,19 @@ GROWTH_RULE = (
 _GROUP_DIMS = ("kappa", "varpi", "varpi_exponent", "eta", "r")
 
 
+def _config(ds: xr.Dataset) -> dict:
+    """The sweep's config from its ``config`` attribute; {} when absent or not a YAML
+    mapping (a Dataset built by hand)."""
+    try:
+        config = yaml.safe_load(ds.attrs.get("config") or "{}")
+    except yaml.YAMLError:
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
 def _spectrum_section(ds: xr.Dataset) -> dict:
-    text = ds.attrs.get("config")
-    return yaml.safe_load(text)["spectrum"] if text else {}
+    section = _config(ds).get("spectrum")
+    return section if isinstance(section, dict) else {}
 
 
 def degenerate_regimes(ds: xr.Dataset) -> list[str]:
@@ -118,8 +128,8 @@ def _exponent(log_d: np.ndarray, y: np.ndarray) -> float:
 
 def predicted_medians(ds: xr.Dataset, group: dict, quantity: str) -> np.ndarray:
     """Small-signal prediction of `quantity` (``rise`` or ``t_k_star``) at every d of the
-    sweep for one group, shape (n_d, r or r - 1); NaN where not reached within ``run.steps``
-    or where the theory does not apply.
+    sweep for one group, shape (n_d, r or r - 1); NaN where not reached within ``run.steps``,
+    where the theory does not apply, or everywhere for a Dataset without its config.
 
     Without ``spectrum.gap``: :func:`mfsim.small_signal.predict_stages` (the scalar model with
     the bulk transient and the literal chain), one call over all d. With it (a spectrum per
@@ -137,15 +147,17 @@ def predicted_medians(ds: xr.Dataset, group: dict, quantity: str) -> np.ndarray:
     from mfsim.spectra import SpectrumError, as_dimension, spectrum
     from mfsim.theory import t_sharp
 
-    config = yaml.safe_load(ds.attrs["config"])
-    section = SpectrumSpec.from_section(config["spectrum"])
-    params = section.family_params()
-    steps = int(config["run"]["steps"])
+    config = _config(ds)
     r, eta, varpi = int(group["r"]), float(group["eta"]), float(group["varpi"])
     kappa = None if group.get("kappa") is None else float(group["kappa"])
     log10_d = stored_dimension_log10(ds["d"].values)
     width = r if quantity == "rise" else r - 1
     out = np.full((log10_d.size, width), np.nan)
+    if "spectrum" not in config or "steps" not in config.get("run", {}):
+        return out  # no config to predict from
+    section = SpectrumSpec.from_section(config["spectrum"])
+    params = section.family_params()
+    steps = int(config["run"]["steps"])
     if "gap" not in params:
         try:
             spec = spectrum(section.family, 10**6, r=r, kappa=kappa, **params)

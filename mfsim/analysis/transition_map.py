@@ -23,6 +23,7 @@ import warnings
 
 import numpy as np
 import xarray as xr
+import yaml
 
 from mfsim.datamodel import stored_dimension_log10
 
@@ -45,7 +46,14 @@ _POINT_DIMS = ("kappa", "eta", "varpi", "r")
 
 
 def is_map(ds: xr.Dataset) -> bool:
-    """A sweep that spans two or more of kappa, eta and varpi (with d): the report's map."""
+    """A sweep of the ``flat`` family (whose closed forms these are; no ``spectrum.gap``) that
+    spans two or more of kappa, eta and varpi, with 3 or more d: the report's map."""
+    try:
+        spectrum = yaml.safe_load(ds.attrs.get("config") or "{}").get("spectrum", {})
+    except (yaml.YAMLError, AttributeError):
+        return False
+    if not isinstance(spectrum, dict) or spectrum.get("family") != "flat" or "gap" in spectrum:
+        return False
     spans = [dim for dim in ("kappa", "eta", "varpi") if dim in ds.dims and ds.sizes[dim] > 1]
     return len(spans) >= 2 and ds.sizes.get("d", 0) >= 3
 

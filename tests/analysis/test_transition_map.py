@@ -63,11 +63,14 @@ def sweep():
             "k": [1, 2],
             "lambda_1": 1.0,
         },  # fmt: skip
+        attrs={"config": "spectrum: {family: flat}\nrun: {steps: 100000}\n"},
     )
 
 
 def test_slopes_ratios_and_disagreements(sweep):
     assert is_map(sweep) and not is_map(sweep.isel(kappa=[0], eta=[0]))
+    # the closed forms are the flat family's: a linear bulk is no map
+    assert not is_map(sweep.assign_attrs(config="spectrum: {family: linear}\n"))
     rows = {(row["point"]["kappa"], row["point"]["eta"]): row for row in map_points(sweep)}
     assert len(rows) == 4
     for (kappa, eta), row in rows.items():
