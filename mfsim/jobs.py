@@ -217,13 +217,17 @@ def fit_job(store, out, log_path, table_dir=None) -> None:
 
 @interruptible
 def audit_job(store, out, log_path) -> None:
-    """Rule ``audit``: Theorem 6 bounds checked on every run -> Zarr."""
+    """Rule ``audit``: Theorem 6 bounds and the t_k^* bracket checked on every run -> Zarr."""
     from mfsim.analysis.audit import audit_table, audit_theorem6
+    from mfsim.analysis.bracket import attach_bracket, audit_t_k_star_bracket, bracket_summary
 
     with job_log(log_path, "mfsim.audit") as log:
-        audit = audit_theorem6(_open(store, "sweep store"))
+        ds = _open(store, "sweep store")
+        bracket = audit_t_k_star_bracket(ds)
+        audit = attach_bracket(audit_theorem6(ds), bracket)
         _write_zarr(audit, out, "audit")
         log.info("Theorem 6 audit:\n%s", audit_table(audit).to_string(index=False))
+        log.info("%s", bracket_summary(bracket))
 
 
 @interruptible

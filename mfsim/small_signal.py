@@ -459,6 +459,8 @@ def applies_to(spec) -> tuple[bool, str]:
     """
     if spec is None:
         return False, "spectrum family of the sweep unknown"
+    if "gap" in dict(spec.params):  # one slope per group does not exist: mfsim.analysis.regimes
+        return False, "the eigengap depends on d (spectrum.gap): predicted d by d (regimes)"
     for seg in _bulk_segments(spec):
         if seg.increment != 0 and seg.count > 1:
             break

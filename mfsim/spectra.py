@@ -38,6 +38,7 @@ import numpy as np
 
 from mfsim import bulk_levels, spectrum_compression, spectrum_ties
 from mfsim.arguments import check_integer, check_number
+from mfsim.gap_laws import gap_scaled_spectrum
 
 __all__ = [
     "Segment",
@@ -688,7 +689,8 @@ def spectrum(name: str, d: int | None = None, r: int = 2, kappa: float | None = 
         Family parameters (``lambda_1``, ``bulk_bottom``, ``levels``, ``eigenvalues``, ``path``;
         ``continuous``: also ``bulk``, ``mp_ratio``, ``bulk_tolerance``);
         ``top_gap`` = lambda_1 - lambda_2 >= 0 for linear, flat, staircase with r >= 2;
-        ``tie_tolerance``: gaps up to it form clusters, :mod:`mfsim.spectrum_ties`).
+        ``tie_tolerance``: gaps up to it form clusters, :mod:`mfsim.spectrum_ties`;
+        ``gap``: an eigengap that shrinks with d, :mod:`mfsim.gap_laws`).
 
     Returns
     -------
@@ -708,6 +710,7 @@ def spectrum(name: str, d: int | None = None, r: int = 2, kappa: float | None = 
     if kappa is not None:
         # its range depends on r (kappa >= r): checked with the family
         kappa = check_number("kappa", kappa, error=SpectrumError)
+    gap = params.pop("gap", None)  # a d-dependent eigengap: mfsim.gap_laws
     _check_family_params(params)
     ties = {key: params.pop(key) for key in spectrum_ties.TIE_PARAMETERS if key in params}
     if name != "custom":
@@ -716,5 +719,8 @@ def spectrum(name: str, d: int | None = None, r: int = 2, kappa: float | None = 
         d = as_dimension(d)
         if d <= r:
             raise SpectrumError(f"d must be an integer > r = {r}, got d = {d!r}")
-    spec = _FAMILY_FUNCS[name](d, r, kappa, **params)
+    if gap is not None:
+        spec = gap_scaled_spectrum(spectrum, name, d, r, kappa, gap, params, SpectrumError)
+    else:
+        spec = _FAMILY_FUNCS[name](d, r, kappa, **params)
     return spectrum_ties.with_ties(spec, **ties, error=SpectrumError) if ties else spec

@@ -26,6 +26,7 @@ LEAVES = {
     "mfsim.spectrum_compression",
     "mfsim.bulk_levels",
     "mfsim.spectrum_ties",
+    "mfsim.gap_laws",
     "mfsim._version",
 }
 ENTRY_POINTS = {"mfsim", "mfsim.cli", "mfsim.jobs", "mfsim.analysis.accessor"}

@@ -23,7 +23,17 @@ import xarray as xr
 
 from mfsim.engine.stages import bound_only_s
 
-__all__ = ["BRACKET_CHECKS", "audit_t_k_star_bracket", "bracket_summary"]
+__all__ = [
+    "BRACKET_CHECKS",
+    "BRACKET_PREFIX",
+    "attach_bracket",
+    "audit_t_k_star_bracket",
+    "bracket_from_audit",
+    "bracket_summary",
+]
+
+#: Prefix of the bracket's variables and attributes inside the audit store (``audit.zarr``).
+BRACKET_PREFIX = "bracket_"
 
 #: Per-run checks: name -> what a True entry means (a violation).
 BRACKET_CHECKS = {
@@ -126,3 +136,41 @@ def bracket_summary(audit: xr.Dataset) -> str:
         f"held on {a['runs_checked'] - violations} of {a['runs_checked']} (run, k) entries "
         f"({a['measured']} measured, the rest bound-dominated); {violations} violate it."
     )
+
+
+def attach_bracket(audit: xr.Dataset, bracket: xr.Dataset) -> xr.Dataset:
+    """The Theorem 6 audit with the bracket check beside it (one store, ``audit.zarr``).
+
+    Parameters
+    ----------
+    audit : xarray.Dataset
+        Output of :func:`mfsim.analysis.audit.audit_theorem6`.
+    bracket : xarray.Dataset
+        Output of :func:`audit_t_k_star_bracket` on the same sweep.
+
+    Returns
+    -------
+    xarray.Dataset
+        `audit` with every variable and attribute of `bracket` added under
+        :data:`BRACKET_PREFIX` (per run and k); :func:`bracket_from_audit` takes them back out.
+    """
+    out = audit.copy()
+    for name, variable in bracket.data_vars.items():
+        out[BRACKET_PREFIX + name] = variable
+    out.attrs.update({BRACKET_PREFIX + key: value for key, value in bracket.attrs.items()})
+    return out
+
+
+def bracket_from_audit(audit: xr.Dataset) -> xr.Dataset | None:
+    """The bracket check stored by :func:`attach_bracket`, or None for an audit without it
+    (a store written before the check was wired in)."""
+    names = [name for name in audit.data_vars if str(name).startswith(BRACKET_PREFIX)]
+    if not names:
+        return None
+    out = audit[names].rename({name: name[len(BRACKET_PREFIX) :] for name in names})
+    out.attrs = {
+        key[len(BRACKET_PREFIX) :]: value
+        for key, value in audit.attrs.items()
+        if key.startswith(BRACKET_PREFIX)
+    }
+    return out

@@ -70,6 +70,8 @@ class SpectrumSpec:
     top_gap, tie_tolerance : float or None
         lambda_1 - lambda_2 (linear, flat, staircase) and the gap up to which top eigenvalues
         form one cluster (:mod:`mfsim.spectrum_ties`); None: not passed.
+    gap : tuple of (str, object) pairs, or None
+        An eigengap that shrinks with d (:mod:`mfsim.gap_laws`), as sorted items.
     """
 
     family: str
@@ -81,6 +83,7 @@ class SpectrumSpec:
     eigenvalues_sha1: str | None = None
     top_gap: float | None = None
     tie_tolerance: float | None = None
+    gap: tuple | None = None
 
     @classmethod
     def from_section(cls, spectrum: Mapping) -> SpectrumSpec:
@@ -108,12 +111,16 @@ class SpectrumSpec:
             eigenvalues=eigenvalues,
             eigenvalues_sha1=sha1,
             **{key: float(spectrum[key]) for key in TIE_PARAMETERS if key in spectrum},
+            gap=None if spectrum.get("gap") is None else tuple(sorted(spectrum["gap"].items())),
         )
 
     def family_params(self) -> dict:
         """Keyword parameters of :func:`mfsim.spectrum` for this family (a fresh dict)."""
         ties = {key: getattr(self, key) for key in TIE_PARAMETERS if getattr(self, key) is not None}
-        return {**self._own_params(), **ties}
+        params = {**self._own_params(), **ties}
+        if self.gap is not None:
+            params["gap"] = dict(self.gap)
+        return params
 
     def _own_params(self) -> dict:
         if self.family == "linear":

@@ -597,6 +597,8 @@ def _check_spectrum_grid(config: dict, axes: dict) -> Iterator[str]:
     if spectrum.get("levels") is not None:
         params["levels"] = int(spectrum["levels"])
     params.update({key: float(spectrum[key]) for key in TIE_PARAMETERS if key in spectrum})
+    if spectrum.get("gap") is not None:
+        params["gap"] = dict(spectrum["gap"])
     try:
         check_spectrum_grid(family, axes["d"], axes["r"], axes["kappa"], **params)
     except SpectrumError as error:

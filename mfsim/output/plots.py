@@ -34,6 +34,7 @@ from mfsim.output.overlays import overlay_figures, plot_overlays
 from mfsim.output.scaling_plots import plot_scaling, scaling_figures
 from mfsim.output.selection import map_axes
 from mfsim.output.style import DPI, FigureOptions, figure_options
+from mfsim.output.transition_map_figures import plot_transition_map
 
 __all__ = [
     "DPI",
@@ -102,6 +103,7 @@ def plot_sweep(
         tasks += [("scaling", quantity) for quantity in fit_quantities(fits)]
         tasks += [("overlays", None)]
     tasks += [("maps", None), ("error_curves", None), ("noise", None), ("heatmaps", None)]
+    tasks += [("transition_map", None)]  # map sweeps only (mfsim.output.transition_map_figures)
     if workers <= 1 or len(tasks) <= 1 or "fork" not in mp.get_all_start_methods():
         return [path for task in tasks for path in _draw_task(ds, fits, out_dir, task, options)]
     # the children inherit ds and fits through fork (no pickling); drawing is CPU-bound in
@@ -136,7 +138,15 @@ def _task_rank(task, fits) -> tuple[int, int]:
 
 #: Task kinds of :func:`plot_sweep`, the longest first (maps, the figures of map sweeps, have
 #: several panels; overlays compute the small-signal prediction of every group).
-_TASK_PRIORITY = ("maps", "overlays", "heatmaps", "noise", "error_curves", "scaling")
+_TASK_PRIORITY = (
+    "maps",
+    "transition_map",
+    "overlays",
+    "heatmaps",
+    "noise",
+    "error_curves",
+    "scaling",
+)
 
 #: (ds, fits, out_dir, options) of the running plot_sweep, read by its forked workers.
 _FORKED = None
@@ -155,6 +165,8 @@ def _draw_task(ds: xr.Dataset, fits, out_dir: Path, task, options: FigureOptions
         return plot_overlays(ds, fits, out_dir, options=options)
     if kind == "maps":
         return plot_maps(ds, out_dir / "maps", options=options)
+    if kind == "transition_map":
+        return plot_transition_map(ds, out_dir / "transition_map", options=options)
     if kind == "error_curves":
         return plot_error_curves(ds, out_dir / "error_curves", options=options)
     if kind == "noise":

@@ -41,6 +41,8 @@ from mfsim.analysis.scaling import (
 from mfsim.datamodel import stored_dimension_log10
 from mfsim.output import mathml
 from mfsim.output.finding_ties import sweep_tie_note
+from mfsim.output.finding_map import map_section
+from mfsim.output.finding_regimes import regimes_section
 from mfsim.output.report_rows import LITERAL, model_wording, opening_sentences, verdict_rows
 from mfsim.output.theory_slopes import theory_rows
 
@@ -227,10 +229,14 @@ def _audit(audit) -> dict | None:
     if audit is None:
         return None
     from mfsim.analysis.audit import audit_summary, audit_table
+    from mfsim.analysis.bracket import bracket_from_audit, bracket_summary
 
     totals = audit_table(audit)
+    bracket = bracket_from_audit(audit)
     return {
         "summary": audit_summary(audit),
+        "bracket": None if bracket is None else bracket_summary(bracket),
+        "bracket_violations": 0 if bracket is None else bracket.attrs["violating_entries"],
         "empty": int(totals["steps checked"].sum()) == 0,
         "columns": list(totals.columns),
         "rows": [[str(v) for v in row] for row in totals.itertuples(index=False)],
@@ -319,6 +325,8 @@ def write_report(
         opening=opening_sentences(rows),
         theory=theory,
         audit=_audit(audit),
+        regimes=regimes_section(sweep_ds),  # None outside the degenerate regimes
+        transition_map=map_section(sweep_ds),  # None for a sweep that is not a map
         settings=settings,
         rule=VERDICT_RULE,
         figures=figures,

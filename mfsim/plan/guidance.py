@@ -220,7 +220,8 @@ def plan_warnings(config) -> list[GroupWarning]:
         if diverges is not None:
             out.append(diverges)
             continue  # stage predictions mean nothing for diverging runs
-        for check in (_steps_warning, _bound_warning):
+        # a gap that moves with d (mfsim.gap_laws) has no one prediction per group
+        for check in (_steps_warning, _bound_warning) if "gap" not in params else ():
             warning = check(config, group, top, level)
             if warning is not None:
                 out.append(warning)

@@ -61,6 +61,14 @@ def test_the_check_catches_each_kind_of_violation():
         assert audit.attrs["runs_checked"] == 1
 
 
+#: Steps of a shrunk config at most (the regime configs need 380,000 to reach t_1 at 1e20).
+MAX_SHAPE_STEPS = 400_000
+#: Shipped configs sized for a cluster (`mfsim plan` estimates thousands of core-hours): their
+#: every run is checked by the rule `audit` when they run; the scenario test below covers every
+#: run of every other shipped sweep.
+CLUSTER_ONLY = {"transition_map_full"}
+
+
 def _shrink(config: dict) -> dict:
     """The config's shape with few values per axis: 3 seeds, d at both ends and the middle,
     at most the first and last value of every other axis; d <= 1000 for dense bulks; the
@@ -93,6 +101,12 @@ def _shrink(config: dict) -> dict:
         else:
             grid["d"] = [value for value in d if float(value) <= 1000.0] or [1000]
     small.setdefault("run", {})["steps"] = max(small.get("run", {}).get("steps", 0), 8000)
+    if small["run"]["steps"] > MAX_SHAPE_STEPS:
+        # a cluster-sized config (transition_map_full): its first (cheapest) constants only
+        small["run"]["steps"] = MAX_SHAPE_STEPS
+        for axis in ("kappa", "eta", "varpi", "r"):
+            if isinstance(grid.get(axis), list):
+                grid[axis] = grid[axis][:1]
     small["sweep"] = f"{config['sweep']}_bracket"
     return small
 
@@ -114,5 +128,127 @@ def test_bracket_holds_on_every_run_of_every_shipped_config_shape(path, local_cl
     lower = xr.apply_ufunc(np.vectorize(_ceil_t_sharp), ds.eta, ds.Delta, ds.r)
     assert bool((_s_sharp(ds) == lower).all())
     assert bool((ds.t_k_star.where(audit.checked) >= lower).where(audit.checked, True).all())
+    if path.stem.startswith("transition"):
+        assert audit.attrs["measured"] > 0, bracket_summary(audit)
+
+
+# --- hand-built trajectories through the engine's own stage analysis ----------------------
+
+ETA, DELTA, LAMBDA = 0.1, 0.2, (1.0, 0.6)
+RISE_1 = 10
+
+
+def _stages_of(next_signal: np.ndarray) -> xr.Dataset:
+    """The engine's stage analysis (mfsim.engine.stages.analyze_stages) of one run, r = 2, in
+    S from step 0, u_1 risen at step RISE_1, u_2 following `next_signal` (sigma_1^2 per step)."""
+    from mfsim.engine.stages import analyze_stages
+
+    steps = next_signal.size
+    first = np.where(np.arange(steps) >= RISE_1, 0.9, 0.01)
+    signal = np.stack([first, next_signal], axis=-1)[None]
+    ones = np.ones((1, steps))
+    out = analyze_stages(
+        signal, ones, 0.1 * ones, np.zeros((1, steps, 2)), 0.01 * ones, 0.1 * ones,
+        top_lambda=LAMBDA, Delta=DELTA, eta=ETA,
+    )  # fmt: skip
+    return xr.Dataset(
+        {
+            name: (("k",), out[name][0])
+            for name in ("t_k_star", "t_k_star_bound_dominated", "t_k", "rise")
+        },  # fmt: skip
+        coords={"k": [1, 2], "r": 2, "eta": ETA, "Delta": DELTA},
+    )
+
+
+def _eq15_naive(next_signal: np.ndarray, t_1: int) -> int:
+    """eq. (15) by a plain loop (r = 2): the least s with
+    r q^s <= sqrt(Delta/8) min(sigma_1(u_2), sqrt(Delta/2))."""
+    q = 1 - ETA * DELTA / 6
+    for s in range(next_signal.size - t_1):
+        sigma = math.sqrt(next_signal[t_1 + s])
+        if 2 * q**s <= math.sqrt(DELTA / 8) * min(sigma, math.sqrt(DELTA / 2)):
+            return s
+    raise AssertionError("eq. 15 never holds within the trajectory")
+
+
+def test_a_next_signal_that_falls_back_breaks_the_upper_bound():
+    """Hypothesis (H) is needed: u_2 rises at 3000 (before t_1 + ceil(t^sharp)), falls back to
+    1e-12 from 3500 to 6000 and rises again. eq. (15) then first holds at 6000, far above
+    max(ceil(t^sharp), rise_2 - t_1), and the check reports the run."""
+    steps = 8000
+    t = np.arange(steps)
+    next_signal = np.where((t >= 3000) & ((t < 3500) | (t >= 6000)), 0.5, 1e-12)
+    ds = _stages_of(next_signal)
+    t_1 = int(ds.t_k.sel(k=1))
+    s_sharp = _ceil_t_sharp(ETA, DELTA, 2)
+    expected = _eq15_naive(next_signal, t_1)
+    assert ds.t_k_star.sel(k=1) == expected == 6000 - t_1  # the engine scans eq. 15 as written
+    upper = max(s_sharp, 3000 - t_1)
+    assert upper == s_sharp < expected  # the bracket's upper end is passed
+    audit = audit_t_k_star_bracket(ds)
+    assert bool(audit.above_upper.sel(k=1)) and bool(audit.flag_mismatch.sel(k=1))
+    assert audit.attrs["violating_entries"] == 1 and "1 violate it" in bracket_summary(audit)
+
+
+def test_a_next_signal_that_stays_risen_is_inside_the_bracket():
+    """u_2 grows geometrically (rho = 1.002 per step) through Delta/2 at step 5000 and stays
+    above: t_1^* is measured (below rise_2 - t_1, above ceil(t^sharp)) and equals eq. (15)."""
+    steps = 9000
+    t = np.arange(steps)
+    next_signal = np.minimum((DELTA / 2) * 1.002 ** (2 * (t - 5000.0)), 0.6)
+    ds = _stages_of(next_signal)
+    t_1 = int(ds.t_k.sel(k=1))
+    expected = _eq15_naive(next_signal, t_1)
+    assert int(ds.rise.sel(k=2)) == 5000
+    assert ds.t_k_star.sel(k=1) == expected
+    assert _ceil_t_sharp(ETA, DELTA, 2) < expected < 5000 - t_1  # measured, strictly inside
+    audit = audit_t_k_star_bracket(ds)
+    assert audit.attrs["runs_checked"] == 1 and audit.attrs["measured"] == 1
+    assert audit.attrs["violating_entries"] == 0
+
+
+def test_the_audit_store_carries_the_bracket_and_gives_it_back():
+    """attach_bracket / bracket_from_audit: the rule `audit` writes both checks in one store."""
+    from mfsim.analysis.bracket import attach_bracket, bracket_from_audit
+
+    bracket = audit_t_k_star_bracket(_chain(1105.0, True, 3000.0, 3010.0))
+    audit = xr.Dataset({"conditions_hold": xr.DataArray(False)}, attrs={"coverage": "empty"})
+    both = attach_bracket(audit, bracket)
+    assert "bracket_above_upper" in both and both.attrs["bracket_runs_checked"] == 1
+    assert both.attrs["coverage"] == "empty"
+    back = bracket_from_audit(both)
+    xr.testing.assert_identical(back, bracket)
+    assert bracket_from_audit(audit) is None
+
+
+#: Shipped sweeps whose runs stop before any t_1 (run.steps below ceil(t^*) = 2872 at the
+#: paper's constants): the bracket has nothing to check there.
+NO_T_K_STAR = {"figure1"}
+
+
+WORKSTATION_CONFIGS = [p for p in CONFIGS if p.stem not in CLUSTER_ONLY]
+
+
+@pytest.mark.scenario
+@pytest.mark.parametrize("path", WORKSTATION_CONFIGS, ids=[p.stem for p in WORKSTATION_CONFIGS])
+def test_bracket_holds_on_every_run_of_every_shipped_sweep(path, local_client):
+    """Every run of the shipped sweep as shipped (its whole grid, all seeds and steps; about
+    5 min of engine time for all configs on 2 cores): each (run, k < r) with a literal t_k^*
+    is checked, and none leaves the bracket."""
+    from mfsim.execute import sweep
+
+    config = yaml.safe_load(path.read_text())
+    ds = sweep(config, client=local_client)
+    audit = audit_t_k_star_bracket(ds)
+    has_value = ds.t_k_star.notnull() & (ds.k < ds.r)
+    assert audit.attrs["runs_checked"] == int(has_value.sum())  # every entry with a value
+    assert audit.attrs["violating_entries"] == 0, bracket_summary(audit)
+    if path.stem in NO_T_K_STAR:
+        # t_1 = rise_1 + ceil(t^*) lies beyond run.steps: eq. (15) is never scanned
+        assert bool((ds.t_k.sel(k=1) > ds.stop_step).where(ds.t_k.sel(k=1).notnull(), True).all())
+        assert int(ds.t_k_star.notnull().sum()) == 0 and audit.attrs["runs_checked"] == 0
+    else:
+        # every run that completed its chain has its t_k^* checked
+        assert audit.attrs["runs_checked"] >= int((ds.t_R.notnull()).sum()) > 0
     if path.stem.startswith("transition"):
         assert audit.attrs["measured"] > 0, bracket_summary(audit)

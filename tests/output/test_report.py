@@ -171,6 +171,33 @@ def test_empty_audit_is_flagged(fits, tmp_path):
     assert "covered no run" not in text and "The Theorem 6 audit checked" in text
 
 
+def test_audit_section_shows_the_bracket_count(fits, tmp_path):
+    """The rule `audit` stores the t_k^* bracket beside Theorem 6 (attach_bracket): the report
+    says how many (run, k) entries were checked and how many violate it, a violation as a
+    warning."""
+    from mfsim.analysis.audit import audit_theorem6
+    from mfsim.analysis.bracket import attach_bracket, audit_t_k_star_bracket
+    from mfsim.engine.simulation import simulate
+    from mfsim.spectra import spectrum
+
+    run = simulate(spectrum("flat", d=200, r=2, kappa=5), eta=0.1, steps=4000, seeds=[0, 1])
+    n_values = int(run.t_k_star.sel(k=1).notnull().sum())
+    assert n_values == 2  # both runs reach t_1^* within 4000 steps
+    audit = attach_bracket(audit_theorem6(run), audit_t_k_star_bracket(run))
+    text = write_report(run, fits, [], tmp_path / "a.html", audit=audit).read_text()
+    assert '<p id="bracket" class="note">' in text
+    assert f"held on {n_values} of {n_values} (run, k) entries" in text and "0 violate it" in text
+    # a t_k^* moved past the upper end of its bracket is reported as a warning
+    broken = run.copy(deep=True)
+    broken["t_k_star"].loc[{"k": 1, "seed": 0}] = broken.t_k_star.sel(k=1, seed=0) + 5000
+    audit = attach_bracket(audit_theorem6(broken), audit_t_k_star_bracket(broken))
+    text = write_report(broken, fits, [], tmp_path / "b.html", audit=audit).read_text()
+    assert '<p id="bracket" class="warning">' in text and "1 violate it" in text
+    # an audit store written before the bracket was wired in has no bracket line
+    text = write_report(run, fits, [], tmp_path / "c.html", audit=audit_theorem6(run)).read_text()
+    assert 'id="bracket"' not in text
+
+
 def test_theory_table_for_a_flat_sweep_of_real_runs(tmp_path):
     """Rise slopes of mfsim.simulate runs (flat family) against the small-signal prediction."""
     import math

@@ -41,8 +41,13 @@ def test_default_sweep_produces_every_output(tmp_path):
         assert (figures / f"{name}.png").stat().st_size > 1000
     audit = xr.open_dataset(out / "audit.zarr")
     assert "violations_noise_decay" in audit
+    # the t_k^* bracket is checked on every run with a literal t_k^* (k < r)
+    with_value = int((ds.t_k_star.notnull() & (ds.k < ds.r)).sum())
+    assert audit.attrs["bracket_runs_checked"] == with_value > 0
+    assert audit.attrs["bracket_violating_entries"] == 0
     html = (out / "report.html").read_text()
     # the answer first: the finding and the headline table come before any figure
     assert html.index('id="finding"') < html.index('id="headline"') < html.index("<img")
     assert html.count("<img") >= len(quantities) + 2
     assert "Theorem 6 audit" in html and str(escape["verdict"].values) in html
+    assert f"held on {with_value} of {with_value} (run, k) entries" in html
