@@ -40,9 +40,9 @@ from mfsim.analysis.scaling import (
 )
 from mfsim.datamodel import stored_dimension_log10
 from mfsim.output import mathml
-from mfsim.output.finding_ties import sweep_tie_note
 from mfsim.output.finding_map import map_section
 from mfsim.output.finding_regimes import regimes_section
+from mfsim.output.finding_ties import sweep_tie_note
 from mfsim.output.report_rows import LITERAL, model_wording, opening_sentences, verdict_rows
 from mfsim.output.theory_slopes import theory_rows
 
