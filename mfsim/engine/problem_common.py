@@ -81,11 +81,12 @@ def errors(lam: np.ndarray, x: np.ndarray, y: np.ndarray, r: int):
     Split by rows: top (first r rows of X and Y, t) and bulk (the rest, b). Then
     ||Sigma_r - X Y^T||^2 = ||diag(lam_t) - X_t Y_t^T||^2 + tr(X_t^T X_t Y_b^T Y_b)
     + tr(X_b^T X_b Y_t^T Y_t) + tr(X_b^T X_b Y_b^T Y_b): the r x r block is formed directly and
-    the other three terms are traces of products of positive semidefinite Grams, so no
-    cancellation; relative accuracy about r^2 eps. ``distance`` adds the bulk of Sigma:
+    the other three terms are traces of products of positive semidefinite Grams (no
+    cancellation there); the r x r block differs O(lambda_1) numbers once learned: relative
+    accuracy about r^2 eps down to an absolute floor of about r eps lambda_1. ``distance`` adds the bulk of Sigma:
     ||Sigma_b - X_b Y_b^T||^2 = ||lam_b||^2 - 2 sum_i lam_i x_i . y_i + tr(X_b^T X_b Y_b^T Y_b),
     which cancels: absolute error about 4 eps (||lam_b||^2 + ||X_b||_F^2 ||Y_b||_F^2) in the
-    square (floor of ``distance`` about sqrt(eps) times that root, 1.5e-8 relative).
+    square (floor of ``distance`` about 2 sqrt(eps) times that root, 3e-8 relative).
     """
     xt, xb, yt, yb = x[:, :r], x[:, r:], y[:, :r], y[:, r:]
     top = np.einsum("bkj,blj->bkl", xt, yt)
