@@ -320,9 +320,13 @@ def _without_creation_date(data: bytes) -> bytes:
     return re.sub(rb"/CreationDate \(.*?\)", b"", data)
 
 
-def test_plot_sweep_in_parallel_processes_writes_the_same_files(sweep, fits, tmp_path):
+def test_plot_sweep_in_parallel_processes_writes_the_same_files(tmp_path):
     """workers=2 draws the figure groups in forked processes: same files, same order, same
     bytes (PDFs up to their creation date) as drawing them in this process."""
+    # every figure kind of one group and one fitted quantity (six tasks, ~20 files): the
+    # module's sweep (two groups, every quantity) took 4 times as long (issue 22 item 7)
+    sweep = make_synthetic_sweep(("log",), n_seeds=4)
+    fits = fit_all(sweep, quantities=("rise",), n_boot=30)
     serial = plots.plot_sweep(sweep, fits, tmp_path / "serial")
     parallel = plots.plot_sweep(sweep, fits, tmp_path / "parallel", workers=2)
     assert [p.name for p in parallel] == [p.name for p in serial]

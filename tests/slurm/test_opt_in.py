@@ -1,6 +1,7 @@
-"""A plain ``pytest`` leaves the machine alone: without a running SLURM cluster and without
-``MFSIM_TEST_SLURM=up``, the SLURM tests are reported as not run, and nothing is installed or
-started (no apt-get, no tests/slurm/up.sh, no daemon).
+"""Running the SLURM tests (``pytest -m slurm``; the default run leaves them out with the
+other scenarios) leaves the machine alone: without a running SLURM cluster and without
+``MFSIM_TEST_SLURM=up``, they are reported as not run, and nothing is installed or started
+(no apt-get, no tests/slurm/up.sh, no daemon).
 
 Not marked ``slurm``: this test needs no cluster. It runs the SLURM tests in a child pytest whose
 PATH starts with fake ``apt-get``, ``bash``, daemons and SLURM commands that record every call.
@@ -24,7 +25,7 @@ FAKED = (
 QUERIES = {"sinfo"}
 
 
-def test_default_run_installs_and_starts_nothing(tmp_path):
+def test_slurm_tests_without_a_cluster_install_and_start_nothing(tmp_path):
     fakes = tmp_path / "bin"
     fakes.mkdir()
     calls = tmp_path / "calls.log"
@@ -35,7 +36,7 @@ def test_default_run_installs_and_starts_nothing(tmp_path):
     env = {key: value for key, value in os.environ.items() if key != "MFSIM_TEST_SLURM"}
     env["PATH"] = f"{fakes}{os.pathsep}{env.get('PATH', '')}"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-m", "slurm",
          "tests/slurm/test_slurm.py"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip

@@ -41,7 +41,9 @@ from mfsim.datamodel import NONDETERMINISTIC_VARIABLES
 from mfsim.plan.grid import estimate_resources, make_chunks
 from mfsim.store import MARKER
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+# full Snakemake and Dask runs through SLURM, 20-80 s each: with the long scenarios, not in the
+# default run (.ci/run runs them with the test cluster up: pytest -m scenario; issue 22 item 7)
+pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.scenario]
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEFILE = REPO / "Snakefile"
