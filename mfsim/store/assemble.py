@@ -16,6 +16,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -471,13 +472,15 @@ def _fill_block(specs: dict, blocks: _Blocks, number: int, members, reader) -> d
     return arrays
 
 
-class _BlockLayout(SimpleNamespace):
-    """What a block write needs besides its chunk stores (small; sent to Dask workers):
-    ``store`` (path of the sweep store being written), ``specs``, ``blocks``, ``index``,
-    ``identity``."""
+@dataclass(frozen=True)
+class _BlockLayout:
+    """What a block write needs besides its chunk stores (small; sent to Dask workers)."""
 
-    def __init__(self, store: str, specs: dict, blocks: _Blocks, index: _GridIndex, identity):
-        super().__init__(store=store, specs=specs, blocks=blocks, index=index, identity=identity)
+    store: str  # path of the sweep store being written
+    specs: dict
+    blocks: _Blocks
+    index: _GridIndex
+    identity: str
 
 
 def _write_block(layout: _BlockLayout, number: int, members, reader) -> None:
