@@ -298,7 +298,7 @@ def _sweep_attrs(config: SweepConfig, template, stores, filled) -> dict:
 def _template(specs: dict, coords: dict, attrs: dict, data: dict | None = None):
     """The sweep store's Dataset and encoding: metadata, coordinates and data variables,
     from `data` (name -> full array) or, without it, empty (dask arrays of fill values, to be
-    written with ``compute=False`` and filled one d-slice at a time)."""
+    written with ``compute=False`` and filled by region writes)."""
     data_vars = {}
     encoding = {}
     for name, (dims, shape, dtype, fill, var_attrs) in specs.items():
@@ -307,7 +307,9 @@ def _template(specs: dict, coords: dict, attrs: dict, data: dict | None = None):
         if data is None:
             import dask.array as da
 
-            values = da.full(shape, fill, dtype=dtype, chunks=storage_chunks)
+            # one dask chunk: never computed (compute=False writes only the metadata), and a
+            # graph of one task per storage chunk would grow with the store (~4 kB a task)
+            values = da.full(shape, fill, dtype=dtype, chunks=shape)
         else:
             values = data[name]
         data_vars[name] = xr.Variable(dims, values, var_attrs)
