@@ -7,6 +7,7 @@
     python benchmarks/bench_scale.py --skip-start --skip-assemble --baseline ../main
     python benchmarks/bench_scale.py --skip-start --skip-baseline-start --baseline ../main
     python benchmarks/bench_scale.py --skip-start --chunk-stores 300 1000 3000 --assemble streaming
+    python benchmarks/bench_scale.py --skip-start --chunk-stores 1000 --workers 1 2 4
 
 Start: the flat-family grid of issue 24 (31 d x r in 2..6 x 10 kappa x 10 varpi x 10 eta x 64
 seeds = 9.92 x 10^6 runs) and two smaller ones (fewer d values and seeds). For each, measured in
@@ -15,12 +16,15 @@ a child process (wall time, CPU time and peak RSS from ``os.wait4``): ``mfsim pl
 profile (workflow/profiles/slurm: job budget 5000 jobs, 600 s mean job). The targets of the
 issue: plan + dry run within 60 s and 1 GB, at most 10^4 jobs on the SLURM profile.
 
-Assemble: synthetic chunk stores of one run each, written fast without the engine: one chunk
-store is computed by the engine, then copied file by file with its ``d`` and ``seed``
-coordinates re-encoded for every other chunk of the grid (the data values are the template's,
-which assembling only copies). ``mfsim.store.assemble`` then runs in a child process, once
-in memory (stores up to 64 MB) and once streaming (``IN_MEMORY_WRITE_BYTES = 0``); printed:
-time, peak RSS, files read and written. Memory should not grow with the number of chunk stores.
+Assemble: synthetic chunk stores of one run each, written without the engine by
+``mfsim.store.synthetic.write_synthetic_chunk_stores`` (random values through the real
+chunk-store writer; all but the first as byte-identical clones, in 2 processes); printed: the
+files per store. ``mfsim.store.assemble`` then runs in a child process per route: streaming
+(``IN_MEMORY_WRITE_BYTES = 0``, the route of stores over 64 MB) with 1 and 2 writer threads
+(``--workers``), and in memory (``--assemble memory``); printed: time, peak RSS of the
+assembling process, files read and written. Memory should not grow with the number of chunk
+stores. 10^5 chunk stores are 1.45 x 10^7 files (``--chunk-stores 100000``; see docs/design.md
+"Scale" before running it on a shared machine).
 
 The machine is shared: the load average is printed beside every figure; CPU time moves less with
 the load than wall time.
@@ -212,6 +216,17 @@ def bench_assemble(
     for n_chunks in sizes:
         out = workdir / f"assemble{n_chunks}"
         out.mkdir()
+        # 145 files a store: refuse to take more than half of the free inodes or disk
+        free = os.statvfs(out)
+        if (
+            n_chunks * 145 > free.f_favail / 2
+            or n_chunks * 145 * 4096 > free.f_bavail * free.f_frsize / 2
+        ):
+            print(
+                f"{n_chunks:>7} chunk stores: skipped, {n_chunks * 145:,} files would take more "
+                f"than half of the {free.f_favail:,} free inodes or of the free disk of {out}"
+            )
+            continue
         config = synthetic_config(n_chunks)
         start = time.perf_counter()
         before = load()

@@ -79,7 +79,6 @@ def test_memory_does_not_grow_with_the_number_of_chunk_stores(tmp_path, streamin
     assert run_bytes > 400_000
     peak_few = peak_bytes(few, few_config, tmp_path / "few.zarr")
     peak_many = peak_bytes(many, many_config, tmp_path / "many.zarr")
-    print(f"peak {peak_few} B at {len(few)} stores, {peak_many} B at {len(many)}; run {run_bytes} B")
     # O(runs) would add 56 runs' worth (> 22 MB); allow a seventh of it (a block is one run)
     assert peak_many - peak_few < 0.15 * (len(many) - len(few)) * run_bytes
     assert peak_many < 0.25 * len(many) * run_bytes
