@@ -91,7 +91,16 @@ def synthetic_batch(
             )
         data_vars[name] = xr.Variable(var.dims, values, var.attrs)
     spec = spectrum(plan.family, point.d, r=point.r, kappa=point.kappa, **plan.family_params())
-    coords = {name: template[name] for name in template.coords if "seed" not in template[name].dims}
+    # the shared dims (step, k, eps, ...) from the template; the grid position from the batch
+    # (d, which may exceed int64, is left out: the chunk store takes it from the batch)
+    coords = {
+        name: template[name]
+        for name in template.coords
+        if "seed" not in template[name].dims and name not in ("d", "log10_d")
+    }
+    coords.update(r=point.r, eta=point.eta, varpi=point.varpi, varpi_exponent=point.varpi_exponent)
+    if point.kappa is not None:
+        coords["kappa"] = point.kappa
     coords["seed"] = ("seed", np.asarray(batch.seeds, dtype=np.int64))
     coords["varpi_effective"] = point.varpi_effective
     coords["kappa_realized"] = spec.kappa
