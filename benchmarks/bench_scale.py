@@ -7,6 +7,7 @@
     python benchmarks/bench_scale.py --skip-start --skip-assemble --baseline ../main
     python benchmarks/bench_scale.py --skip-start --skip-baseline-start --baseline ../main
     python benchmarks/bench_scale.py --skip-start --chunk-stores 300 1000 3000 --assemble streaming
+    python benchmarks/bench_scale.py --skip-start --chunk-stores 1000 --workers 1 2 4
 
 Start: the flat-family grid of issue 24 (31 d x r in 2..6 x 10 kappa x 10 varpi x 10 eta x 64
 seeds = 9.92 x 10^6 runs) and two smaller ones (fewer d values and seeds). For each, measured in
@@ -15,12 +16,15 @@ a child process (wall time, CPU time and peak RSS from ``os.wait4``): ``mfsim pl
 profile (workflow/profiles/slurm: job budget 5000 jobs, 600 s mean job). The targets of the
 issue: plan + dry run within 60 s and 1 GB, at most 10^4 jobs on the SLURM profile.
 
-Assemble: synthetic chunk stores of one run each, written fast without the engine: one chunk
-store is computed by the engine, then copied file by file with its ``d`` and ``seed``
-coordinates re-encoded for every other chunk of the grid (the data values are the template's,
-which assembling only copies). ``mfsim.store.assemble`` then runs in a child process, once
-in memory (stores up to 64 MB) and once streaming (``IN_MEMORY_WRITE_BYTES = 0``); printed:
-time, peak RSS, files read and written. Memory should not grow with the number of chunk stores.
+Assemble: synthetic chunk stores of one run each, written without the engine by
+``mfsim.store.synthetic.write_synthetic_chunk_stores`` (random values through the real
+chunk-store writer; all but the first as byte-identical clones, in 2 processes); printed: the
+files per store. ``mfsim.store.assemble`` then runs in a child process per route: streaming
+(``IN_MEMORY_WRITE_BYTES = 0``, the route of stores over 64 MB) with 1 and 2 writer threads
+(``--workers``), and in memory (``--assemble memory``); printed: time, peak RSS of the
+assembling process, files read and written. Memory should not grow with the number of chunk
+stores. 10^5 chunk stores are 1.45 x 10^7 files (``--chunk-stores 100000``; see docs/design.md
+"Scale" before running it on a shared machine).
 
 The machine is shared: the load average is printed beside every figure; CPU time moves less with
 the load than wall time.
@@ -39,7 +43,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,43 +183,6 @@ def synthetic_config(n_chunks: int) -> dict:
     }
 
 
-def write_synthetic_stores(config: dict, out: Path) -> tuple[list, int]:
-    """Chunk stores of every chunk of `config`: one from the engine, the others its copies
-    with their own ``d`` and ``seed`` (encoded with the template's codec)."""
-    import numcodecs
-
-    from mfsim import run_chunk
-    from mfsim.config import parse
-    from mfsim.plan.grid import make_chunks
-
-    parsed = parse(config)
-    chunks = make_chunks(parsed)
-    template = out / "template.zarr"
-    run_chunk(chunks[0], parsed, template)
-    files = {
-        path.relative_to(template): path.read_bytes()
-        for path in template.rglob("*")
-        if path.is_file()
-    }
-    codecs = {}
-    for name in ("d", "seed"):
-        meta = json.loads(files[Path(name) / ".zarray"])
-        codecs[name] = (numcodecs.get_codec(meta["compressor"]), np.dtype(meta["dtype"]))
-    paths = []
-    for chunk in chunks:
-        store = out / "chunks" / f"{chunk.chunk_id}.zarr"
-        for relative, content in files.items():
-            target = store / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
-        batch = chunk.batches[0]
-        for name, value in (("d", batch.point.d), ("seed", batch.seeds[0])):
-            codec, dtype = codecs[name]
-            (store / name / "0").write_bytes(codec.encode(np.array([value], dtype=dtype)))
-        paths.append(store)
-    return paths, len(files)
-
-
 ASSEMBLE_CHILD = """
 import importlib, json, sys, time
 sys.path.insert(0, {root!r})
@@ -226,44 +192,82 @@ if {stream}:
     module.IN_MEMORY_WRITE_BYTES = 0
 paths = json.load(open({paths!r}))
 config = parse(json.load(open({config!r})))
+kwargs = {{"workers": {workers}}} if {workers} > 1 else {{}}
 start = time.perf_counter()
-module.assemble(paths, config, {out!r})
+module.assemble(paths, config, {out!r}, **kwargs)
 print(time.perf_counter() - start)
 """
 
 
-def bench_assemble(workdir: Path, sizes: list, modes: list, baseline: Path | None) -> list:
+def count_files(path: Path) -> int:
+    return sum(len(names) for _, _, names in os.walk(path))
+
+
+def bench_assemble(
+    workdir: Path, sizes: list, modes: list, baseline: Path | None, workers: list
+) -> list:
+    """Synthetic chunk stores (:func:`mfsim.store.synthetic.write_synthetic_chunk_stores`: the
+    real writer for the first, byte-identical clones for the others, in 2 processes), then
+    ``assemble`` in a child process per route and writer count."""
+    sys.path.insert(0, str(ROOT))  # this checkout's mfsim, as in the child processes
+    from mfsim.store.synthetic import write_synthetic_chunk_stores
+
     rows = []
     for n_chunks in sizes:
         out = workdir / f"assemble{n_chunks}"
         out.mkdir()
+        # 145 files a store: refuse to take more than half of the free inodes or disk
+        free = os.statvfs(out)
+        if (
+            n_chunks * 145 > free.f_favail / 2
+            or n_chunks * 145 * 4096 > free.f_bavail * free.f_frsize / 2
+        ):
+            print(
+                f"{n_chunks:>7} chunk stores: skipped, {n_chunks * 145:,} files would take more "
+                f"than half of the {free.f_favail:,} free inodes or of the free disk of {out}"
+            )
+            continue
         config = synthetic_config(n_chunks)
         start = time.perf_counter()
-        paths, files_per_store = write_synthetic_stores(config, out)
+        before = load()
+        paths = write_synthetic_chunk_stores(config, out, clone=True, workers=2)
         written = time.perf_counter() - start
+        files_in = count_files(out / "chunks")
+        print(
+            f"{n_chunks:>7} chunk stores written in {written:.0f} s ({before} -> {load()}): "
+            f"{files_in} files, {files_in / len(paths):.0f} per store",
+            flush=True,
+        )
         (out / "paths.json").write_text(json.dumps([str(p) for p in paths]))
         # assemble needs no chunking keys (a checkout before the job budget refuses max_jobs)
         (out / "config.json").write_text(json.dumps({**config, "chunking": {}}))
         roots = [("", ROOT)] + ([(" before", baseline)] if baseline is not None else [])
-        for stream, (label, root) in itertools.product(
-            [mode == "streaming" for mode in modes], roots
-        ):
+        runs = [
+            (stream, label, root, n_workers)
+            for stream, (label, root) in itertools.product(
+                [mode == "streaming" for mode in modes], roots
+            )
+            for n_workers in (workers if stream and not label else [1])
+        ]
+        for stream, label, root, n_workers in runs:
             sweep = out / f"sweep_{'stream' if stream else 'memory'}{label.strip()}.zarr"
             code = ASSEMBLE_CHILD.format(
                 root=str(root),
                 stream=stream,
+                workers=n_workers,
                 paths=str(out / "paths.json"),
                 config=str(out / "config.json"),
                 out=str(sweep),
             )
             result = measure([sys.executable, "-c", code], out)
-            n_out = sum(1 for path in sweep.rglob("*") if path.is_file())
+            n_out = count_files(sweep)
             rows.append((n_chunks, stream, result, n_out))
+            route = f"streaming x{n_workers}" if stream else "in memory"
             print(
-                f"{n_chunks:>7} chunk stores ({len(paths) * files_per_store} files, written in "
-                f"{written:.0f} s): assemble{label} {'streaming' if stream else 'in memory'} "
-                f"{result['wall']:6.1f} s wall {result['cpu']:6.1f} s CPU "
-                f"{result['rss_mb']:5.0f} MB peak RSS, {n_out} files out ({result['load']})",
+                f"{n_chunks:>7} chunk stores: assemble{label} {route:>12} "
+                f"{result['wall']:7.1f} s wall {result['cpu']:7.1f} s CPU "
+                f"{result['rss_mb']:5.0f} MB peak RSS, {files_in} files in, {n_out} files out "
+                f"({result['load']})",
                 flush=True,
             )
             shutil.rmtree(sweep)
@@ -288,6 +292,13 @@ def main(argv=None) -> int:
         help="another checkout (e.g. the code before the job budget): its mfsim plan, "
         "snakemake -n and assemble beside this one's",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="*",
+        default=[1, 2],
+        help="writer threads of the streaming assemble (each a separate measurement)",
+    )
     parser.add_argument("--skip-start", action="store_true")
     parser.add_argument("--skip-baseline-start", action="store_true")
     parser.add_argument("--skip-assemble", action="store_true")
@@ -303,7 +314,7 @@ def main(argv=None) -> int:
             if not args.skip_baseline_start:
                 bench_baseline(workdir, args.baseline)
         if not args.skip_assemble:
-            bench_assemble(workdir, args.chunk_stores, args.assemble, args.baseline)
+            bench_assemble(workdir, args.chunk_stores, args.assemble, args.baseline, args.workers)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

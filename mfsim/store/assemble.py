@@ -12,8 +12,11 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -119,6 +122,8 @@ def assemble(
     *,
     allow_missing: bool = False,
     block_bytes: int = ASSEMBLE_BLOCK_BYTES,
+    workers: int = 1,
+    client=None,
 ) -> Path:
     """Combine complete chunk stores into the sweep store, written atomically.
 
@@ -136,6 +141,13 @@ def assemble(
     block_bytes : int, default :data:`ASSEMBLE_BLOCK_BYTES`
         Bytes of data held in memory at once when the store is larger than
         :data:`mfsim.store.layout.IN_MEMORY_WRITE_BYTES` (rounded to whole storage chunks).
+    workers : int, default 1
+        Threads that fill and write blocks at once (streaming route); memory grows to about
+        `workers` x `block_bytes`.
+    client : distributed.Client, optional
+        Write the blocks as tasks of this Dask client instead (its workers must see the
+        chunk stores and `out_path`'s directory). The result is the same, file for file, as
+        with one writer.
 
     Returns
     -------
@@ -148,7 +160,7 @@ def assemble(
         A chunk store without the completion marker (the message names it).
     ValueError
         A store of another config, a run present twice, or missing runs (unless
-        `allow_missing`).
+        `allow_missing`); `workers` not a positive integer.
 
     Notes
     -----
@@ -164,9 +176,12 @@ def assemble(
     stores holding their runs and written with region writes (``Dataset.to_zarr(region=)``).
     Memory is then bounded by `block_bytes`, a few open chunk stores, one byte per grid cell
     (the coverage check) and the per-(d, kappa, eta, r) batch scalars, whatever the number of
-    runs or chunk stores. A smaller store is built whole and written at once (the same files,
+    runs or chunk stores (times `workers`: blocks are disjoint, so several writers can fill
+    and write them at once). A smaller store is built whole and written at once (the same files,
     faster).
     """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"assemble: workers = {workers!r}; an integer of at least 1 is allowed")
     config = parse(config)
     axes, dims = sweep_axes(config)
     index = _GridIndex(axes, dims)
@@ -181,7 +196,7 @@ def assemble(
     store_bytes = sum(math.prod(shape) * dtype.itemsize for _, shape, dtype, _, _ in specs.values())
     in_memory = store_bytes <= IN_MEMORY_WRITE_BYTES
     blocks = _Blocks(specs, index.shape, math.inf if in_memory else block_bytes, dims)
-    survey = _survey(paths, config, index, identity, blocks, allow_missing)
+    survey = _survey(paths, config, index, identity, blocks, specs, allow_missing)
     coords = _sweep_coords(config, index, template, survey.spectrum_coords, survey.lambda_k)
     attrs = _sweep_attrs(config, template, paths, survey.filled, dims)
     info = {
@@ -191,30 +206,20 @@ def assemble(
         "n_runs": int(survey.filled.sum()),
         "mfsim_version": __version__,
     }
-    reader = _ChunkReader(paths, index, identity)
-    scalars = {
-        name: np.full(shape, fill, dtype=dtype)
-        for name, (_, shape, dtype, fill, _) in specs.items()
-        if name in BATCH_SCALARS
-    }
+    scalars = survey.scalars
     with atomic_store(out_path, info, estimate_bytes=lambda: sweep_store_disk_bytes(config)) as tmp:
         if in_memory:
             # small: the whole store in memory (one block), written at once (no dask template,
             # no region writes); the same files as the streaming path
-            data = _fill_block(specs, blocks, 0, survey.stores_of_block.get(0, []), reader, scalars)
+            reader = _ChunkReader(paths, index, identity)
+            data = _fill_block(specs, blocks, 0, survey.stores_of_block.get(0, []), reader)
             ds, encoding = _template(specs, coords, attrs, {**data, **scalars})
             to_zarr(ds, tmp, encoding=encoding)
         else:
             ds, encoding = _template(specs, coords, attrs)
             to_zarr(ds, tmp, encoding=encoding, compute=False)
-            for number in range(blocks.count):
-                members = survey.stores_of_block.get(number, [])
-                data = _fill_block(specs, blocks, number, members, reader, scalars)
-                region = blocks.region(number)
-                block = xr.Dataset(
-                    {name: (specs[name][0], values) for name, values in data.items()}
-                )
-                block.to_zarr(tmp, region=region, zarr_format=ZARR_FORMAT, consolidated=False)
+            layout = _BlockLayout(str(tmp), specs, blocks, index, identity)
+            _write_blocks(layout, survey.stores_of_block, paths, workers, client)
             # the batch scalars (no varpi or seed dim) once, whole: small, and a block that
             # covers only some varpi values must not overwrite them with fill values
             whole = {dim: slice(0, index.shape[dims.index(dim)]) for dim in BATCH_SCALAR_DIMS}
@@ -321,7 +326,7 @@ def _sweep_attrs(config: SweepConfig, template, stores, filled, dims=AXES) -> di
 def _template(specs: dict, coords: dict, attrs: dict, data: dict | None = None):
     """The sweep store's Dataset and encoding: metadata, coordinates and data variables,
     from `data` (name -> full array) or, without it, empty (dask arrays of fill values, to be
-    written with ``compute=False`` and filled one d-slice at a time)."""
+    written with ``compute=False`` and filled by region writes)."""
     data_vars = {}
     encoding = {}
     for name, (dims, shape, dtype, fill, var_attrs) in specs.items():
@@ -330,7 +335,9 @@ def _template(specs: dict, coords: dict, attrs: dict, data: dict | None = None):
         if data is None:
             import dask.array as da
 
-            values = da.full(shape, fill, dtype=dtype, chunks=storage_chunks)
+            # one dask chunk: never computed (compute=False writes only the metadata), and a
+            # graph of one task per storage chunk would grow with the store (~4 kB a task)
+            values = da.full(shape, fill, dtype=dtype, chunks=shape)
         else:
             values = data[name]
         data_vars[name] = xr.Variable(dims, values, var_attrs)
@@ -399,16 +406,21 @@ def _positions(store: xr.Dataset, index: _GridIndex, where: str) -> tuple:
     return tuple(index.positions(axis, store[axis].values, where) for axis in index.dims)
 
 
-def _survey(paths, config: SweepConfig, index: _GridIndex, identity, blocks, allow_missing):
-    """Pass 1, coordinates only, one chunk store open at a time: coverage (a run twice or
-    missing is an error before anything is written), spectrum coordinates, and the chunk
-    stores of each block."""
+def _survey(paths, config: SweepConfig, index: _GridIndex, identity, blocks, specs, allow_missing):
+    """Pass 1, coordinates and batch scalars only, one chunk store open at a time: coverage (a
+    run twice or missing is an error before anything is written), spectrum coordinates, the
+    batch scalars (per (d, kappa, eta, r): small) and the chunk stores of each block."""
     axes, k_max, steps = config.grid.axes, config.grid.k_max, config.run.recorded_steps
     filled = np.zeros(index.shape, dtype=bool)
     spectrum_shape = (len(axes["d"]), len(axes["kappa"]), len(axes["r"]))
     spectrum_coords = {name: np.full(spectrum_shape, np.nan) for name in SPECTRUM_COORDS}
     lambda_k = np.full(spectrum_shape + (k_max,), np.nan)
     stores_of_block: dict[int, list[int]] = {}
+    scalars = {
+        name: np.full(shape, fill, dtype=dtype)
+        for name, (_, shape, dtype, fill, _) in specs.items()
+        if name in BATCH_SCALARS
+    }
     for number, path in enumerate(paths):
         store = open_chunk_store(path, identity)
         if store.sizes.get("k") != k_max or not np.array_equal(store["step"].values, steps):
@@ -421,6 +433,8 @@ def _survey(paths, config: SweepConfig, index: _GridIndex, identity, blocks, all
         for name in SPECTRUM_COORDS:
             spectrum_coords[name][spec_pos] = store[name].values
         lambda_k[spec_pos] = store["lambda_k"].values
+        for name, values in scalars.items():
+            values[(pos[0], pos[1], pos[4], pos[5])] = store[name].values
         for block in np.unique(blocks.of(pos)):
             stores_of_block.setdefault(int(block), []).append(number)
     n_missing = int(filled.size - filled.sum())
@@ -438,6 +452,7 @@ def _survey(paths, config: SweepConfig, index: _GridIndex, identity, blocks, all
         spectrum_coords=spectrum_coords,
         lambda_k=lambda_k,
         stores_of_block=stores_of_block,
+        scalars=scalars,
     )
 
 
@@ -462,10 +477,9 @@ class _ChunkReader:
         return self.open[number]
 
 
-def _fill_block(specs: dict, blocks: _Blocks, number: int, members, reader, scalars) -> dict:
+def _fill_block(specs: dict, blocks: _Blocks, number: int, members, reader) -> dict:
     """The values of block `number` of every variable but the batch scalars (name -> array of
-    the block's shape), from the chunk stores `members`; the batch scalars go to `scalars`
-    (name -> array of the whole grid), in place."""
+    the block's shape), from the chunk stores `members` (numbers of `reader`'s stores)."""
     lo, hi = blocks.bounds(number)
     shape = tuple(b - a for a, b in zip(lo, hi, strict=True))
     arrays = {
@@ -483,12 +497,67 @@ def _fill_block(specs: dict, blocks: _Blocks, number: int, members, reader, scal
             continue
         grid_pos = tuple(p[run_idx] for p in pos)
         local = tuple(p - a for p, a in zip(grid_pos, lo, strict=True))
-        scalar_pos = (grid_pos[0], grid_pos[1], grid_pos[4], grid_pos[5])
-        part = store.isel({RUN_DIM: run_idx}).load()
-        for name in specs:
-            values = part[name].values
-            if name in BATCH_SCALARS:
-                scalars[name][scalar_pos] = values
-            else:
-                arrays[name][local] = values
+        part = store.isel({RUN_DIM: run_idx})[list(arrays)].load()
+        for name, values in arrays.items():
+            values[local] = part[name].values
     return arrays
+
+
+@dataclass(frozen=True)
+class _BlockLayout:
+    """What a block write needs besides its chunk stores (small; sent to Dask workers)."""
+
+    store: str  # path of the sweep store being written
+    specs: dict
+    blocks: _Blocks
+    index: _GridIndex
+    identity: str
+
+
+def _write_block(layout: _BlockLayout, number: int, members, reader) -> None:
+    """Fill block `number` from the chunk stores `members` of `reader` and write it into the
+    sweep store with a region write (its own storage chunks only)."""
+    data = _fill_block(layout.specs, layout.blocks, number, members, reader)
+    block = xr.Dataset({name: (layout.specs[name][0], values) for name, values in data.items()})
+    region = layout.blocks.region(number)
+    block.to_zarr(layout.store, region=region, zarr_format=ZARR_FORMAT, consolidated=False)
+
+
+def _write_block_task(layout: _BlockLayout, number: int, paths: list) -> None:
+    """:func:`_write_block` as a Dask task: `paths` are the block's chunk stores."""
+    reader = _ChunkReader(paths, layout.index, layout.identity)
+    _write_block(layout, number, range(len(paths)), reader)
+
+
+def _write_blocks(layout: _BlockLayout, stores_of_block: dict, paths: list, workers, client):
+    """Every block of `layout`: in order on this thread (``workers = 1``, no client), on
+    `workers` threads, or as tasks of a Dask `client`. Blocks are disjoint and aligned with the
+    storage chunks, so no storage chunk is written by two writers and the files are the same
+    whatever the order."""
+    numbers = range(layout.blocks.count)
+    members = [stores_of_block.get(number, []) for number in numbers]
+    if client is not None:
+        futures = client.map(
+            _write_block_task,
+            [layout] * len(numbers),
+            numbers,
+            [[paths[i] for i in block] for block in members],
+            pure=False,
+        )
+        client.gather(futures)  # raises the first task's exception
+        return
+    if workers == 1:
+        reader = _ChunkReader(paths, layout.index, layout.identity)
+        for number in numbers:
+            _write_block(layout, number, members[number], reader)
+        return
+    local = threading.local()
+
+    def write(number: int) -> None:
+        if not hasattr(local, "reader"):
+            local.reader = _ChunkReader(paths, layout.index, layout.identity)
+        _write_block(layout, number, members[number], local.reader)
+
+    with ThreadPoolExecutor(workers) as pool:
+        # list(): re-raise the first exception of a block
+        list(pool.map(write, numbers))
