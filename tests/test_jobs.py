@@ -5,6 +5,7 @@ from __future__ import annotations
 import xarray as xr
 
 from mfsim.analysis.audit import audit_theorem6
+from mfsim.analysis.bracket import attach_bracket, audit_t_k_star_bracket
 from mfsim.analysis.scaling import fit_all
 from mfsim.jobs import audit_job, fit_job
 from tests.helpers import in_process_sweep
@@ -28,7 +29,10 @@ HUGE_D = {
 def test_fit_and_audit_outputs_hold_d_beyond_int32(tmp_path):
     ds = in_process_sweep(HUGE_D, tmp_path)
     store = tmp_path / "sweep.zarr"
-    expected = {"scaling": fit_all(ds), "audit": audit_theorem6(xr.open_zarr(store))}
+    swept = xr.open_zarr(store)
+    # the audit job stores the Theorem 6 audit with the t_k^* bracket of every run beside it
+    audit = attach_bracket(audit_theorem6(swept), audit_t_k_star_bracket(swept))
+    expected = {"scaling": fit_all(ds), "audit": audit}
     for name, job in (("scaling", fit_job), ("audit", audit_job)):
         out = tmp_path / f"{name}.zarr"
         job(store, out, tmp_path / f"{name}.log")
