@@ -42,6 +42,9 @@ def small_variant(path: Path) -> dict:
     config = copy.deepcopy(raw)
     grid = config["grid"]
     grid["d"] = [100, 400, 2000] if not isinstance(grid["d"], list) or len(grid["d"]) > 1 else [400]
+    if "sensing" in grid.get("problem", []):
+        # sensing costs O(m d r) per step with m up to 30 d r: its layout at small d
+        grid["d"] = [16, 32, 64]
     grid["seeds"] = {"start": 0, "count": 2}
     run = config.setdefault("run", {})
     steps = int(run.get("steps", 1000))
