@@ -83,7 +83,8 @@ def errors(lam: np.ndarray, x: np.ndarray, y: np.ndarray, r: int):
     + tr(X_b^T X_b Y_t^T Y_t) + tr(X_b^T X_b Y_b^T Y_b): the r x r block is formed directly and
     the other three terms are traces of products of positive semidefinite Grams (no
     cancellation there); the r x r block differs O(lambda_1) numbers once learned: relative
-    accuracy about r^2 eps down to an absolute floor of about r eps lambda_1. ``distance`` adds the bulk of Sigma:
+    accuracy about r^2 eps down to an absolute floor of about r eps lambda_1. ``distance`` adds
+    the bulk of Sigma:
     ||Sigma_b - X_b Y_b^T||^2 = ||lam_b||^2 - 2 sum_i lam_i x_i . y_i + tr(X_b^T X_b Y_b^T Y_b),
     which cancels: absolute error about 4 eps (||lam_b||^2 + ||X_b||_F^2 ||Y_b||_F^2) in the
     square (floor of ``distance`` about 2 sqrt(eps) times that root, 3e-8 relative).
