@@ -70,7 +70,7 @@ if workflow.is_main_process:
     # what the small-signal theory predicts per group: too few steps, t_k^* bound-dominated at
     # every d, divergence (mfsim.plan.guidance; `mfsim plan` prints the same lines)
     for _line in format_warnings(plan_warnings(SWEEP_CONFIG), prefix="mfsim: warning: "):
-        sys.stderr.write(_line + "\n")
+        sys.stderr.write(f"{_line}\n")
 
 
 wildcard_constraints:
